@@ -1,0 +1,44 @@
+# Two entry points (see README): `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP_APT := $(VENV)/.apt-stamp
+STAMP_PIP := $(VENV)/.pip-stamp
+
+# Host tools the build, boot test and test suite use (Debian/Ubuntu names; `archami doctor` lists them).
+APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin grub-efi-amd64-bin \
+  grub-common qemu-system-x86 qemu-utils ovmf netcat-openbsd openssh-client zstd \
+  pacman-package-manager makepkg arch-install-scripts archlinux-keyring libarchive-tools gnupg \
+  chromium python3-venv
+
+.PHONY: deps venv demo test lint clean
+
+deps: $(STAMP_APT)
+$(STAMP_APT):
+	@mkdir -p $(VENV)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing host packages: $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+venv: $(STAMP_PIP)
+$(STAMP_PIP): pyproject.toml $(STAMP_APT)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: venv
+	$(VENV)/bin/archami demo examples/debian.toml --out out/demo
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+test: venv lint
+	$(VENV)/bin/pytest -q tests
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

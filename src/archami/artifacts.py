@@ -1,0 +1,115 @@
+"""Typed, on-disk artifacts handed from one stage to the next.
+
+    definition.toml --plan--> Variant[] --build--> BuildResult (image.raw + manifest.json)
+        --audit/boot--> TestReport --publish--> PublishRecord --release--> ReleaseRecord
+
+Each artifact is a pydantic model saved as JSON next to what it describes, so any stage can be re-run,
+resumed or tested alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from archami.config.variant import Variant
+
+MANIFEST_NAME = "manifest.json"
+IMAGE_NAME = "image.raw"
+TEST_REPORT_NAME = "boot-test.json"
+AUDIT_REPORT_NAME = "audit.json"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def write_json_atomic(path: Path, model: BaseModel) -> None:
+    """Write a model as JSON via a temp file + rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(model.model_dump_json(indent=2))
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path, model: type[M]) -> M:
+    return model.model_validate(json.loads(path.read_text()))
+
+
+class PackageInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    version: str
+    architecture: str = ""
+
+
+class Manifest(BaseModel):
+    """What one build produced: written as manifest.json beside image.raw."""
+
+    archami_version: str
+    definition_name: str
+    definition_path: str
+    definition_sha256: str
+    variant: Variant
+    variant_id: str
+    description: str = ""
+    built_at: str  # ISO 8601, UTC
+    build_seconds: float
+    kernel_version: str
+    boot_mode: str  # EC2 BootMode: uefi-preferred, legacy-bios, uefi
+    root_device_name: str = "/dev/xvda"
+    image_size: int  # bytes (the raw image's apparent size = volume size)
+    used_bytes: int  # bytes allocated in the sparse image (what upload must send at most)
+    image_sha256: str
+    packages: list[PackageInfo]
+    packages_sha256: str  # digest of the sorted "name version" lines: cheap changelog equality
+
+
+class BuildResult(BaseModel):
+    out_dir: Path
+    image: Path
+    manifest_path: Path
+    manifest: Manifest
+
+
+class CheckResult(BaseModel):
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class TestReport(BaseModel):
+    """Result of `archami boot`: one per firmware."""
+
+    image_sha256: str
+    firmware: Literal["bios", "uefi"]
+    ok: bool
+    boot_to_ssh_seconds: float | None
+    checks: list[CheckResult] = Field(default_factory=list)
+    serial_log: str | None = None  # kept on failure
+
+
+class RegionImage(BaseModel):
+    region: str
+    ami_id: str
+    snapshot_id: str | None = None  # None for instance-store AMIs
+    image_location: str | None = None  # S3 manifest for instance-store AMIs
+    public: bool = False
+
+
+class PublishRecord(BaseModel):
+    """Where one built variant was published: region -> AMI."""
+
+    variant_id: str
+    ami_name: str
+    image_sha256: str
+    regions: dict[str, RegionImage] = Field(default_factory=dict)

@@ -1,0 +1,101 @@
+"""Expand a definition's variant matrix into Variants. Pure: no I/O."""
+
+from __future__ import annotations
+
+import itertools
+
+from archami.config.schema import Definition, Exclude
+from archami.config.variant import Variant
+
+# Combinations EC2 cannot run, with the reason shown to the user.
+_IMPOSSIBLE: list[tuple[dict[str, str], str]] = [
+    ({"virtualization": "paravirtual", "architecture": "aarch64"}, "EC2 has no paravirtual arm64 instances"),
+    ({"root_device": "instance-store", "architecture": "aarch64"}, "EC2 has no instance-store arm64 AMIs"),
+]
+
+
+class MatrixError(ValueError):
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        super().__init__(reason)
+
+
+def _excluded(combo: dict[str, str], excludes: list[Exclude]) -> bool:
+    for rule in excludes:
+        wanted = {k: v for k, v in rule.model_dump().items() if v is not None}
+        if wanted and all(combo.get(k) == v for k, v in wanted.items()):
+            return True
+    return False
+
+
+def expand(definition: Definition) -> list[Variant]:
+    """All variants of a definition, in matrix order. Raises MatrixError naming the offending key."""
+    m = definition.matrix
+    releases = m.release or [definition.release]
+    arches = m.architecture or [definition.architecture]
+    for flavour in m.flavour:
+        if flavour != "default" and flavour not in definition.flavours:
+            raise MatrixError("matrix.flavour", f"flavour {flavour!r} is not defined under [flavours.{flavour}]")
+    if "lts" in m.kernel and not definition.kernel.lts:
+        raise MatrixError("matrix.kernel", "the 'lts' channel needs kernel.lts (the LTS kernel package)")
+    for i, rule in enumerate(m.exclude):
+        if rule.flavour and rule.flavour != "default" and rule.flavour not in definition.flavours:
+            raise MatrixError(f"matrix.exclude[{i}].flavour", f"unknown flavour {rule.flavour!r}")
+
+    variants: list[Variant] = []
+    for release, root, virt, arch, flavour, channel in itertools.product(
+        releases, m.root_device, m.virtualization, arches, m.flavour, m.kernel
+    ):
+        combo = {
+            "distro": definition.distro,
+            "release": release,
+            "root_device": root,
+            "virtualization": virt,
+            "architecture": arch,
+            "flavour": flavour,
+            "kernel": channel,
+        }
+        if _excluded(combo, m.exclude):
+            continue
+        for pattern, reason in _IMPOSSIBLE:
+            if all(combo[k] == v for k, v in pattern.items()):
+                shown = " + ".join(pattern.values())
+                raise MatrixError("matrix", f"impossible variant {shown}: {reason}; add it to matrix.exclude")
+        extra = definition.flavours[flavour] if flavour != "default" else None
+        added = set(definition.packages.add) | (set(extra.packages.add) if extra else set())
+        removed = set(definition.packages.remove) | (set(extra.packages.remove) if extra else set())
+        kernel_package = definition.kernel.lts if channel == "lts" else definition.kernel.stable
+        assert kernel_package is not None  # checked above
+        enabled = list(definition.services.enable) + (list(extra.services.enable) if extra else [])
+        disabled = list(definition.services.disable) + (list(extra.services.disable) if extra else [])
+        variants.append(
+            Variant(
+                name=definition.name,
+                distro=definition.distro,
+                release=release,
+                root_device=root,
+                virtualization=virt,
+                architecture=arch,
+                flavour=flavour,
+                kernel_channel=channel,
+                kernel_package=kernel_package,
+                packages=tuple(sorted((added - removed) | {kernel_package})),
+                removed=tuple(sorted(removed)),
+                services_enabled=tuple(dict.fromkeys(enabled)),
+                services_disabled=tuple(dict.fromkeys(disabled)),
+                multi_release=len(releases) > 1,
+            )
+        )
+    if not variants:
+        raise MatrixError("matrix.exclude", "every combination is excluded: nothing to build")
+    return variants
+
+
+def select(variants: list[Variant], wanted: str | None) -> list[Variant]:
+    """Variants whose id equals `wanted` (or all when None); a clear error lists the valid ids."""
+    if wanted is None:
+        return variants
+    chosen = [v for v in variants if v.id == wanted]
+    if not chosen:
+        raise MatrixError("--variant", f"no variant {wanted!r}; choose one of: {', '.join(v.id for v in variants)}")
+    return chosen

@@ -1,0 +1,240 @@
+"""The image definition schema: one table of typed settings.
+
+Every setting of an image definition is declared here once, with its type, default and a help text
+(`Field(description=...)`); `archami schema` prints this table, and the docs and validation come from it.
+Unknown keys are errors (extra="forbid") so a typo never silently builds the wrong image.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from archami.config.sizes import parse_size
+
+Distro = Literal["arch", "debian"]
+RootDevice = Literal["ebs", "instance-store"]
+Virtualization = Literal["hvm", "paravirtual"]
+Architecture = Literal["x86_64", "i686", "aarch64"]
+KernelChannel = Literal["stable", "lts"]
+PackageManager = Literal["pacman", "apt"]
+
+PACKAGE_MANAGER_OF: dict[str, PackageManager] = {"arch": "pacman", "debian": "apt"}
+
+_PACKAGE_NAME = re.compile(r"^[a-z0-9@_+][a-z0-9@._+-]*$")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9@_.:-]+$")
+_FLAVOUR_NAME = re.compile(r"^[a-z][a-z0-9]*$")
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_packages(names: list[str]) -> list[str]:
+    for name in names:
+        if not _PACKAGE_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid package name")
+    return names
+
+
+class Packages(Strict):
+    add: list[str] = Field(default_factory=list, description="Packages installed on top of the base set.")
+    remove: list[str] = Field(
+        default_factory=list, description="Packages removed from the base set (or uninstalled after it)."
+    )
+
+    _names = field_validator("add", "remove")(_check_packages)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Packages:
+        both = sorted(set(self.add) & set(self.remove))
+        if both:
+            raise ValueError(f"packages both added and removed: {', '.join(both)}")
+        return self
+
+
+class Services(Strict):
+    enable: list[str] = Field(default_factory=list, description="systemd units enabled at boot.")
+    disable: list[str] = Field(default_factory=list, description="systemd units disabled (or masked).")
+
+    @field_validator("enable", "disable")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _SERVICE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid systemd unit name")
+        return names
+
+
+class FileSpec(Strict):
+    path: str = Field(description="Absolute path inside the image.")
+    content: str = Field(default="", description="File content (text).")
+    mode: str = Field(default="0644", description="Octal permission bits.")
+    symlink: str | None = Field(default=None, description="Make a symbolic link to this target instead.")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/") or ".." in path.split("/"):
+            raise ValueError(f"{path!r} must be an absolute path without '..'")
+        return path
+
+    @field_validator("mode")
+    @classmethod
+    def _octal(cls, mode: str) -> str:
+        if not re.fullmatch(r"0?[0-7]{3,4}", mode):
+            raise ValueError(f"{mode!r} is not an octal mode such as '0644'")
+        return mode
+
+
+class Kernel(Strict):
+    stable: str = Field(description="Kernel package for the 'stable' channel (e.g. linux, linux-image-cloud-amd64).")
+    lts: str | None = Field(default=None, description="Kernel package for the 'lts' channel, if any.")
+    cmdline: list[str] = Field(default_factory=list, description="Extra kernel command line arguments.")
+    initramfs_modules: list[str] = Field(
+        default_factory=list, description="Modules always put in the initramfs (no host autodetect)."
+    )
+
+
+class Ssh(Strict):
+    password_authentication: bool = Field(default=False, description="Allow password logins (never on AMIs).")
+    permit_root_login: Literal["no", "prohibit-password"] = Field(
+        default="prohibit-password", description="Root login policy; key-only when allowed."
+    )
+    after_network: bool = Field(
+        default=True, description="Order sshd.service After=network.target so SSH closes cleanly on reboot."
+    )
+    host_key_types: list[Literal["ed25519", "ecdsa", "rsa"]] = Field(
+        default_factory=lambda: ["ed25519", "ecdsa", "rsa"],
+        description="Host key types generated on first boot.",
+    )
+
+
+DEFAULT_DHCP_OPTIONS = [
+    "subnet-mask",
+    "broadcast-address",
+    "time-offset",
+    "routers",
+    "domain-name",
+    "domain-name-servers",
+    "host-name",
+    "interface-mtu",
+    "fqdn",
+]
+
+
+class Network(Strict):
+    stack: Literal["networkd", "dhclient"] = Field(
+        default="networkd", description="DHCP client: systemd-networkd, or ISC dhclient retrying forever."
+    )
+    dhcp_options: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DHCP_OPTIONS), description="DHCP options requested."
+    )
+
+
+class FirstBoot(Strict):
+    agent: Literal["archami", "cloud-init"] = Field(
+        default="archami",
+        description="archami's agent does everything; with cloud-init it only does mirrors and keyring.",
+    )
+    default_user: str = Field(default="root", description="User whose authorized_keys receives the keys.")
+    grow_root: bool = Field(default=True, description="Grow the root partition and filesystem to the volume.")
+    region_mirrors: bool = Field(default=True, description="Pick package mirrors for the instance's region.")
+    user_data_scripts: bool = Field(default=True, description="Run a '#!' user-data script once per instance.")
+
+
+class Repository(Strict):
+    name: str = Field(description="Repository name ([name] in pacman.conf, a label for apt).")
+    server: str = Field(description="Base URL ($repo and $arch expanded by pacman).")
+    siglevel: str = Field(default="Required", description="pacman SigLevel for this repository.")
+    key: str | None = Field(default=None, description="Path of an ASCII-armoured public key to trust.")
+    first: bool = Field(default=False, description="Put this repository before the distro's own.")
+
+
+class Disk(Strict):
+    size: Size = Field(default=2 * 1024**3, description="Raw image size (the AMI's root volume size).")
+    filesystem: Literal["ext4"] = Field(default="ext4", description="Root filesystem type.")
+    esp_size: Size = Field(default=64 * 1024**2, description="EFI system partition size (hvm).")
+
+    @field_validator("size")
+    @classmethod
+    def _min(cls, size: int) -> int:
+        if size < 512 * 1024**2:
+            raise ValueError("must be at least 512MiB")
+        if size % (1024**3) and size % (1024**2):
+            raise ValueError("must be a whole number of MiB")
+        return size
+
+
+class Flavour(Strict):
+    description: str = ""
+    packages: Packages = Field(default_factory=Packages, description="Packages this flavour adds/removes.")
+    services: Services = Field(default_factory=Services)
+    instance_type: str | None = Field(default=None, description="Suggested instance type (release page).")
+
+
+class Exclude(Strict):
+    release: str | None = None
+    root_device: RootDevice | None = None
+    virtualization: Virtualization | None = None
+    architecture: Architecture | None = None
+    flavour: str | None = None
+    kernel: KernelChannel | None = None
+
+
+class Matrix(Strict):
+    release: list[str] = Field(default_factory=list, description="Releases (default: the top-level release).")
+    root_device: list[RootDevice] = Field(default_factory=lambda: ["ebs"])
+    virtualization: list[Virtualization] = Field(default_factory=lambda: ["hvm"])
+    architecture: list[Architecture] = Field(default_factory=list, description="Default: top-level one.")
+    flavour: list[str] = Field(default_factory=lambda: ["default"])
+    kernel: list[KernelChannel] = Field(default_factory=lambda: ["stable"])
+    exclude: list[Exclude] = Field(default_factory=list, description="Combinations left out.")
+
+
+class Definition(Strict):
+    """A whole image definition file."""
+
+    name: str = Field(description="Image family name, used in AMI names: NAME-VARIANT-RELEASEID.")
+    description: str = Field(default="", description="AMI description.")
+    distro: Distro
+    release: str = Field(description="Distro release: 'rolling' for Arch, a suite for Debian.")
+    package_manager: PackageManager | None = Field(default=None, description="Must match the distro.")
+    architecture: Architecture = "x86_64"
+    init: Literal["systemd", "sysvinit"] = "systemd"
+    hostname: str = Field(default="localhost", description="Hostname until metadata sets one.")
+    timezone: str = "UTC"
+    locale: str = "C.UTF-8"
+    kernel: Kernel
+    packages: Packages = Field(default_factory=Packages)
+    services: Services = Field(default_factory=Services)
+    files: list[FileSpec] = Field(default_factory=list)
+    ssh: Ssh = Field(default_factory=Ssh)
+    network: Network = Field(default_factory=Network)
+    firstboot: FirstBoot = Field(default_factory=FirstBoot)
+    repositories: list[Repository] = Field(default_factory=list, description="Extra package repositories.")
+    mirrors: list[str] = Field(
+        default_factory=list, description="Package mirrors (default: $ARCHAMI_ARCH_MIRROR or the distro's)."
+    )
+    disk: Disk = Field(default_factory=Disk)
+    flavours: dict[str, Flavour] = Field(default_factory=dict)
+    matrix: Matrix = Field(default_factory=Matrix)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
+            raise ValueError("use lower-case letters, digits and '-' (AMI names are built from it)")
+        return name
+
+    @field_validator("flavours")
+    @classmethod
+    def _flavour_names(cls, flavours: dict[str, Flavour]) -> dict[str, Flavour]:
+        for name in flavours:
+            if not _FLAVOUR_NAME.match(name) or name == "default":
+                raise ValueError(f"{name!r} is not a flavour name (lower-case word, not 'default')")
+        return flavours
