@@ -100,6 +100,25 @@ class Kernel(Strict):
     )
 
 
+HostKeyType = Literal["ed25519", "ecdsa", "rsa"]
+
+
+def _all_host_key_types() -> list[HostKeyType]:
+    return ["ed25519", "ecdsa", "rsa"]
+
+
+def _ebs() -> list[RootDevice]:
+    return ["ebs"]
+
+
+def _hvm() -> list[Virtualization]:
+    return ["hvm"]
+
+
+def _stable() -> list[KernelChannel]:
+    return ["stable"]
+
+
 class Ssh(Strict):
     password_authentication: bool = Field(default=False, description="Allow password logins (never on AMIs).")
     permit_root_login: Literal["no", "prohibit-password"] = Field(
@@ -108,8 +127,8 @@ class Ssh(Strict):
     after_network: bool = Field(
         default=True, description="Order sshd.service After=network.target so SSH closes cleanly on reboot."
     )
-    host_key_types: list[Literal["ed25519", "ecdsa", "rsa"]] = Field(
-        default_factory=lambda: ["ed25519", "ecdsa", "rsa"],
+    host_key_types: list[HostKeyType] = Field(
+        default_factory=_all_host_key_types,
         description="Host key types generated on first boot.",
     )
 
@@ -188,11 +207,11 @@ class Exclude(Strict):
 
 class Matrix(Strict):
     release: list[str] = Field(default_factory=list, description="Releases (default: the top-level release).")
-    root_device: list[RootDevice] = Field(default_factory=lambda: ["ebs"])
-    virtualization: list[Virtualization] = Field(default_factory=lambda: ["hvm"])
+    root_device: list[RootDevice] = Field(default_factory=_ebs)
+    virtualization: list[Virtualization] = Field(default_factory=_hvm)
     architecture: list[Architecture] = Field(default_factory=list, description="Default: top-level one.")
     flavour: list[str] = Field(default_factory=lambda: ["default"])
-    kernel: list[KernelChannel] = Field(default_factory=lambda: ["stable"])
+    kernel: list[KernelChannel] = Field(default_factory=_stable)
     exclude: list[Exclude] = Field(default_factory=list, description="Combinations left out.")
 
 
