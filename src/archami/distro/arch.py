@@ -1,0 +1,185 @@
+"""Arch Linux backend: a root filesystem made by real pacman, with archami's own keyring and database.
+
+    bootstrap:   pacman.conf (archami's paths, SigLevel Required) -> keyring (archlinux + repo keys, lsigned)
+                 -> pacman -Sy base KERNEL PACKAGES -> pacman -Rns REMOVED (if installed)
+    initramfs:   mkinitcpio.conf (definition modules, no autodetect) -> mkinitcpio -P in the root
+    package manager: the instance's /etc/pacman.conf (ec2 repo first) and /etc/pacman.d/mirrorlist
+    clean:       package cache, sync databases, keyring (/etc/pacman.d/gnupg: first boot makes it), logs
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from archami.artifacts import PackageInfo
+from archami.config.schema import Definition
+from archami.distro import arch_pacman
+from archami.distro.arch_conf import (
+    ARCH_REPOSITORIES,
+    MIRROR_ENV,
+    mirrorlist,
+    mirrors_for,
+    mkinitcpio_conf,
+    pacman_conf,
+)
+from archami.distro.arch_keyring import ARCH_KEYRING, prepare_keyring, stop_agent
+from archami.distro.arch_pacman import PacmanPaths
+from archami.distro.base import BuildContext, DistroBackend
+from archami.errors import ArchamiError
+
+__all__ = ["MIRROR_ENV", "ArchBackend", "mirrorlist", "mkinitcpio_conf", "pacman_conf"]
+
+INSTANCE_MIRRORLIST = "/etc/pacman.d/mirrorlist"
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def _key_path(key: str) -> Path:
+    """A repository `key` path: absolute, or relative to the directory archami runs in (the project)."""
+    path = Path(key)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if not path.is_file():
+        raise ArchamiError(f"repository key {key!r} not found (looked for {path})")
+    return path
+
+
+class ArchBackend(DistroBackend):
+    name = "arch"
+    ssh_service = "sshd.service"
+
+    def __init__(
+        self,
+        *,
+        keyrings: tuple[str, ...] = (ARCH_KEYRING,),
+        extra_trusted_keys: tuple[Path, ...] = (),
+        distro_repositories: tuple[str, ...] = ARCH_REPOSITORIES,
+    ) -> None:
+        # keyrings: populated from /usr/share/keyrings; extra_trusted_keys: signing keys of a private mirror
+        # of the distro repositories (added and lsigned like a definition repository's key).
+        self.keyrings = keyrings
+        self.extra_trusted_keys = extra_trusted_keys
+        self.distro_repositories = distro_repositories
+        self._kernel_package: str | None = None
+
+    # -- paths -------------------------------------------------------------------------------------------
+
+    def paths(self, ctx: BuildContext) -> PacmanPaths:
+        cache = ctx.cache / "arch" / ctx.variant.architecture / "pkg"
+        return PacmanPaths(
+            root=ctx.root,
+            config=ctx.work / "pacman.conf",
+            gpg_dir=ctx.work / "gnupg",
+            cache_dir=cache,
+            log_file=ctx.work / "pacman.log",
+        )
+
+    def build_pacman_conf(self, ctx: BuildContext, paths: PacmanPaths) -> str:
+        environment = {**os.environ, **ctx.env}
+        return pacman_conf(
+            architecture=ctx.variant.architecture,
+            mirrors=mirrors_for(ctx.definition, environment),
+            repositories=ctx.definition.repositories,
+            distro_repositories=self.distro_repositories,
+            cache_dir=paths.cache_dir,
+            db_path=paths.db_path,
+            gpg_dir=paths.gpg_dir,
+            log_file=paths.log_file,
+        )
+
+    # -- DistroBackend -----------------------------------------------------------------------------------
+
+    def bootstrap(self, ctx: BuildContext) -> None:
+        paths = self.paths(ctx)
+        ctx.work.mkdir(parents=True, exist_ok=True)
+        paths.cache_dir.mkdir(parents=True, exist_ok=True)
+        paths.config.write_text(self.build_pacman_conf(ctx, paths))
+        ctx.log.info("pacman.conf for the build: %s", paths.config)
+
+        trusted = [_key_path(r.key) for r in ctx.definition.repositories if r.key]
+        prepare_keyring(
+            paths.gpg_dir,
+            ctx.log,
+            keyrings=self.keyrings,
+            trusted_keys=[*trusted, *self.extra_trusted_keys],
+            cache_dir=ctx.cache / "arch",
+        )
+        try:
+            self._kernel_package = ctx.variant.kernel_package
+            packages = _unique(["base", ctx.variant.kernel_package, *ctx.variant.packages])
+            arch_pacman.install(paths, packages, ctx.log)
+            if ctx.variant.removed:
+                removed = arch_pacman.remove_installed(paths, list(ctx.variant.removed), ctx.log)
+                ctx.log.info("removed packages: %s", ", ".join(removed) or "none were installed")
+        finally:
+            stop_agent(paths.gpg_dir)
+
+    def regenerate_initramfs(self, ctx: BuildContext) -> None:
+        conf = ctx.root / "etc/mkinitcpio.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(mkinitcpio_conf(ctx.definition.kernel.initramfs_modules))
+        # -P: every installed kernel's preset; without autodetect each image holds the listed modules.
+        arch_pacman.run_in_root(ctx.root, ["mkinitcpio", "-P"], ctx.log, what="mkinitcpio -P")
+
+    def configure_package_manager(self, ctx: BuildContext) -> None:
+        write_instance_pacman_config(ctx.root, ctx.definition, ctx.variant.architecture, {**os.environ, **ctx.env})
+
+    def installed_packages(self, root: Path) -> list[PackageInfo]:
+        return arch_pacman.installed_packages(root)
+
+    def kernel_version(self, root: Path) -> str:
+        return kernel_version(root, self._kernel_package)
+
+    def clean(self, ctx: BuildContext) -> None:
+        stop_agent(ctx.work / "gnupg")
+        for path in (ctx.root / "etc/pacman.d/gnupg", ctx.work / "gnupg"):
+            shutil.rmtree(path, ignore_errors=True)
+        arch_pacman.remove_tree_contents(ctx.root / "var/cache/pacman/pkg")
+        arch_pacman.remove_tree_contents(ctx.root / "var/lib/pacman/sync")
+        for log in ("var/log/pacman.log",):
+            (ctx.root / log).unlink(missing_ok=True)
+        ctx.log.info("removed package cache, sync databases, keyring and pacman log from the image")
+
+
+def write_instance_pacman_config(root: Path, definition: Definition, architecture: str, env: dict[str, str]) -> None:
+    """The instance's /etc/pacman.conf (ec2 repo first, mirrors via the mirrorlist) and its mirrorlist.
+
+    The mirrorlist holds the build's mirrors; with `firstboot.region_mirrors` the first-boot agent swaps in
+    the list for the instance's region from ec2-pacman-mirrors.
+    """
+    etc = root / "etc"
+    (etc / "pacman.d").mkdir(parents=True, exist_ok=True)
+    (etc / "pacman.conf").write_text(
+        pacman_conf(
+            architecture=architecture,
+            repositories=definition.repositories,
+            mirrorlist_path=INSTANCE_MIRRORLIST,
+        )
+    )
+    (root / INSTANCE_MIRRORLIST.lstrip("/")).write_text(
+        mirrorlist(mirrors_for(definition, env), header="Mirrors the image was built from.")
+    )
+
+
+def kernel_version(root: Path, kernel_package: str | None = None) -> str:
+    """The uname -r of the kernel in ROOT/usr/lib/modules (Arch keeps `pkgbase` and `vmlinuz` there)."""
+    modules = root / "usr/lib/modules"
+    candidates = sorted(d for d in modules.glob("*") if (d / "vmlinuz").is_file() or (d / "pkgbase").is_file())
+    if kernel_package is not None and len(candidates) > 1:
+        candidates = [d for d in candidates if _pkgbase(d) == kernel_package] or candidates
+    if not candidates:
+        raise ArchamiError(f"no kernel found in {modules}")
+    if len(candidates) > 1:
+        names = ", ".join(d.name for d in candidates)
+        raise ArchamiError(f"several kernels in {modules} ({names}): cannot tell which one boots")
+    return candidates[0].name
+
+
+def _pkgbase(module_dir: Path) -> str | None:
+    pkgbase = module_dir / "pkgbase"
+    return re.sub(r"\s+", "", pkgbase.read_text()) if pkgbase.is_file() else None

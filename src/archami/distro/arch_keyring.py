@@ -1,0 +1,129 @@
+"""The build's own pacman keyring: never the host's, never shipped in the image.
+
+`pacman-key --populate archlinux` reads the archlinux-keyring files from the host (Debian's
+archlinux-keyring package installs them in /usr/share/keyrings, the directory Debian's pacman-key is
+built to read). Populating costs ~25 s, so the populated keyring is kept in the cache directory, keyed by
+the digest of those files, and copied into each build's work directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from archami.distro.arch_tools import require_tool, run_logged
+from archami.errors import ArchamiError
+
+KEYRING_DIR = Path("/usr/share/keyrings")
+ARCH_KEYRING = "archlinux"
+
+
+def keyring_files(name: str = ARCH_KEYRING, directory: Path = KEYRING_DIR) -> list[Path]:
+    """The files `pacman-key --populate NAME` reads; missing ones mean archlinux-keyring isn't installed."""
+    main = directory / f"{name}.gpg"
+    if not main.is_file():
+        raise ArchamiError(
+            f"{main} not found: install the {name} keyring (Debian/Ubuntu: apt-get install archlinux-keyring; "
+            "Arch: pacman -S archlinux-keyring)"
+        )
+    return [p for p in (main, directory / f"{name}-trusted", directory / f"{name}-revoked") if p.is_file()]
+
+
+def key_fingerprints(key_file: Path) -> list[str]:
+    """Primary-key fingerprints in an (armoured or binary) public key file, read without importing it."""
+    require_tool("gpg")
+    with tempfile.TemporaryDirectory(prefix="archami-gpg-") as home:
+        proc = subprocess.run(
+            ["gpg", "--homedir", home, "--batch", "--with-colons", "--show-keys", str(key_file)],
+            capture_output=True, text=True, check=False,
+        )
+    if proc.returncode != 0:
+        raise ArchamiError(f"{key_file}: not a readable OpenPGP public key: {proc.stderr.strip()}")
+    fingerprints: list[str] = []
+    expect_fpr = False
+    for line in proc.stdout.splitlines():
+        fields = line.split(":")
+        if fields[0] == "pub":
+            expect_fpr = True
+        elif fields[0] == "fpr" and expect_fpr:
+            fingerprints.append(fields[9])
+            expect_fpr = False
+    if not fingerprints:
+        raise ArchamiError(f"{key_file}: contains no public key")
+    return fingerprints
+
+
+def _populated_cache_key(keyrings: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for name in keyrings:
+        for path in keyring_files(name):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _populate(gpg_dir: Path, keyrings: Sequence[str], log: logging.Logger) -> None:
+    gpg_dir.mkdir(parents=True, exist_ok=True)
+    gpg_dir.chmod(0o700)
+    run_logged(["pacman-key", "--gpgdir", str(gpg_dir), "--init"], log, what="pacman-key --init")
+    if keyrings:
+        run_logged(
+            ["pacman-key", "--gpgdir", str(gpg_dir), "--populate", *keyrings], log, what="pacman-key --populate"
+        )
+
+
+def trust_key(gpg_dir: Path, key_file: Path, log: logging.Logger) -> list[str]:
+    """Add a repository's public key to the keyring and locally sign it (so pacman trusts it)."""
+    fingerprints = key_fingerprints(key_file)
+    run_logged(["pacman-key", "--gpgdir", str(gpg_dir), "--add", str(key_file)], log, what="pacman-key --add")
+    run_logged(
+        ["pacman-key", "--gpgdir", str(gpg_dir), "--lsign-key", *fingerprints], log, what="pacman-key --lsign-key"
+    )
+    return fingerprints
+
+
+def prepare_keyring(
+    gpg_dir: Path,
+    log: logging.Logger,
+    *,
+    keyrings: Sequence[str] = (ARCH_KEYRING,),
+    trusted_keys: Sequence[Path] = (),
+    cache_dir: Path | None = None,
+) -> None:
+    """Make gpg_dir a pacman keyring: fresh master key, the distro keyrings, and each trusted key lsigned."""
+    if gpg_dir.exists():
+        shutil.rmtree(gpg_dir)
+    if cache_dir is not None:
+        cached = cache_dir / f"keyring-{'-'.join(keyrings) or 'empty'}-{_populated_cache_key(keyrings)}"
+        if not cached.is_dir():
+            staging = Path(tempfile.mkdtemp(prefix=".keyring-", dir=cache_dir))
+            try:
+                _populate(staging / "gnupg", keyrings, log)
+                stop_agent(staging / "gnupg")
+                try:
+                    (staging / "gnupg").rename(cached)
+                except OSError:
+                    if not cached.is_dir():  # else a concurrent build populated it first: use theirs
+                        raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        else:
+            log.info("reusing populated keyring %s", cached)
+        # gpg's sockets are not copyable and would be stale anyway.
+        shutil.copytree(cached, gpg_dir, ignore=shutil.ignore_patterns("S.*", "*.lock", ".#*"))
+    else:
+        _populate(gpg_dir, keyrings, log)
+    for key_file in trusted_keys:
+        trust_key(gpg_dir, key_file, log)
+
+
+def stop_agent(gpg_dir: Path) -> None:
+    """pacman-key's gpg may leave a gpg-agent running on the keyring: stop it before the dir is removed."""
+    if shutil.which("gpgconf") and gpg_dir.is_dir():
+        subprocess.run(
+            ["gpgconf", "--homedir", str(gpg_dir), "--kill", "all"], capture_output=True, check=False
+        )

@@ -1,0 +1,179 @@
+"""Running real pacman against an image root, and reading the root's local package database.
+
+pacman runs inside `unshare --mount --fork` with /proc, /dev, /sys and /run mounted into the root: install
+scriptlets and hooks chroot into it and expect them, and mounts made in a private mount namespace vanish
+with its last process — on success, error, Ctrl-C or kill alike — so nothing is left mounted on the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from archami.artifacts import PackageInfo
+from archami.distro.arch_tools import require_tool, run_logged
+from archami.errors import ArchamiError
+
+# Mount the API filesystems into the root ($1), then exec the command that follows.
+_WITH_API_MOUNTS = r"""
+set -eu
+root=$1; shift
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount -t sysfs -o ro sysfs "$root/sys"
+mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+exec "$@"
+"""
+
+# pacman exits 0 when an install scriptlet or hook fails (e.g. no /bin/sh in the root); these lines in
+# its output are the only sign of it.
+_FAILURE_PATTERNS = (
+    re.compile(r"^error: command failed to execute correctly", re.M),
+    re.compile(r"^error: call to execv failed", re.M),
+    re.compile(r"^error: .*scriptlet", re.M),
+    re.compile(r"^error: failed to run transaction hooks", re.M),
+    re.compile(r"^error: hook .* failed", re.M),
+)
+
+
+# A clean environment for commands in the image: the host's (e.g. a venv's PATH) means nothing there.
+_CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+
+
+@dataclass(frozen=True)
+class PacmanPaths:
+    """Where the build's pacman keeps its state: all archami's own, none of them the host's."""
+
+    root: Path
+    config: Path
+    gpg_dir: Path
+    cache_dir: Path
+    log_file: Path
+
+    @property
+    def db_path(self) -> Path:
+        # The image's own database, so the instance's pacman knows what is installed.
+        return self.root / "var/lib/pacman"
+
+    def options(self) -> list[str]:
+        return [
+            "--root", str(self.root),
+            "--config", str(self.config),
+            "--dbpath", str(self.db_path),
+            "--gpgdir", str(self.gpg_dir),
+            "--cachedir", str(self.cache_dir),
+            "--logfile", str(self.log_file),
+            "--noconfirm",
+            "--noprogressbar",
+            "--color", "never",
+        ]
+
+
+def prepare_root(root: Path) -> None:
+    """The directories pacman and the API mounts need in an empty root (as pacstrap makes them)."""
+    for sub, mode in (
+        ("var/lib/pacman", 0o755), ("var/cache/pacman/pkg", 0o755), ("var/log", 0o755), ("etc/pacman.d", 0o755),
+        ("dev", 0o755), ("run", 0o755), ("tmp", 0o1777), ("proc", 0o555), ("sys", 0o555),
+    ):
+        path = root / sub
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(mode)
+
+
+def scriptlet_failures(output: str) -> list[str]:
+    """Lines of pacman output reporting a failed install scriptlet or hook (pacman still exits 0)."""
+    found = []
+    for line in output.splitlines():
+        if any(p.match(line) for p in _FAILURE_PATTERNS):
+            found.append(line.strip())
+    return found
+
+
+def run_pacman(paths: PacmanPaths, args: Sequence[str], log: logging.Logger, *, what: str) -> str:
+    """Run `pacman <options> <args>` with the API filesystems mounted in the root; fail on scriptlet errors."""
+    require_tool("unshare")
+    pacman = require_tool("pacman")
+    prepare_root(paths.root)
+    cmd = [
+        "unshare", "--mount", "--propagation", "private", "--fork", "--",
+        "sh", "-c", _WITH_API_MOUNTS, "archami-pacman", str(paths.root),
+        pacman, *paths.options(), *args,
+    ]
+    output = run_logged(cmd, log, what=what)
+    failures = scriptlet_failures(output)
+    if failures:
+        raise ArchamiError(f"{what}: pacman reported failures although it exited 0: {'; '.join(failures[:3])}")
+    return output
+
+
+def run_in_root(root: Path, cmd: Sequence[str], log: logging.Logger, *, what: str) -> str:
+    """Run a command chrooted into the image root, with the API filesystems mounted (e.g. mkinitcpio)."""
+    require_tool("unshare")
+    prepare_root(root)
+    wrapped = [
+        "unshare", "--mount", "--propagation", "private", "--fork", "--",
+        "sh", "-c", _WITH_API_MOUNTS, "archami-chroot", str(root),
+        "chroot", str(root), *cmd,
+    ]
+    return run_logged(wrapped, log, what=what, env=_CHROOT_ENV)
+
+
+def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *, refresh: bool = True) -> None:
+    """`pacman -S[y] --needed` the packages into the root, every signature checked by pacman.conf's SigLevel."""
+    if not packages:
+        raise ArchamiError("no packages to install")
+    flags = "-Sy" if refresh else "-S"
+    run_pacman(paths, [flags, "--needed", *packages], log, what=f"pacman {flags} {' '.join(packages)}")
+
+
+def remove_installed(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger) -> list[str]:
+    """Remove those of `packages` that are installed (with their now unneeded dependencies); return them."""
+    installed = {p.name for p in installed_packages(paths.root)}
+    present = [p for p in packages if p in installed]
+    if present:
+        run_pacman(paths, ["-Rns", *present], log, what=f"pacman -Rns {' '.join(present)}")
+    else:
+        log.info("none of %s installed: nothing to remove", ", ".join(packages) or "()")
+    return present
+
+
+def _desc_fields(text: str) -> dict[str, list[str]]:
+    """Parse a pacman `desc` file: `%NAME%` headers followed by value lines, blank-line separated."""
+    fields: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("%") and line.endswith("%") and len(line) > 2:
+            current = fields.setdefault(line[1:-1], [])
+        elif not line:
+            current = None
+        elif current is not None:
+            current.append(line)
+    return fields
+
+
+def installed_packages(root: Path) -> list[PackageInfo]:
+    """Every package in the root's local database (var/lib/pacman/local/*/desc), sorted by name."""
+    local = root / "var/lib/pacman/local"
+    packages = []
+    if local.is_dir():
+        for desc in sorted(local.glob("*/desc")):
+            fields = _desc_fields(desc.read_text(errors="replace"))
+            if "NAME" in fields and "VERSION" in fields:
+                arch = fields.get("ARCH", [""])[0]
+                packages.append(PackageInfo(name=fields["NAME"][0], version=fields["VERSION"][0], architecture=arch))
+    return sorted(packages, key=lambda p: p.name)
+
+
+def remove_tree_contents(path: Path) -> None:
+    """Empty a directory but keep it (e.g. the package cache directory the image expects to exist)."""
+    if not path.is_dir():
+        return
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
