@@ -1,0 +1,204 @@
+"""Release records: `releases/<id>.json`, one per release, the source of the site, the changelog and lookups.
+
+A record is self-contained (each variant's package list is in it), so a changelog between two releases and
+the release page can be rebuilt from the records alone, years later, without the build outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from archami.artifacts import Manifest, PublishRecord, TestReport, write_json_atomic
+from archami.config.variant import Variant
+from archami.errors import ArchamiError
+from archami.release.ids import is_release_id, sort_key
+
+RECORD_SCHEMA_VERSION = 1
+
+
+class VariantInfo(BaseModel):
+    """The variant facts a release page needs: kept in the record so old records outlive schema changes."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    label: str
+    release: str
+    root_device: str
+    virtualization: str
+    architecture: str
+    flavour: str = "default"
+    kernel_channel: str = "stable"
+    kernel_package: str = ""
+
+    @classmethod
+    def from_variant(cls, v: Variant) -> VariantInfo:
+        return cls(
+            id=v.id, label=v.label, release=v.release, root_device=v.root_device, virtualization=v.virtualization,
+            architecture=v.architecture, flavour=v.flavour, kernel_channel=v.kernel_channel,
+            kernel_package=v.kernel_package,
+        )
+
+
+# The seed's column order: paravirtual before hvm, x86_64 before i386, ebs before s3, plain before gpu.
+_VIRT_ORDER = {"paravirtual": 0, "hvm": 1}
+_ARCH_ORDER = {"x86_64": 0, "i686": 1, "aarch64": 2}
+_ROOT_ORDER = {"ebs": 0, "instance-store": 1}
+_CHANNEL_ORDER = {"stable": 0, "lts": 1}
+
+
+def column_order(v: VariantInfo) -> tuple[str, int, int, int, str, int, str]:
+    """Sort key putting variants in the seed's column order (ebs/s3 x paravirtual/hvm x arch, gpu...)."""
+    return (
+        v.release,
+        _VIRT_ORDER.get(v.virtualization, 9),
+        _ARCH_ORDER.get(v.architecture, 9),
+        _ROOT_ORDER.get(v.root_device, 9),
+        "" if v.flavour == "default" else v.flavour,
+        _CHANNEL_ORDER.get(v.kernel_channel, 9),
+        v.id,
+    )
+
+
+class FirmwareResult(BaseModel):
+    firmware: str
+    ok: bool
+    boot_to_ssh_seconds: float | None = None
+
+
+class BootTestResult(BaseModel):
+    status: Literal["passed", "failed", "skipped"]
+    reason: str = ""  # why it was skipped, or which check failed
+    runs: list[FirmwareResult] = Field(default_factory=list)
+
+    @classmethod
+    def from_reports(cls, reports: list[TestReport]) -> BootTestResult:
+        runs = [FirmwareResult(firmware=r.firmware, ok=r.ok, boot_to_ssh_seconds=r.boot_to_ssh_seconds)
+                for r in reports]
+        failed = [f"{r.firmware}: {c.name}" for r in reports for c in r.checks if not c.ok]
+        failed += [f"{r.firmware}: failed" for r in reports if not r.ok and not any(not c.ok for c in r.checks)]
+        ok = bool(reports) and all(r.ok for r in reports)
+        return cls(status="passed" if ok else "failed", reason="; ".join(failed), runs=runs)
+
+
+class RegionAmi(BaseModel):
+    region: str
+    ami_id: str
+    snapshot_id: str | None = None
+    image_location: str | None = None  # instance-store AMIs: the S3 manifest
+    public: bool = False
+
+
+class VariantRelease(BaseModel):
+    """One variant of one release: what was built, how it was tested, and where it was published."""
+
+    variant: VariantInfo
+    ami_name: str
+    boot_mode: str
+    kernel_version: str  # `uname -r` of the image
+    image_sha256: str
+    image_size: int
+    used_bytes: int
+    packages_sha256: str  # the manifest's digest of its sorted package list
+    packages: dict[str, str]  # name -> version: what changelogs are computed from
+    built_at: str
+    boot_test: BootTestResult
+    regions: dict[str, RegionAmi] = Field(default_factory=dict)
+
+    @classmethod
+    def assemble(
+        cls, manifest: Manifest, boot_test: BootTestResult, published: PublishRecord, variant: Variant
+    ) -> VariantRelease:
+        return cls(
+            variant=VariantInfo.from_variant(variant),
+            ami_name=published.ami_name,
+            boot_mode=manifest.boot_mode,
+            kernel_version=manifest.kernel_version,
+            image_sha256=manifest.image_sha256,
+            image_size=manifest.image_size,
+            used_bytes=manifest.used_bytes,
+            packages_sha256=manifest.packages_sha256,
+            packages={p.name: p.version for p in sorted(manifest.packages, key=lambda p: p.name)},
+            built_at=manifest.built_at,
+            boot_test=boot_test,
+            regions={
+                region: RegionAmi(
+                    region=region, ami_id=image.ami_id, snapshot_id=image.snapshot_id,
+                    image_location=image.image_location, public=image.public,
+                )
+                for region, image in sorted(published.regions.items())
+            },
+        )
+
+    @property
+    def linux_version(self) -> str:
+        """Upstream Linux version for the news line ('6.1.119'), from the kernel package or `uname -r`."""
+        return linux_version(self.packages.get(self.variant.kernel_package), self.kernel_version)
+
+
+_UPSTREAM = re.compile(r"\d+\.\d+(?:\.\d+)?")
+
+
+def linux_version(package_version: str | None, uname_release: str) -> str:
+    """'6.12.1.arch1-1' -> '6.12.1'; Debian's meta package '6.1.119-1' -> '6.1.119'; else `uname -r`'s start."""
+    for text in (package_version, uname_release):
+        if text:
+            match = _UPSTREAM.match(text.split(":", 1)[-1])  # drop an epoch
+            if match:
+                return match.group(0)
+    return uname_release
+
+
+class ReleaseRecord(BaseModel):
+    schema_version: int = RECORD_SCHEMA_VERSION
+    release_id: str
+    definition_name: str
+    distro: str
+    description: str = ""
+    definition_sha256: str
+    created_at: str  # ISO 8601, UTC
+    archami_version: str
+    variants: list[VariantRelease]  # in column order
+
+    def ordered_variants(self) -> list[VariantRelease]:
+        return sorted(self.variants, key=lambda v: column_order(v.variant))
+
+    def variant(self, variant_id: str) -> VariantRelease | None:
+        return next((v for v in self.variants if v.variant.id == variant_id), None)
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({r for v in self.variants for r in v.regions})
+
+
+def record_path(releases_dir: Path, release_id: str) -> Path:
+    return releases_dir / f"{release_id}.json"
+
+
+def save_record(releases_dir: Path, record: ReleaseRecord) -> Path:
+    path = record_path(releases_dir, record.release_id)
+    write_json_atomic(path, record)
+    path.chmod(0o644)  # records are published with the site: readable by the web server, not only by us
+    return path
+
+
+def load_record(path: Path) -> ReleaseRecord:
+    try:
+        return ReleaseRecord.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise ArchamiError(f"{path}: not a release record: {first}") from None
+
+
+def load_records(releases_dir: Path, definition_name: str | None = None) -> list[ReleaseRecord]:
+    """Every record in the directory, newest first (optionally only one image family's)."""
+    if not releases_dir.is_dir():
+        raise ArchamiError(f"{releases_dir}: no such releases directory")
+    records = [load_record(p) for p in releases_dir.glob("*.json") if is_release_id(p.stem)]
+    if definition_name is not None:
+        records = [r for r in records if r.definition_name == definition_name]
+    return sorted(records, key=lambda r: sort_key(r.release_id), reverse=True)

@@ -1,0 +1,70 @@
+"""A release as the seed's table: regions as rows, variants as columns, an empty cell where a variant is
+missing in a region. The HTML page, the Markdown twin and the CLI summary all render this one model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archami.release.records import RegionAmi, ReleaseRecord, VariantInfo
+
+# Regions in the order AWS lists them on its own pages (older regions first, as on the seed's page);
+# regions not listed here follow alphabetically.
+_REGION_ORDER = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1",
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
+    "eu-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-7", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+    "ap-east-1", "sa-east-1", "me-south-1", "me-central-1", "il-central-1", "af-south-1", "mx-central-1",
+]
+
+CONSOLE_LAUNCH = "https://console.aws.amazon.com/ec2/home?region={region}#LaunchInstanceWizard:ami={ami}"
+
+
+def region_order(region: str) -> tuple[int, str]:
+    return (_REGION_ORDER.index(region), "") if region in _REGION_ORDER else (len(_REGION_ORDER), region)
+
+
+def launch_url(region: str, ami_id: str) -> str:
+    """The EC2 console's launch wizard for an AMI (a link in a page: nothing is fetched)."""
+    return CONSOLE_LAUNCH.format(region=region, ami=ami_id)
+
+
+@dataclass(frozen=True)
+class Cell:
+    region: str
+    variant: VariantInfo
+    image: RegionAmi | None  # None: this variant was not published in this region
+
+    @property
+    def url(self) -> str | None:
+        return launch_url(self.region, self.image.ami_id) if self.image else None
+
+
+@dataclass(frozen=True)
+class ReleaseTable:
+    release_id: str
+    columns: list[VariantInfo]
+    rows: list[tuple[str, list[Cell]]]  # (region, one cell per column)
+
+    @property
+    def ami_ids(self) -> list[str]:
+        return [c.image.ami_id for _, cells in self.rows for c in cells if c.image]
+
+
+def release_table(record: ReleaseRecord) -> ReleaseTable:
+    variants = record.ordered_variants()
+    regions = sorted(record.regions, key=region_order)
+    rows = [(region, [Cell(region, v.variant, v.regions.get(region)) for v in variants]) for region in regions]
+    return ReleaseTable(record.release_id, [v.variant for v in variants], rows)
+
+
+def markdown_table(table: ReleaseTable) -> str:
+    """GitHub-flavoured Markdown: the same table, AMI ids as launch links, empty cells left empty."""
+    lines = [
+        "| region | " + " | ".join(c.label for c in table.columns) + " |",
+        "|---" * (len(table.columns) + 1) + "|",
+    ]
+    for region, cells in table.rows:
+        shown = [f"[{c.image.ami_id}]({c.url})" if c.image else "" for c in cells]
+        lines.append(f"| {region} | " + " | ".join(shown) + " |")
+    return "\n".join(lines) + "\n"
