@@ -96,6 +96,36 @@ class TestReport(BaseModel):
     boot_to_ssh_seconds: float | None
     checks: list[CheckResult] = Field(default_factory=list)
     serial_log: str | None = None  # kept on failure
+    # Facts about the boot (optional, added by the vm stage): compare two boots of one disk with them.
+    accel: str | None = None  # kvm or tcg
+    disk_size: int | None = None  # bytes of the volume the guest saw
+    instance_id: str | None = None  # what the local IMDS said
+    kernel: str | None = None  # uname -r in the guest
+    machine_id: str | None = None
+    host_key: str | None = None  # the guest's ed25519 host key ("ssh-ed25519 AAAA...")
+    work_dir: str | None = None  # kept with --keep: the overlay disk, key and logs
+
+
+def test_report_name(firmware: str) -> str:
+    """boot-test-bios.json / boot-test-uefi.json, beside the image."""
+    return f"boot-test-{firmware}.json"
+
+
+class AuditFinding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    rule: str  # short stable id, e.g. "ssh-authorized-keys"
+    path: str  # inside the image, absolute
+    detail: str = ""
+
+
+class AuditReport(BaseModel):
+    """Result of `archami audit`: what must not ship in a public AMI (empty findings = clean)."""
+
+    target: str  # the image or root directory audited
+    ok: bool
+    findings: list[AuditFinding] = Field(default_factory=list)
+    checked_rules: list[str] = Field(default_factory=list)
+    root_partition: int | None = None  # partition number audited inside an image
 
 
 class RegionImage(BaseModel):

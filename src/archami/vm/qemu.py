@@ -1,0 +1,307 @@
+"""Run one EC2-like virtual machine under QEMU.
+
+`qemu_command(spec)` is pure (argv from a `VmSpec`) and unit-tested without QEMU; `QemuVM` starts it and
+guarantees that no QEMU outlives us: clean power-down via QMP, then SIGTERM, then SIGKILL, on every exit
+path (exceptions, Ctrl-C, SIGTERM), and the kernel kills QEMU if our own process dies (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+from archami.errors import ArchamiError, ToolMissingError
+from archami.vm.qmp import QmpClient
+
+Firmware = Literal["bios", "uefi"]
+Accel = Literal["kvm", "tcg"]
+
+QEMU = "qemu-system-x86_64"
+QEMU_IMG = "qemu-img"
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# The EC2 instance metadata service address, reachable from the guest through a guestfwd rule.
+IMDS_ADDRESS = "169.254.169.254"
+# QEMU refuses a guestfwd address outside its virtual network, so the network must contain the IMDS address.
+GUEST_NETWORK = "169.254.169.0/24"
+
+
+class VmError(ArchamiError):
+    """QEMU could not be started or stopped as asked."""
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """Everything that decides QEMU's command line."""
+
+    disk: Path
+    firmware: Firmware
+    ssh_port: int
+    imds_port: int
+    serial_log: Path
+    qmp_socket: Path
+    accel: Accel = "tcg"
+    disk_format: Literal["qcow2", "raw"] = "qcow2"
+    memory_mib: int = 1024
+    cpus: int = 2
+    smbios_uuid: str = field(default_factory=lambda: ec2_identity()[0])
+    smbios_serial: str = field(default_factory=lambda: ec2_identity()[1])
+    volume_serial: str = "vol0a1b2c3d4e5f60718"
+    ovmf_code: Path = OVMF_CODE
+    ovmf_vars: Path | None = None  # the VM's own writable copy; required for uefi
+
+
+def ec2_identity() -> tuple[str, str]:
+    """SMBIOS system UUID and serial as EC2 reports them: both start with 'ec2'.
+
+    cloud-init (and other EC2 detection code) only treats the machine as EC2 when both do.
+    """
+    value = "ec2" + str(uuid.uuid4())[3:]
+    return value, value
+
+
+def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
+    """The QEMU argv for `spec`. Pure: no files are read or created."""
+    if spec.firmware == "uefi" and spec.ovmf_vars is None:
+        raise ValueError("uefi needs a per-VM copy of the OVMF variable store (ovmf_vars)")
+    accel = "kvm" if spec.accel == "kvm" else "tcg,tb-size=128"  # a 128 MiB translation cache: reboots 2-3x faster
+    argv = [
+        qemu,
+        "-name", f"archami-boot-{spec.ssh_port}",
+        "-nodefaults", "-no-user-config", "-display", "none",
+        "-machine", "q35",
+        "-accel", accel,
+    ]
+    if spec.accel == "kvm":
+        argv += ["-cpu", "host"]  # under TCG QEMU's default model is the fastest to emulate
+    argv += [
+        "-smp", str(spec.cpus),
+        "-m", str(spec.memory_mib),
+        "-smbios", f"type=1,manufacturer=Amazon EC2,product=archami-qemu,uuid={spec.smbios_uuid},"
+        f"serial={spec.smbios_serial}",
+    ]
+    if spec.firmware == "uefi":
+        argv += [
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={spec.ovmf_code}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={spec.ovmf_vars}",
+        ]
+    # An EC2 Nitro root volume is an NVMe namespace whose serial is the volume id.
+    argv += [
+        "-drive", f"file={spec.disk},if=none,id=root,format={spec.disk_format},discard=unmap",
+        "-device", f"nvme,drive=root,serial={spec.volume_serial}",
+    ]
+    # restrict=on: the guest reaches nothing but the two forwards below (no traffic leaves this machine).
+    # guestfwd -cmd: starts one relay per connection (the -tcp: form funnels all into one and breaks).
+    netdev = (
+        f"user,id=net0,net={GUEST_NETWORK},restrict=on,ipv6=off,"
+        f"hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22,"
+        f"guestfwd=tcp:{IMDS_ADDRESS}:80-cmd:nc 127.0.0.1 {spec.imds_port}"
+    )
+    argv += [
+        "-netdev", netdev,
+        "-device", "virtio-net-pci,netdev=net0",
+        "-device", "virtio-rng-pci",  # entropy for sshd/getrandom: TCG has no RDRAND to lean on
+        "-chardev", f"file,id=serial0,path={spec.serial_log}",
+        "-serial", "chardev:serial0",
+        "-qmp", f"unix:{spec.qmp_socket},server=on,wait=off",
+    ]
+    return argv
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolMissingError(f"{name} is not installed (Debian: apt-get install qemu-system-x86 qemu-utils ovmf)")
+    return path
+
+
+@functools.cache
+def kvm_works(qemu: str = QEMU, timeout: float = 5.0) -> bool:
+    """Whether QEMU can really run a guest with KVM here.
+
+    /dev/kvm can exist and open fine while KVM is unusable (nested virtualization: QEMU aborts setting an
+    MSR, or the guest hangs). So start the same CPU model as a real boot, let SeaBIOS run to its
+    'No bootable device.' message on its debug port, and call KVM usable only if it gets there in time.
+    """
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK) or shutil.which(qemu) is None:
+        return False
+    argv = [
+        qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "64", "-nodefaults", "-no-user-config",
+        "-display", "none", "-no-reboot", "-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg",
+    ]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL) as proc:
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if b"No bootable device" in line:
+                    return True
+            return False
+        finally:
+            timer.cancel()
+            proc.kill()
+
+
+def choose_accel() -> Accel:
+    """KVM when it works, else TCG; ARCHAMI_ACCEL=kvm|tcg overrides the probe."""
+    forced = os.environ.get("ARCHAMI_ACCEL", "").strip().lower()
+    if forced in ("kvm", "tcg"):
+        return "kvm" if forced == "kvm" else "tcg"
+    return "kvm" if kvm_works() else "tcg"
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (QEMU binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def image_virtual_size(image: Path) -> int:
+    return image.stat().st_size
+
+
+def make_overlay(image: Path, overlay: Path, size: int | None = None) -> None:
+    """A qcow2 overlay over the raw image, so the tested image is never written; `size` may exceed the image
+    (a larger EBS volume than the AMI's snapshot, to test grow-root)."""
+    require_tool(QEMU_IMG)
+    base = image_virtual_size(image)
+    if size is not None and size < base:
+        raise VmError(f"disk size {size} is smaller than the image ({base} bytes)")
+    argv = [QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(image.resolve()), str(overlay)]
+    if size is not None:
+        argv.append(str(size))
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise VmError(f"qemu-img create failed: {result.stderr.strip()}")
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends QEMU SIGKILL when the Python process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into SystemExit while a VM runs, so `finally` blocks stop QEMU.
+
+    Only the main thread may set handlers; elsewhere PR_SET_PDEATHSIG remains the safety net.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class QemuVM:
+    """One running QEMU. Use as a context manager: leaving the block always stops QEMU."""
+
+    def __init__(self, spec: VmSpec, qemu: str = QEMU) -> None:
+        self.spec = spec
+        self.argv = qemu_command(spec, qemu)
+        self._qemu = qemu
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr_path = spec.serial_log.with_name(spec.serial_log.name + ".qemu-stderr")
+        self.started_at: float | None = None
+
+    def start(self) -> None:
+        require_tool(self._qemu)
+        if self.spec.firmware == "uefi" and not self.spec.ovmf_code.exists():
+            raise ToolMissingError(f"{self.spec.ovmf_code} missing (Debian: apt-get install ovmf)")
+        self.spec.serial_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._stderr_path, "wb") as stderr:
+            # A new session: Ctrl-C reaches only us, and we shut QEMU down in order.
+            self._proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        self.started_at = time.monotonic()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def exit_detail(self) -> str:
+        """Why QEMU is gone: its exit code and the end of its stderr."""
+        code = self._proc.poll() if self._proc else None
+        try:
+            tail = self._stderr_path.read_text(errors="replace").strip().splitlines()[-3:]
+        except OSError:
+            tail = []
+        return f"QEMU exited with {code}" + (f": {' | '.join(tail)}" if tail else "")
+
+    def powerdown(self, timeout: float = 60.0) -> bool:
+        """ACPI power button (what EC2 StopInstances does); True when the guest shut down in time."""
+        if not self.alive():
+            return True
+        try:
+            with QmpClient(self.spec.qmp_socket, timeout=5.0) as qmp:
+                qmp.execute("system_powerdown")
+        except OSError:
+            return False
+        return self.wait(timeout)
+
+    def wait(self, timeout: float) -> bool:
+        if self._proc is None:
+            return True
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """Hard stop: SIGTERM (QEMU flushes its disk cache), then SIGKILL."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        if not self.wait(10):
+            self._proc.kill()
+            self._proc.wait()
+
+    def stop(self, clean_timeout: float = 60.0) -> bool:
+        """Clean shutdown if possible, else a hard kill. True when the guest powered off by itself."""
+        clean = self.powerdown(clean_timeout)
+        self.kill()
+        with contextlib.suppress(OSError):
+            self.spec.qmp_socket.unlink()
+        return clean
+
+    def __enter__(self) -> QemuVM:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+        with contextlib.suppress(OSError):
+            self.spec.qmp_socket.unlink()
