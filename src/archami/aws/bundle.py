@@ -1,0 +1,170 @@
+"""The EC2 instance-store ("S3-backed") AMI bundle: what ec2-bundle-image writes, version 2007-10-10.
+
+    image.raw --tar (GNU sparse)--> --gzip--> --AES-128-CBC--> split into 10 MiB parts NAME.part.NN
+    NAME.manifest.xml: sizes, SHA-1 digests of the tar stream and of each part, the AES key and IV (as
+    hex strings) encrypted with RSA PKCS#1 v1.5 for EC2's certificate and for the bundler's own key, and
+    an RSA-SHA1 signature over <machine_configuration> + <image>.
+
+Written by hand because the only implementations are Amazon's Ruby ec2-ami-tools and the retired
+euca2ools; the pieces (tar, gzip, AES, RSA) are the standard tools and the `cryptography` library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from archami.errors import ArchamiError
+
+MANIFEST_VERSION = "2007-10-10"
+PART_SIZE = 10 * 1024 * 1024
+BUNDLER = ("archami", "1", "1")
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Bundle:
+    directory: Path
+    manifest: Path
+    parts: list[Path]
+    size: int  # the image's size
+    bundled_size: int  # sum of the parts
+
+
+def _load_public_key(certificate_pem: bytes) -> rsa.RSAPublicKey:
+    key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ArchamiError("the EC2 bundling certificate must hold an RSA key")
+    return key
+
+
+def _encrypt_for(key: rsa.RSAPublicKey, secret: bytes) -> str:
+    return key.encrypt(secret, rsa_padding.PKCS1v15()).hex()
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _tar_stream(image: Path) -> subprocess.Popen[bytes]:
+    # GNU tar --sparse stores only the data extents: a 2 GiB image with 400 MB of data tars to ~400 MB.
+    return subprocess.Popen(
+        ["tar", "--create", "--sparse", "--format=gnu", "--owner=0", "--group=0", "--numeric-owner",
+         "--directory", str(image.parent), image.name],
+        stdout=subprocess.PIPE,
+    )
+
+
+def write_bundle(
+    image: Path,
+    out_dir: Path,
+    *,
+    name: str,
+    account_id: str,
+    architecture: str,
+    ec2_certificate_pem: bytes,
+    user_private_key: rsa.RSAPrivateKey | None = None,
+    kernel_id: str | None = None,
+) -> Bundle:
+    """Bundle `image` into out_dir/NAME.part.NN + out_dir/NAME.manifest.xml.
+
+    user_private_key signs the manifest and receives its own copy of the key; a fresh one is made (and
+    saved as NAME.user-key.pem beside the bundle) when none is given.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ec2_key = _load_public_key(ec2_certificate_pem)
+    if user_private_key is None:
+        user_private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (out_dir / f"{name}.user-key.pem").write_bytes(
+            user_private_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    # ec2-ami-tools hands `openssl enc -K/-iv` hex strings and RSA-encrypts those hex strings: so do we.
+    key_hex = os.urandom(16).hex()
+    iv_hex = os.urandom(16).hex()
+    encryptor = Cipher(algorithms.AES(bytes.fromhex(key_hex)), modes.CBC(bytes.fromhex(iv_hex))).encryptor()
+    padder = padding.PKCS7(128).padder()
+    gzip = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    tar_sha1 = hashlib.sha1()
+
+    parts: list[Path] = []
+    part_digests: list[str] = []
+    buffer = bytearray()
+
+    def emit(data: bytes, final: bool = False) -> None:
+        buffer.extend(data)
+        while len(buffer) >= PART_SIZE or (final and buffer):
+            chunk = bytes(buffer[:PART_SIZE])
+            del buffer[:PART_SIZE]
+            part = out_dir / f"{name}.part.{len(parts):02d}"
+            part.write_bytes(chunk)
+            parts.append(part)
+            part_digests.append(hashlib.sha1(chunk).hexdigest())
+
+    def encrypt(data: bytes) -> None:
+        emit(encryptor.update(padder.update(data)))
+
+    tar = _tar_stream(image)
+    assert tar.stdout is not None
+    while chunk := tar.stdout.read(CHUNK):
+        tar_sha1.update(chunk)
+        encrypt(gzip.compress(chunk))
+    if tar.wait() != 0:
+        raise ArchamiError(f"tar failed to archive {image} (exit {tar.returncode})")
+    encrypt(gzip.flush())
+    emit(encryptor.update(padder.finalize()) + encryptor.finalize(), final=True)
+
+    bundled_size = sum(p.stat().st_size for p in parts)
+    user_key = user_private_key.public_key()
+    root = ET.Element("manifest")
+    _sub(root, "version", MANIFEST_VERSION)
+    bundler = _sub(root, "bundler")
+    for tag, value in zip(("name", "version", "release"), BUNDLER, strict=True):
+        _sub(bundler, tag, value)
+    machine = _sub(root, "machine_configuration")
+    _sub(machine, "architecture", architecture)
+    mappings = _sub(machine, "block_device_mapping")
+    for virtual, device in (("ami", "sda1"), ("root", "/dev/sda1")):
+        mapping = _sub(mappings, "mapping")
+        _sub(mapping, "virtual", virtual)
+        _sub(mapping, "device", device)
+    if kernel_id:
+        _sub(machine, "kernel_id", kernel_id)
+    img = _sub(root, "image")
+    _sub(img, "name", name)
+    _sub(img, "user", account_id)
+    _sub(img, "type", "machine")
+    _sub(img, "digest", tar_sha1.hexdigest(), algorithm="SHA1")
+    _sub(img, "size", str(image.stat().st_size))
+    _sub(img, "bundled_size", str(bundled_size))
+    _sub(img, "ec2_encrypted_key", _encrypt_for(ec2_key, key_hex.encode()), algorithm="AES-128-CBC")
+    _sub(img, "user_encrypted_key", _encrypt_for(user_key, key_hex.encode()), algorithm="AES-128-CBC")
+    _sub(img, "ec2_encrypted_iv", _encrypt_for(ec2_key, iv_hex.encode()))
+    _sub(img, "user_encrypted_iv", _encrypt_for(user_key, iv_hex.encode()))
+    parts_el = _sub(img, "parts", count=str(len(parts)))
+    for index, (part, digest) in enumerate(zip(parts, part_digests, strict=True)):
+        part_el = _sub(parts_el, "part", index=str(index))
+        _sub(part_el, "filename", part.name)
+        _sub(part_el, "digest", digest, algorithm="SHA1")
+    signed = ET.tostring(machine) + ET.tostring(img)
+    signature = user_private_key.sign(signed, rsa_padding.PKCS1v15(), hashes.SHA1())
+    _sub(root, "signature", signature.hex())
+
+    manifest = out_dir / f"{name}.manifest.xml"
+    manifest.write_bytes(b'<?xml version="1.0" ?>\n' + ET.tostring(root))
+    return Bundle(out_dir, manifest, parts, image.stat().st_size, bundled_size)

@@ -1,0 +1,96 @@
+"""boto3 clients for every region, pointed at AWS or at one local emulator (--endpoint-url).
+
+Retries are botocore's "standard" mode: jittered exponential backoff on throttling (RequestLimitExceeded,
+SlowDown, ...), 5xx answers and dropped connections. It is the well-kept implementation AWS's own SDKs
+share, so archami does not write its own retry loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_ebs import EBSClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    endpoint_url: str | None = None
+    profile: str | None = None
+    max_attempts: int = 10
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    pool_size: int = 16  # HTTP connections per client: matches the upload thread pool
+
+
+class Clients:
+    """One boto3 session; clients created once per (service, region) and shared between threads."""
+
+    def __init__(self, settings: AwsSettings | None = None) -> None:
+        self.settings = settings or AwsSettings()
+        self.session = boto3.session.Session(profile_name=self.settings.profile)
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str, int], Any] = {}
+
+    def on(self, event: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler for every client made afterwards (tests record requests)."""
+        self.session._session.register(event, handler)
+
+    @property
+    def default_region(self) -> str:
+        return self.session.region_name or DEFAULT_REGION
+
+    def partition(self, region: str) -> str:
+        return self.session.get_partition_for_region(region)
+
+    def _client(self, service: str, region: str, max_attempts: int | None = None) -> Any:
+        attempts = max_attempts or self.settings.max_attempts
+        key = (service, region, attempts)
+        with self._lock:  # creating clients is not thread-safe; using them is
+            if key not in self._cache:
+                config = Config(
+                    region_name=region,
+                    connect_timeout=self.settings.connect_timeout,
+                    read_timeout=self.settings.read_timeout,
+                    retries={"mode": "standard", "max_attempts": attempts},
+                    max_pool_connections=self.settings.pool_size,
+                )
+                self._cache[key] = self.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=region,
+                    endpoint_url=self.settings.endpoint_url,
+                    config=config,
+                )
+            return self._cache[key]
+
+    def ec2(self, region: str, max_attempts: int | None = None) -> EC2Client:
+        client: EC2Client = self._client("ec2", region, max_attempts)
+        return client
+
+    def ebs(self, region: str) -> EBSClient:
+        client: EBSClient = self._client("ebs", region)
+        return client
+
+    def s3(self, region: str) -> S3Client:
+        client: S3Client = self._client("s3", region)
+        return client
+
+    def ssm(self, region: str) -> SSMClient:
+        client: SSMClient = self._client("ssm", region)
+        return client
+
+    def account_id(self, region: str) -> str:
+        sts = self._client("sts", region)
+        account: str = sts.get_caller_identity()["Account"]
+        return account

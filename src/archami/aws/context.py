@@ -1,0 +1,73 @@
+"""What every publish step needs: the build, the names, the clients, the state, and how to report."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+from archami.artifacts import Manifest
+from archami.aws.clients import Clients
+from archami.aws.state import StateStore
+from archami.aws.tags import archami_tags
+
+Method = Literal["ebs-direct", "s3-import"]
+
+
+class UploadProgress(Protocol):
+    def begin(self, region: str, total_bytes: int) -> None: ...
+    def advance(self, nbytes: int) -> None: ...
+    def end(self) -> None: ...
+
+
+@dataclass
+class PublishContext:
+    build_dir: Path
+    image: Path
+    manifest: Manifest
+    release_id: str
+    ami_name: str
+    regions: list[str]  # the first is the source region
+    clients: Clients
+    store: StateStore
+    public: bool = False
+    method: Method = "ebs-direct"
+    encrypted: bool = False
+    kms_key_arn: str | None = None
+    bucket: str | None = None
+    ec2_certificate: Path | None = None
+    deprecate_at: datetime | None = None
+    ssm_prefix: str = "/archami"
+    workers: int = 8
+    poll: float = 2.0
+    progress: UploadProgress | None = None
+    log: Callable[[str], None] = field(default=lambda line: None)
+    kernel_ids: dict[str, str] = field(default_factory=dict)  # region -> pv-grub AKI (paravirtual)
+
+    @property
+    def source_region(self) -> str:
+        return self.regions[0]
+
+    @property
+    def family(self) -> str:
+        return self.manifest.definition_name
+
+    @property
+    def variant_id(self) -> str:
+        return self.manifest.variant_id
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return archami_tags(self.family, self.variant_id, self.release_id)
+
+    @property
+    def description(self) -> str:
+        return (self.manifest.description or f"{self.family} {self.manifest.variant.label}")[:255]
+
+    def token(self, *parts: object) -> str:
+        """A ClientToken (<= 64 ASCII chars) stable across re-runs of the same publish step."""
+        text = "/".join([self.ami_name, *map(str, parts)])
+        return hashlib.sha256(text.encode()).hexdigest()[:64]

@@ -1,0 +1,214 @@
+"""The source region: get the image into a snapshot (or an S3 bundle) and register the AMI there.
+
+Each step first looks at the state file (and, for what a crash may have created unrecorded, at EC2 by
+name), so re-running after any interruption continues instead of starting over.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from archami.aws import ebs_upload, s3_transfer
+from archami.aws.blocks import EBS_BLOCK_SIZE, data_block_indices, volume_size_gib
+from archami.aws.bundle import write_bundle
+from archami.aws.context import PublishContext
+from archami.aws.crashpoints import boundary
+from archami.aws.images import delete_snapshot, image_snapshot_ids, images_named, tag_resources, wait_available
+from archami.aws.register import register, register_params
+from archami.aws.state import RegionState
+from archami.errors import ArchamiError
+
+
+def ensure_snapshot(ctx: PublishContext) -> str:
+    if ctx.method == "s3-import":
+        return _ensure_imported_snapshot(ctx)
+    return _ensure_uploaded_snapshot(ctx)
+
+
+def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
+    region = ctx.source_region
+    ec2, ebs = ctx.clients.ec2(region), ctx.clients.ebs(region)
+    st = ctx.store.region(region)
+    if st.snapshot_id and st.snapshot_complete:
+        return st.snapshot_id
+    snapshot_id = st.snapshot_id
+    if snapshot_id:
+        state = ebs_upload.snapshot_state(ec2, snapshot_id)
+        if state == "completed":  # CompleteSnapshot went through just before an interruption
+            ctx.store.update_region(region, _mark_complete)
+            return snapshot_id
+        if state != "pending":  # failed, or gone (timed out): start again with a fresh ClientToken
+            ctx.log(f"{region}: snapshot {snapshot_id} is {state or 'gone'}; uploading again")
+            if state is not None:
+                delete_snapshot(ec2, snapshot_id)
+            ctx.store.update_region(region, _forget_snapshot)
+            snapshot_id = None
+        else:
+            ctx.log(f"{region}: resuming upload into pending snapshot {snapshot_id}")
+    if snapshot_id is None:
+        attempt = ctx.store.region(region).upload_attempt
+        # Same token as an interrupted run's StartSnapshot: EBS returns that snapshot instead of a new one.
+        snapshot_id = ebs_upload.start_snapshot(
+            ebs,
+            volume_gib=volume_size_gib(ctx.manifest.image_size),
+            description=ctx.description,
+            tags=ctx.tags,
+            client_token=ctx.token(region, "snapshot", attempt),
+            encrypted=ctx.encrypted,
+            kms_key_arn=ctx.kms_key_arn,
+        )
+        boundary("snapshot-started")
+        sid = snapshot_id
+        ctx.store.update_region(region, lambda r: setattr(r, "snapshot_id", sid))
+        boundary("snapshot-recorded")
+        ctx.log(f"{region}: uploading into snapshot {snapshot_id}")
+    if ctx.progress:
+        total = len(data_block_indices(ctx.image)) * EBS_BLOCK_SIZE
+        if ctx.encrypted:
+            total = volume_size_gib(ctx.manifest.image_size) * 1024**3
+        ctx.progress.begin(region, total)
+    try:
+        result = ebs_upload.upload_image(
+            ebs,
+            ctx.image,
+            snapshot_id=snapshot_id,
+            encrypted=ctx.encrypted,
+            workers=ctx.workers,
+            on_progress=ctx.progress.advance if ctx.progress else None,
+        )
+    finally:
+        if ctx.progress:
+            ctx.progress.end()
+    boundary("snapshot-completed")
+    ctx.store.update(lambda s: _count_upload(s, result))
+    ebs_upload.wait_snapshot_completed(ec2, snapshot_id, poll=ctx.poll)
+    ctx.store.update_region(region, _mark_complete)
+    boundary("snapshot-complete-recorded")
+    return snapshot_id
+
+
+def _count_upload(state: object, result: ebs_upload.UploadResult) -> None:
+    state.bytes_uploaded += result.bytes_sent  # type: ignore[attr-defined]
+    state.blocks_uploaded += result.blocks_sent  # type: ignore[attr-defined]
+
+
+def _mark_complete(r: RegionState) -> None:
+    r.snapshot_complete = True
+
+
+def _forget_snapshot(r: RegionState) -> None:
+    r.snapshot_id = None
+    r.snapshot_complete = False
+    r.upload_attempt += 1
+
+
+def _ensure_imported_snapshot(ctx: PublishContext) -> str:
+    """The classic path: the raw image to S3, then ImportSnapshot (slower; for accounts without EBS direct)."""
+    region = ctx.source_region
+    ec2, s3 = ctx.clients.ec2(region), ctx.clients.s3(region)
+    st = ctx.store.region(region)
+    if st.snapshot_id and st.snapshot_complete:
+        return st.snapshot_id
+    if not ctx.bucket:
+        raise ArchamiError("the s3-import method needs --bucket (an S3 bucket in the source region)")
+    key = f"{ctx.ami_name}/{ctx.image.name}"
+    if not st.import_task_id:
+        if st.s3_object != f"{ctx.bucket}/{key}":
+            s3_transfer.ensure_bucket(s3, ctx.bucket, region)
+            ctx.log(f"{region}: uploading {ctx.image.name} to s3://{ctx.bucket}/{key}")
+            s3_transfer.upload_file(s3, ctx.image, ctx.bucket, key)
+            ctx.store.update_region(region, lambda r: setattr(r, "s3_object", f"{ctx.bucket}/{key}"))
+            boundary("s3-uploaded")
+        task = s3_transfer.start_import(
+            ec2, bucket=ctx.bucket, key=key, description=ctx.description, token=ctx.token(region, "import"),
+            tags=ctx.tags,
+        )
+        ctx.store.update_region(region, lambda r: setattr(r, "import_task_id", task))
+        boundary("import-recorded")
+        st = ctx.store.region(region)
+    assert st.import_task_id is not None
+    snapshot_id = s3_transfer.wait_import(ec2, st.import_task_id, poll=max(ctx.poll, 1))
+    tag_resources(ec2, [snapshot_id], ctx.tags)
+
+    def done(r: RegionState) -> None:
+        r.snapshot_id = snapshot_id
+        r.snapshot_complete = True
+
+    ctx.store.update_region(region, done)
+    s3.delete_object(Bucket=ctx.bucket, Key=key)  # the snapshot holds the image now
+    return snapshot_id
+
+
+def ensure_bundle(ctx: PublishContext) -> str:
+    """Instance-store: bundle the image, upload parts + manifest to S3; returns the ImageLocation."""
+    region = ctx.source_region
+    st = ctx.store.region(region)
+    if st.s3_object:
+        return st.s3_object
+    if not ctx.bucket:
+        raise ArchamiError("instance-store variants need --bucket (an S3 bucket in the source region)")
+    if not ctx.ec2_certificate:
+        raise ArchamiError(
+            "instance-store variants need --ec2-cert: the EC2 bundling certificate of the region's partition"
+        )
+    s3 = ctx.clients.s3(region)
+    bundle = write_bundle(
+        ctx.image,
+        ctx.build_dir / "bundle",
+        name="image",
+        account_id=ctx.clients.account_id(region),
+        architecture=ctx.manifest.variant.ec2_architecture,
+        ec2_certificate_pem=ctx.ec2_certificate.read_bytes(),
+        kernel_id=ctx.kernel_ids.get(region),
+    )
+    s3_transfer.ensure_bucket(s3, ctx.bucket, region)
+    for path in [*bundle.parts, bundle.manifest]:  # the manifest last: it is what registration reads
+        s3_transfer.upload_file(s3, path, ctx.bucket, f"{ctx.ami_name}/{path.name}")
+    location = f"{ctx.bucket}/{ctx.ami_name}/{bundle.manifest.name}"
+    ctx.store.update_region(region, lambda r: setattr(r, "s3_object", location))
+    boundary("bundle-uploaded")
+    return location
+
+
+def ensure_registered(ctx: PublishContext, *, snapshot_id: str | None, image_location: str | None) -> str:
+    region = ctx.source_region
+    ec2 = ctx.clients.ec2(region)
+    st = ctx.store.region(region)
+    ami_id = st.ami_id
+    if ami_id is None:
+        existing = images_named(ec2, ctx.ami_name)  # registered by a run that died before recording it
+        if existing:
+            ami_id = str(existing[0]["ImageId"])
+            ctx.log(f"{region}: adopting {ami_id} registered by an interrupted run")
+        else:
+            params = register_params(
+                ctx.manifest,
+                ami_name=ctx.ami_name,
+                tags=ctx.tags,
+                snapshot_id=snapshot_id,
+                image_location=image_location,
+                kernel_id=ctx.kernel_ids.get(region),
+            )
+            try:
+                ami_id = register(ec2, params)
+            except ClientError as exc:
+                # A retried RegisterImage whose first attempt went through: the name is taken, by us.
+                if exc.response["Error"]["Code"] != "InvalidAMIName.Duplicate":
+                    raise
+                ami_id = str(images_named(ec2, ctx.ami_name)[0]["ImageId"])
+            boundary("ami-registered")
+        found = ami_id
+        ctx.store.update_region(region, lambda r: setattr(r, "ami_id", found))
+        boundary("ami-recorded")
+        ctx.log(f"{region}: registered {ami_id}")
+    if not st.ami_available:
+        tag_resources(ec2, [ami_id], ctx.tags)
+        image = wait_available(ec2, ami_id, poll=ctx.poll)
+
+        def available(r: RegionState) -> None:
+            r.ami_available = True
+            r.ami_snapshot_ids = image_snapshot_ids(image)
+
+        ctx.store.update_region(region, available)
+        boundary("ami-available")
+    return ami_id
