@@ -1,0 +1,222 @@
+"""The agent's three phases, each run by its own systemd unit (or all at once with --phase all):
+
+early   before sshd: metadata, hostname, authorized_keys, fast host keys, machine-id, mirrors, root size
+keyring beside sshd, before pacman can run: a new pacman keyring per instance
+late    after sshd: slow host keys (RSA) then an sshd reload, the user-data script
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+
+from . import identity, mirrors, sshkeys
+from .context import Context
+from .files import log, now_iso
+from .httpclient import BodyTooLarge
+from .imds import ImdsClient, ImdsUnavailable
+from .steps import Steps
+
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,32}$")
+SLOW_KEY_TYPES = ("rsa",)
+
+
+class Metadata:
+    __slots__ = ("availability_zone", "instance_id", "keys", "local_hostname", "region")
+
+    def __init__(self, client: ImdsClient) -> None:
+        instance_id = (client.get_text("meta-data/instance-id") or "").strip()
+        if not INSTANCE_ID.match(instance_id):
+            raise ImdsUnavailable(f"metadata gave no usable instance-id ({instance_id[:40]!r})")
+        self.instance_id = instance_id
+        self.availability_zone = (client.get_text("meta-data/placement/availability-zone") or "").strip()
+        region = (client.get_text("meta-data/placement/region") or "").strip()
+        # Old metadata versions have no placement/region: the zone minus its letter is the region.
+        self.region = region or self.availability_zone.rstrip("abcdefghijklmnopqrstuvwxyz")
+        self.local_hostname = (client.get_text("meta-data/local-hostname") or "").strip()
+        self.keys = public_keys(client)
+
+
+def public_keys(client: ImdsClient) -> list[str]:
+    """Every key's text; an instance launched without a key pair has no public-keys/ at all (404)."""
+    listing = client.get_text("meta-data/public-keys/")
+    texts = []
+    for entry in (listing or "").splitlines():
+        index = entry.split("=", 1)[0].strip()
+        if not index.isdigit():
+            log(f"skipped a malformed public-keys entry {entry[:40]!r}")
+            continue
+        text = client.get_text(f"meta-data/public-keys/{index}/openssh-key")
+        if text:
+            texts.append(text)
+    return texts
+
+
+def early(ctx: Context, client: ImdsClient, steps: Steps, *, slow_keys_later: bool) -> None:
+    settings = ctx.settings
+    fast_types = [t for t in settings.host_key_types if not (slow_keys_later and t in SLOW_KEY_TYPES)]
+    try:
+        md = Metadata(client)
+    except ImdsUnavailable as exc:
+        steps.fail("metadata", str(exc))
+        # Nothing per-instance can be decided without an instance-id; still let sshd start and the disk grow.
+        if settings.mode == "archami":
+            steps.run("host-keys", lambda: _generate(ctx, fast_types))
+        _grow(ctx, steps)
+        return
+    state = ctx.state
+    iid = md.instance_id
+    previous = state.instance_id
+    state.record(instance_id=iid, region=md.region, availability_zone=md.availability_zone,
+                 configured_at=now_iso(), **({"previous_instance_id": previous} if previous != iid else {}))
+    steps.results["metadata"] = f"{iid} in {md.availability_zone or md.region}"
+    was = f" (was {previous})" if previous not in (None, iid) else ""
+    log(f"instance {iid} in {md.availability_zone or md.region}{was}")
+
+    if settings.mode == "archami":
+        _per_instance(ctx, steps, "hostname", iid, lambda: _hostname(ctx, md.local_hostname))
+        _per_instance(ctx, steps, "authorized-keys", iid,
+                      lambda: sshkeys.write_authorized_keys(ctx, sshkeys.clean_keys(md.keys)))
+        _per_instance(ctx, steps, "host-keys", iid, lambda: _host_keys(ctx, iid, fast_types))
+        _per_instance(ctx, steps, "machine-id", iid, lambda: _machine_id(ctx, iid))
+    if settings.region_mirrors and md.region:
+        _per_instance(ctx, steps, "mirrors", iid, lambda: _mirrors(ctx, md.region))
+    _grow(ctx, steps)
+
+
+def keyring(ctx: Context, steps: Steps) -> None:
+    from . import keyring as pacman_keyring  # imports shutil/subprocess: only this phase pays for them
+
+    if not _pacman_present(ctx):
+        steps.skip("keyring", "no pacman")
+        return
+    iid = ctx.state.instance_id
+    present = pacman_keyring.has_keyring(ctx)
+    if present and (iid is None or not ctx.state.is_due("keyring", iid)):
+        steps.skip("keyring", "already made for this instance")
+        return
+    if steps.run("keyring", lambda: pacman_keyring.make_keyring(ctx, ctx.settings.pacman_keyrings)) and iid:
+        ctx.state.mark("keyring", iid)
+
+
+def late(ctx: Context, client: ImdsClient, steps: Steps) -> None:
+    settings = ctx.settings
+    if settings.mode != "archami":
+        return
+    generated: list[str] = []
+    steps.run("slow-host-keys", lambda: _generate(ctx, settings.host_key_types, generated))
+    if generated and ctx.live:
+        steps.run("sshd-reload", _reload_sshd)
+    if not settings.user_data_scripts:
+        steps.skip("user-data", "disabled")
+        return
+    try:
+        iid = (client.get_text("meta-data/instance-id") or "").strip()
+    except ImdsUnavailable as exc:
+        steps.fail("user-data", f"metadata: {exc}")
+        return
+    if iid != ctx.state.instance_id or not INSTANCE_ID.match(iid):
+        steps.fail("user-data", f"instance {iid!r} was not configured by the early phase")
+        return
+    if not ctx.state.is_due("user-data", iid):
+        steps.skip("user-data", "already ran for this instance")
+        return
+    steps.run("user-data", lambda: _user_data(ctx, client, iid))
+
+
+# --- steps ------------------------------------------------------------------------------------------------
+
+
+def _per_instance(ctx: Context, steps: Steps, name: str, iid: str, action: Callable[[], str]) -> None:
+    if not ctx.state.is_due(name, iid):
+        steps.skip(name, "already done for this instance")
+        return
+    if steps.run(name, action):
+        ctx.state.mark(name, iid)
+
+
+def _hostname(ctx: Context, local_hostname: str) -> str:
+    name = identity.hostname_from_metadata(local_hostname)
+    if name is None:
+        return f"kept: {local_hostname[:60]!r} is not a usable host name"
+    identity.set_hostname(ctx, name)
+    return name
+
+
+def _host_keys(ctx: Context, iid: str, types: list[str]) -> str:
+    # Keys recorded for another instance are that instance's identity: drop them all, then make ours.
+    recorded = ctx.state.done.get("host-keys")
+    removed = sshkeys.remove_host_keys(ctx) if recorded not in (None, iid) else 0
+    generated: list[str] = []
+    _generate(ctx, types, generated)
+    return (f"removed {removed} old file(s), " if removed else "") + f"generated {', '.join(generated) or 'none'}"
+
+
+def _generate(ctx: Context, types: list[str], generated: list[str] | None = None) -> str:
+    made = [t for t in types if sshkeys.generate_host_key(ctx, t)]
+    if generated is not None:
+        generated.extend(made)
+    return f"generated {', '.join(made)}" if made else "all present"
+
+
+def _machine_id(ctx: Context, iid: str) -> str:
+    # The first instance keeps the id systemd made at its first boot; every later one gets its own.
+    if ctx.state.done.get("machine-id") is None:
+        return "kept (first instance of this disk)"
+    identity.replace_machine_id(ctx)
+    return "new machine-id"
+
+
+def _mirrors(ctx: Context, region: str) -> str:
+    settings = ctx.settings
+    if settings.distro == "arch":
+        return mirrors.pacman_mirrorlist(ctx, region)
+    if settings.apt_region_mirror:
+        return mirrors.apt_region_mirror(ctx, region, settings.apt_region_mirror)
+    return "no region mirror configured"
+
+
+def _grow(ctx: Context, steps: Steps) -> None:
+    if not ctx.settings.grow_root:
+        steps.skip("grow-root", "disabled")
+    elif not ctx.live:
+        steps.skip("grow-root", "not a live system (--root)")
+    else:
+        from . import growroot
+
+        steps.run("grow-root", growroot.grow_root)
+
+
+def _user_data(ctx: Context, client: ImdsClient, iid: str) -> str:
+    limit = ctx.settings.user_data_max_bytes
+    try:
+        data = client.get("user-data", limit)
+    except BodyTooLarge:
+        ctx.state.mark("user-data", iid)
+        return f"ignored: larger than {limit} bytes"
+    # Marked before running: "once per instance" must hold even if the script reboots the machine.
+    ctx.state.mark("user-data", iid)
+    if data is None:
+        return "none"
+    if not data.startswith(b"#!"):
+        return "not a script: left for cloud-init"
+    from . import userdata
+
+    return userdata.run_script(ctx, data, iid)
+
+
+def _pacman_present(ctx: Context) -> bool:
+    if ctx.settings.distro != "arch" and not os.path.exists(ctx.path("/etc/pacman.conf")):
+        return False
+    return any(os.access(os.path.join(d, "pacman-key"), os.X_OK) for d in os.environ.get("PATH", "").split(":") if d)
+
+
+def _reload_sshd() -> str:
+    import subprocess
+
+    for unit in ("sshd.service", "ssh.service"):
+        result = subprocess.run(["systemctl", "try-reload-or-restart", unit], capture_output=True, check=False)
+        if result.returncode == 0:
+            return f"{unit} reloaded"
+    return "no sshd unit to reload"

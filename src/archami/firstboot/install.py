@@ -1,0 +1,121 @@
+"""Install the first-boot agent into an image root: code, settings, systemd units (enabled by symlink).
+
+The build calls `install_into` as one of its steps. Nothing here runs systemctl: enabling a unit is the
+symlink `systemctl enable` would make, so it works on any root without booting it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from archami.config.schema import Definition
+from archami.config.variant import Variant
+from archami.firstboot.agent.settings import DEFAULTS, SETTINGS_PATH, Settings
+
+log = logging.getLogger(__name__)
+
+AGENT_DIR = "/usr/lib/archami"
+AGENT_PACKAGE = "archami_agent"  # the agent package's name inside the image
+LAUNCHER = f"{AGENT_DIR}/firstboot.py"
+UNIT_DIR = "/usr/lib/systemd/system"
+WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
+EARLY_UNIT = "archami-firstboot.service"
+KEYRING_UNIT = "archami-firstboot-keyring.service"
+LATE_UNIT = "archami-firstboot-late.service"
+# Fast host keys first so sshd can start; RSA last (15-30 s under emulation, generated after sshd is up).
+HOST_KEY_ORDER = ("ed25519", "ecdsa", "rsa")
+
+
+def agent_settings(definition: Definition, variant: Variant) -> Settings:
+    """The agent's settings for one image, derived from the definition."""
+    firstboot = definition.firstboot
+    keyrings: list[str] = []
+    if definition.distro == "arch":
+        keyrings = ["archlinux"]
+        if "ec2-keyring" in variant.packages:
+            keyrings.append("ec2")
+    region_mirror = next((m for m in definition.mirrors if "$region" in m), None)
+    values: dict[str, object] = {
+        "distro": definition.distro,
+        "mode": firstboot.agent,
+        "default_user": firstboot.default_user,
+        "grow_root": firstboot.grow_root,
+        "region_mirrors": firstboot.region_mirrors,
+        "user_data_scripts": firstboot.user_data_scripts,
+        "host_key_types": sorted(definition.ssh.host_key_types, key=HOST_KEY_ORDER.index),
+        "pacman_keyrings": keyrings,
+        "apt_region_mirror": region_mirror if definition.distro == "debian" else None,
+    }
+    assert set(values) <= set(DEFAULTS)
+    return Settings(values)
+
+
+def agent_units(definition: Definition) -> list[str]:
+    """Units to enable: with cloud-init the agent only does mirrors and the keyring (no late phase)."""
+    units = [EARLY_UNIT]
+    if definition.distro == "arch":
+        units.append(KEYRING_UNIT)
+    if definition.firstboot.agent == "archami":
+        units.append(LATE_UNIT)
+    return units
+
+
+def install_into(root: Path, definition: Definition, variant: Variant) -> None:
+    """Copy the agent into `root`, write its settings, install and enable its systemd units."""
+    package = resources.files("archami.firstboot")
+    target = root / AGENT_DIR.lstrip("/")
+    agent_target = target / AGENT_PACKAGE
+    if agent_target.exists():
+        shutil.rmtree(agent_target)
+    agent_target.mkdir(parents=True, mode=0o755)
+    for source in sorted(package.joinpath("agent").iterdir(), key=lambda p: p.name):
+        if source.name.endswith(".py"):
+            _write(agent_target / source.name, source.read_bytes(), 0o644)
+    _write(target / "firstboot.py", package.joinpath("launcher.py").read_bytes(), 0o644)
+
+    settings = agent_settings(definition, variant)
+    _write(root / SETTINGS_PATH.lstrip("/"), settings.to_json().encode(), 0o644)
+
+    unit_dir = root / UNIT_DIR.lstrip("/")
+    wants = root / WANTS_DIR.lstrip("/")
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    wants.mkdir(parents=True, exist_ok=True)
+    for name in (EARLY_UNIT, KEYRING_UNIT, LATE_UNIT):
+        _write(unit_dir / name, package.joinpath("units", name).read_bytes(), 0o644)
+    for name in agent_units(definition):
+        link = wants / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(f"{UNIT_DIR}/{name}")
+    _precompile(root, target)
+    log.info("first-boot agent installed: %s", ", ".join(agent_units(definition)))
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+
+
+def _precompile(root: Path, target: Path) -> None:
+    """Byte-compile the agent with the image's own python3, so the first boot does not pay for it.
+
+    Needs chroot (root privileges); without them the image's python compiles on first use instead.
+    """
+    python = root / "usr/bin/python3"
+    if os.geteuid() != 0 or not python.exists():
+        log.info("agent not byte-compiled (no python3 in the image or not root)")
+        return
+    inside = "/" + str(target.relative_to(root))
+    result = subprocess.run(
+        ["chroot", str(root), "/usr/bin/python3", "-I", "-m", "compileall", "-q", inside],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        log.warning("byte-compiling the agent failed: %s", result.stderr.strip() or result.stdout.strip())
