@@ -1,0 +1,196 @@
+"""`archami release`, `archami site`, `archami latest`, `archami demo`: the release stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from archami.cli.app import app, console, err_console
+from archami.config import load_definition
+from archami.errors import ArchamiError
+from archami.release.pipeline import ReleaseOptions, ReleaseOutcome, run_release
+from archami.release.records import ReleaseRecord
+from archami.release.steps import parse_variant_list
+from archami.release.table import release_table
+
+DefinitionArg = Annotated[Path, typer.Argument(help="Image definition (TOML).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ReleasesOpt = Annotated[Path, typer.Option("--releases", help="Directory of release records (<id>.json).")]
+EndpointOpt = Annotated[
+    str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
+]
+
+
+def _log(message: str) -> None:
+    err_console.log(message, highlight=False)
+
+
+def ami_table(record: ReleaseRecord) -> Table:
+    """The release as the seed's table: regions as rows, variants as columns, empty where missing."""
+    table = release_table(record)
+    out = Table(title=f"Release {record.release_id}")
+    out.add_column("region")
+    for column in table.columns:
+        out.add_column(column.label, no_wrap=True)
+    for region, cells in table.rows:
+        out.add_row(region, *[c.image.ami_id if c.image else "" for c in cells])
+    return out
+
+
+def summary_table(outcome: ReleaseOutcome) -> Table:
+    state = outcome.state
+    out = Table(title=f"release {state.release_id}: {state.status}" + (" (resumed)" if outcome.resumed else ""))
+    for column in ("variant", "build", "audit", "boot test", "published", "error"):
+        out.add_column(column, overflow="fold")
+    for vid, p in state.variants.items():
+        build = ("reused " if p.build_reused else "built ") + (f"{p.seconds['build']:.0f}s" if "build" in p.seconds
+                                                               else "") if p.built else "-"
+        audit = {None: "-", True: "clean", False: f"{len(p.audit_findings)} finding(s)"}[p.audit_ok]
+        boot = "-" if p.boot is None else p.boot.status + (
+            " " + ", ".join(f"{r.firmware} {r.boot_to_ssh_seconds}s" for r in p.boot.runs) if p.boot.runs else "")
+        published = f"{len(p.published.regions)} region(s)" if p.published else "-"
+        out.add_row(vid, build, audit, boot, published, p.error or "")
+    return out
+
+
+def _outcome_json(outcome: ReleaseOutcome) -> dict[str, object]:
+    return {
+        "release_id": outcome.state.release_id,
+        "status": outcome.state.status,
+        "resumed": outcome.resumed,
+        "record": str(outcome.record_path) if outcome.record_path else None,
+        "state": outcome.state.model_dump(mode="json"),
+    }
+
+
+@app.command()
+def release(
+    file: DefinitionArg,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Variant id (repeat or a,b); all.")] = None,
+    regions: Annotated[str | None, typer.Option("--regions", help="Comma-separated regions (default: all).")] = None,
+    endpoint_url: EndpointOpt = None,
+    skip_boot: Annotated[
+        list[str] | None, typer.Option("--skip-boot", help="Variant id whose boot test is skipped ('all').")
+    ] = None,
+    public: Annotated[bool, typer.Option("--public/--private", help="Launch permission for everyone.")] = False,
+    releases_dir: ReleasesOpt = Path("releases"),
+    work_dir: Annotated[Path, typer.Option("--work", help="Build outputs: WORK/<release id>/<variant>.")] = Path(
+        "out/release"
+    ),
+    builds_dir: Annotated[
+        Path | None, typer.Option("--builds", help="Use finished builds in DIR/<variant>/ of this same definition.")
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
+    release_id: Annotated[str | None, typer.Option("--release-id", help="Use this id (resume or create).")] = None,
+    new: Annotated[bool, typer.Option("--new", help="Abandon an unfinished release; start a new one.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build, audit, boot-test and publish every variant, then write releases/<id>.json. Re-run to resume."""
+    loaded = load_definition(file)
+    options = ReleaseOptions(
+        releases_dir=releases_dir, work_dir=work_dir, variants=parse_variant_list(variant) or None,
+        regions=[r.strip() for r in regions.split(",") if r.strip()] if regions else None,
+        endpoint_url=endpoint_url, public=public, skip_boot=set(parse_variant_list(skip_boot)),
+        builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new,
+    )
+    outcome = run_release(loaded, options, _log)
+    if as_json:
+        print(json.dumps(_outcome_json(outcome), indent=2))
+    else:
+        console.print(summary_table(outcome))
+        if outcome.record is not None:
+            console.print(ami_table(outcome.record))
+            console.print(f"release record: {outcome.record_path}")
+    if outcome.record is None:
+        raise ArchamiError(f"release {outcome.state.release_id} is unfinished: run the same command to resume it")
+
+
+@app.command()
+def site(
+    releases_dir: ReleasesOpt = Path("releases"),
+    out: Annotated[Path, typer.Option("--out", help="Output directory for the site.")] = Path("out/site"),
+    name: Annotated[str | None, typer.Option("--name", help="Image family, when DIR holds several.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Page title (default: the description).")] = None,
+    shot: Annotated[bool, typer.Option("--screenshot", help="Save screenshot.png (headless Chromium).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render index.html, releases.json and releases.md from the release records."""
+    from archami.release.browser import screenshot
+    from archami.release.site import build_site
+
+    files = build_site(releases_dir, out, name=name, title=title)
+    picture = screenshot(files.index, out / "screenshot.png") if shot else None
+    if as_json:
+        print(json.dumps({"index": str(files.index), "json": str(files.json), "markdown": str(files.markdown),
+                          "screenshot": str(picture) if picture else None, "releases": files.release_ids}, indent=2))
+        return
+    console.print(f"site: {files.index} ({len(files.release_ids)} release(s)); {files.json}; {files.markdown}")
+    if picture:
+        console.print(f"screenshot: {picture}")
+
+
+@app.command()
+def latest(
+    region: Annotated[str, typer.Option("--region", help="AWS region.")],
+    variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. bookworm-ebs-hvm-x86_64.")],
+    name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
+    releases_dir: Annotated[
+        Path | None, typer.Option("--releases", help="Look in these release records first (no AWS call).")
+    ] = None,
+    endpoint_url: EndpointOpt = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="AMI owner account for describe-images.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the newest AMI id of a variant in a region: release records, then SSM, then describe-images."""
+    from archami.release.lookup import latest_from_records
+
+    found = latest_from_records(releases_dir, region, variant, name) if releases_dir is not None else None
+    if found is not None:
+        ami_id, source, rid = found.image.ami_id, "records", found.release_id
+    else:
+        from archami.aws.lookup import latest_ami
+
+        ami = latest_ami(region, variant, family=name, endpoint_url=endpoint_url, owner=owner or "self")
+        if ami is None:
+            raise ArchamiError(f"no AMI of variant {variant!r} found in {region}")
+        ami_id, source, rid = ami, "aws", None
+    if as_json:
+        print(json.dumps({"region": region, "variant": variant, "ami_id": ami_id, "source": source,
+                          "release_id": rid}))
+    else:
+        print(ami_id)
+
+
+@app.command()
+def demo(
+    file: DefinitionArg,
+    out: Annotated[Path, typer.Option("--out", help="Where everything goes.")] = Path("out/demo"),
+    variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: bookworm ebs hvm).")] = None,
+    skip_boot: Annotated[bool, typer.Option("--skip-boot", help="Do not boot-test under QEMU.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
+) -> None:
+    """Release one variant to three regions of a local AWS emulator, build the site and screenshot it."""
+    from archami.release.demo import run_demo
+
+    loaded = load_definition(file)
+    result = run_demo(loaded, out, variant=variant, skip_boot=skip_boot, cache_dir=cache_dir, log=_log)
+    outcome = result.outcome
+    assert outcome.record is not None  # run_demo raises otherwise
+    console.print(summary_table(outcome))
+    console.print(ami_table(outcome.record))
+    paths = Table(title="demo outputs", show_header=False)
+    paths.add_column("what")
+    paths.add_column("where", overflow="fold")
+    for progress in outcome.state.variants.values():
+        build_dir = Path(progress.build_dir or "")
+        paths.add_row(f"image ({progress.variant_id})", str(build_dir / "image.raw"))
+        paths.add_row("manifest", str(build_dir / "manifest.json"))
+    paths.add_row("release record", str(outcome.record_path))
+    paths.add_row("site", str(result.site.index))
+    paths.add_row("screenshot", str(result.screenshot))
+    paths.add_row("screenshot (phone)", str(result.phone_screenshot))
+    console.print(paths)

@@ -1,0 +1,299 @@
+"""`archami release`: every variant built, audited, boot-tested and published, then one release record.
+
+Each finished step is written to the release state file at once (see state.py), so running the same
+command after a failure or a kill resumes the unfinished release under its own id; a new release on the
+same day (after a complete one) takes the next id (`YYYY.MM.DD.1`). One variant failing does not stop the
+others; the release record is written only when every variant is published.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from archami import __version__
+from archami.artifacts import (
+    IMAGE_NAME,
+    MANIFEST_NAME,
+    Manifest,
+    TestReport,
+    read_json,
+)
+from archami.config import LoadedDefinition, Variant, select
+from archami.config.matrix import MatrixError
+from archami.errors import ArchamiError, ConfigError
+from archami.release.ids import is_release_id, next_release_id
+from archami.release.records import (
+    BootTestResult,
+    ReleaseRecord,
+    VariantInfo,
+    VariantRelease,
+    column_order,
+    record_path,
+    save_record,
+)
+from archami.release.state import (
+    ReleaseState,
+    VariantProgress,
+    load_states,
+    release_lock,
+    save_state,
+    state_dir,
+    unfinished,
+)
+from archami.release.steps import boot_skip_reason, firmwares_for
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class ReleaseOptions:
+    releases_dir: Path
+    work_dir: Path  # build outputs: <work_dir>/<release id>/<variant id>/
+    variants: list[str] | None = None  # ids; None: every variant of the definition
+    regions: list[str] | None = None  # None: every enabled region (or the unfinished release's list)
+    endpoint_url: str | None = None
+    public: bool = False
+    skip_boot: set[str] = field(default_factory=set)  # variant ids, or "all"
+    builds_dir: Path | None = None  # adopt finished builds (<dir>/<variant id>/) of this same definition
+    cache_dir: Path | None = None
+    release_id: str | None = None  # force an id (resume it, or create it if unused)
+    new: bool = False  # abandon an unfinished release instead of resuming it
+    today: date | None = None
+    boot_timeout: float = 300
+
+
+@dataclass
+class ReleaseOutcome:
+    state: ReleaseState
+    resumed: bool
+    record: ReleaseRecord | None = None
+    record_path: Path | None = None
+
+    @property
+    def failed(self) -> list[VariantProgress]:
+        return [p for p in self.state.variants.values() if not p.done]
+
+
+def _taken_ids(releases_dir: Path) -> set[str]:
+    records = {p.stem for p in releases_dir.glob("*.json") if is_release_id(p.stem)}
+    return records | {s.release_id for s in load_states(releases_dir)}
+
+
+def open_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log) -> tuple[ReleaseState, bool]:
+    """Resume the family's unfinished release, or start the day's next one."""
+    releases_dir, name = options.releases_dir, loaded.definition.name
+    if options.release_id is not None:
+        if not is_release_id(options.release_id):
+            raise ArchamiError(f"{options.release_id!r} is not a release id (YYYY.MM.DD or YYYY.MM.DD.N)")
+        if record_path(releases_dir, options.release_id).exists():
+            raise ArchamiError(f"release {options.release_id} is already complete ({releases_dir})")
+        existing = [s for s in load_states(releases_dir) if s.release_id == options.release_id]
+        pending = existing[0] if existing else None
+    else:
+        pending = unfinished(releases_dir, name)
+    if pending is not None and options.new:
+        log(f"abandoning unfinished release {pending.release_id} (--new)")
+        pending.status = "abandoned"
+        save_state(releases_dir, pending)
+        pending = None
+    if pending is not None:
+        if pending.definition_name != name:
+            raise ArchamiError(f"release {pending.release_id} belongs to {pending.definition_name!r}, not {name!r}")
+        if pending.definition_sha256 != loaded.sha256:
+            raise ArchamiError(
+                f"unfinished release {pending.release_id} was started from a different {loaded.path.name}; "
+                "restore that file to resume it, or pass --new to abandon it and start a new release"
+            )
+        if options.regions is not None:
+            pending.regions = options.regions
+        pending.status = "running"
+        log(f"resuming release {pending.release_id}")
+        return pending, True
+    release_id = options.release_id or next_release_id(options.today or datetime.now(UTC).date(),
+                                                       _taken_ids(releases_dir))
+    state = ReleaseState(
+        release_id=release_id, definition_name=name, definition_path=str(loaded.path),
+        definition_sha256=loaded.sha256, regions=options.regions, public=options.public,
+    )
+    log(f"starting release {release_id}")
+    return state, False
+
+
+def _chosen_variants(loaded: LoadedDefinition, wanted: list[str] | None) -> list[Variant]:
+    if not wanted:
+        return list(loaded.variants)
+    try:
+        chosen = [select(loaded.variants, w)[0] for w in wanted]
+    except MatrixError as exc:
+        raise ConfigError(str(loaded.path), exc.key, str(exc)) from None
+    return sorted(chosen, key=lambda v: column_order(VariantInfo.from_variant(v)))
+
+
+class _StepFailed(Exception):
+    pass
+
+
+@contextmanager
+def _step(progress: VariantProgress, name: str, save: Callable[[], None]) -> Iterator[None]:
+    """Time a step, and turn a failure the user can act on into the variant's recorded error."""
+    started = time.monotonic()
+    try:
+        yield
+    except (ArchamiError, OSError, subprocess.SubprocessError) as exc:
+        progress.error = f"{name}: {exc}"
+        raise _StepFailed from exc
+    finally:
+        progress.seconds[name] = round(time.monotonic() - started, 1)
+        save()
+    progress.error = None
+
+
+def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = lambda _: None) -> ReleaseOutcome:
+    """Run (or resume) a release of `loaded`; returns its state and, when every variant is published, the
+    record saved at `<releases_dir>/<id>.json`. Raises nothing for a failed variant: see `outcome.failed`."""
+    options.releases_dir.mkdir(parents=True, exist_ok=True)
+    variants = _chosen_variants(loaded, options.variants)
+    with release_lock(options.releases_dir):
+        state, resumed = open_release(loaded, options, log)
+        for v in variants:
+            state.variants.setdefault(v.id, VariantProgress(variant_id=v.id))
+        save_state(options.releases_dir, state)
+        by_id = {v.id: v for v in loaded.variants}
+        missing = [vid for vid in state.variants if vid not in by_id]
+        if missing:
+            raise ArchamiError(f"release {state.release_id} has variants no longer defined: {', '.join(missing)}")
+        outcome = ReleaseOutcome(state, resumed)
+        try:
+            for vid, progress in state.variants.items():
+                _run_variant(loaded, by_id[vid], progress, state, options, log)
+        finally:
+            done = all(p.done for p in state.variants.values())
+            state.status = "complete" if done else "failed"
+            if done:
+                outcome.record = _record(loaded, state, by_id)
+                outcome.record_path = save_record(options.releases_dir, outcome.record)
+                log(f"release {state.release_id} recorded in {outcome.record_path}")
+            save_state(options.releases_dir, state)
+        return outcome
+
+
+def _run_variant(
+    loaded: LoadedDefinition, variant: Variant, progress: VariantProgress, state: ReleaseState,
+    options: ReleaseOptions, log: Log,
+) -> None:
+    def save() -> None:
+        save_state(options.releases_dir, state)
+
+    if progress.done:
+        log(f"{variant.id}: already published, nothing to do")
+        return
+    try:
+        build_dir = _build(loaded, variant, progress, state, options, log, save)
+        _audit(build_dir, variant, progress, log, save)
+        _boot(build_dir, variant, progress, options, log, save)
+        _publish(build_dir, variant, progress, state, options, log, save)
+    except _StepFailed:
+        log(f"{variant.id}: failed: {progress.error}")
+
+
+def _usable_build(build_dir: Path, sha256: str) -> bool:
+    manifest = build_dir / MANIFEST_NAME
+    if not manifest.is_file() or not (build_dir / IMAGE_NAME).is_file():
+        return False
+    return read_json(manifest, Manifest).definition_sha256 == sha256
+
+
+def _build(
+    loaded: LoadedDefinition, variant: Variant, progress: VariantProgress, state: ReleaseState,
+    options: ReleaseOptions, log: Log, save: Callable[[], None],
+) -> Path:
+    if progress.built and progress.build_dir and _usable_build(Path(progress.build_dir), loaded.sha256):
+        return Path(progress.build_dir)
+    progress.built, progress.audit_ok, progress.boot = False, None, None  # a new image needs new tests
+    if options.builds_dir is not None and _usable_build(options.builds_dir / variant.id, loaded.sha256):
+        progress.build_dir, progress.built, progress.build_reused = str(options.builds_dir / variant.id), True, True
+        log(f"{variant.id}: using the finished build in {progress.build_dir}")
+        save()
+        return Path(progress.build_dir)
+    from archami.build.pipeline import build_variant  # the build stage (heavy imports only when building)
+
+    log(f"{variant.id}: building")
+    with _step(progress, "build", save):
+        result = build_variant(loaded, variant, options.work_dir / state.release_id, options.cache_dir)
+        progress.build_dir, progress.built, progress.build_reused = str(result.out_dir), True, False
+    return Path(progress.build_dir)
+
+
+def _audit(build_dir: Path, variant: Variant, progress: VariantProgress, log: Log, save: Callable[[], None]) -> None:
+    if progress.audit_ok:
+        return
+    from archami.audit import audit_image
+
+    log(f"{variant.id}: auditing {build_dir / IMAGE_NAME}")
+    with _step(progress, "audit", save):
+        report = audit_image(build_dir / IMAGE_NAME)
+        progress.audit_ok = report.ok
+        progress.audit_findings = [f"{f.rule}: {f.path}" for f in report.findings]
+        if not report.ok:
+            raise ArchamiError(f"{len(report.findings)} finding(s): {'; '.join(progress.audit_findings[:5])}")
+
+
+def _boot(
+    build_dir: Path, variant: Variant, progress: VariantProgress, options: ReleaseOptions, log: Log,
+    save: Callable[[], None],
+) -> None:
+    if progress.boot is not None and progress.boot.status in ("passed", "skipped"):
+        return
+    reason = boot_skip_reason(variant, "all" in options.skip_boot or variant.id in options.skip_boot)
+    if reason is not None:
+        log(f"{variant.id}: boot test skipped: {reason}")
+        progress.boot = BootTestResult(status="skipped", reason=reason)
+        save()
+        return
+    from archami.vm.boot import boot_test
+
+    reports: list[TestReport] = []
+    with _step(progress, "boot", save):
+        for firmware in firmwares_for(variant):
+            log(f"{variant.id}: boot test ({firmware})")
+            # boot_test writes boot-test-<firmware>.json (and the serial log on failure) beside the image.
+            reports.append(boot_test(build_dir / IMAGE_NAME, firmware, timeout=options.boot_timeout))
+        progress.boot = BootTestResult.from_reports(reports)
+        if progress.boot.status != "passed":
+            raise ArchamiError(f"boot test failed ({progress.boot.reason or 'see the serial log'})")
+
+
+def _publish(
+    build_dir: Path, variant: Variant, progress: VariantProgress, state: ReleaseState, options: ReleaseOptions,
+    log: Log, save: Callable[[], None],
+) -> None:
+    from archami.aws.publish import publish
+
+    log(f"{variant.id}: publishing to {', '.join(state.regions) if state.regions else 'every enabled region'}")
+    publish_state = state_dir(options.releases_dir) / f"{state.release_id}.publish" / f"{variant.id}.json"
+    with _step(progress, "publish", save):
+        progress.published = publish(
+            build_dir, regions=state.regions, public=state.public, endpoint_url=options.endpoint_url,
+            state_path=publish_state, release_id=state.release_id,
+            log=lambda line: log(f"{variant.id}: {line}"),
+        )
+
+
+def _record(loaded: LoadedDefinition, state: ReleaseState, by_id: dict[str, Variant]) -> ReleaseRecord:
+    variants = []
+    for vid, progress in state.variants.items():
+        assert progress.build_dir and progress.boot and progress.published  # done() checked by the caller
+        manifest = read_json(Path(progress.build_dir) / MANIFEST_NAME, Manifest)
+        variants.append(VariantRelease.assemble(manifest, progress.boot, progress.published, by_id[vid]))
+    return ReleaseRecord(
+        release_id=state.release_id, definition_name=loaded.definition.name, distro=loaded.definition.distro,
+        description=loaded.definition.description, definition_sha256=loaded.sha256,
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), archami_version=__version__,
+        variants=sorted(variants, key=lambda v: column_order(v.variant)),
+    )

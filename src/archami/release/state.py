@@ -1,0 +1,107 @@
+"""The release state file: which variants of a release are built, audited, boot-tested and published.
+
+Kept at `<releases>/.state/<release id>.json` and rewritten (atomically) after every step, so a release that
+failed or was killed is resumed by running the same command again: finished steps are not redone, and the
+unfinished release keeps its id instead of taking the day's next one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from archami.artifacts import PublishRecord, write_json_atomic
+from archami.errors import ArchamiError
+from archami.release.records import BootTestResult
+
+STATE_DIR = ".state"
+Status = Literal["running", "failed", "complete", "abandoned"]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class VariantProgress(BaseModel):
+    variant_id: str
+    build_dir: str | None = None
+    built: bool = False
+    build_reused: bool = False  # adopted from --builds instead of built by this release
+    audit_ok: bool | None = None
+    audit_findings: list[str] = Field(default_factory=list)
+    boot: BootTestResult | None = None
+    published: PublishRecord | None = None
+    error: str | None = None  # the last failure, cleared when the step succeeds
+    seconds: dict[str, float] = Field(default_factory=dict)  # step -> wall time of its last run
+
+    @property
+    def done(self) -> bool:
+        return self.published is not None and bool(self.published.regions)
+
+
+class ReleaseState(BaseModel):
+    release_id: str
+    definition_name: str
+    definition_path: str
+    definition_sha256: str
+    regions: list[str] | None = None  # None: every enabled region
+    public: bool = False
+    status: Status = "running"
+    started_at: str = Field(default_factory=utc_now)
+    updated_at: str = Field(default_factory=utc_now)
+    variants: dict[str, VariantProgress] = Field(default_factory=dict)
+
+
+def state_dir(releases_dir: Path) -> Path:
+    return releases_dir / STATE_DIR
+
+
+def state_path(releases_dir: Path, release_id: str) -> Path:
+    return state_dir(releases_dir) / f"{release_id}.json"
+
+
+def save_state(releases_dir: Path, state: ReleaseState) -> None:
+    state.updated_at = utc_now()
+    write_json_atomic(state_path(releases_dir, state.release_id), state)
+
+
+def load_states(releases_dir: Path) -> list[ReleaseState]:
+    states = []
+    for path in sorted(state_dir(releases_dir).glob("*.json")):
+        try:
+            states.append(ReleaseState.model_validate(json.loads(path.read_text())))
+        except (OSError, ValueError, ValidationError) as exc:
+            raise ArchamiError(f"{path}: unreadable release state ({str(exc).splitlines()[0]})") from None
+    return states
+
+
+def unfinished(releases_dir: Path, definition_name: str) -> ReleaseState | None:
+    """The newest release of this image family that was started and neither completed nor abandoned."""
+    from archami.release.ids import sort_key
+
+    open_states = [s for s in load_states(releases_dir)
+                   if s.definition_name == definition_name and s.status in ("running", "failed")]
+    return max(open_states, key=lambda s: sort_key(s.release_id)) if open_states else None
+
+
+@contextmanager
+def release_lock(releases_dir: Path) -> Iterator[None]:
+    """One `archami release` at a time per releases directory: two would pick the same id."""
+    state_dir(releases_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir(releases_dir) / "lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ArchamiError(f"another `archami release` is running on {releases_dir}") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process is killed
