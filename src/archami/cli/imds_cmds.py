@@ -1,0 +1,84 @@
+"""`archami imds`: run the local IMDSv2 server on its own (for a VM started by hand, or to poke at it)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from archami.cli.app import app, console
+from archami.errors import ArchamiError
+from archami.vm.imds import ImdsConfig, ImdsServer
+
+
+def _read_keys(files: list[Path]) -> dict[str, str]:
+    """Key-pair name -> key line: the name is the file's stem (as an EC2 key pair name would be)."""
+    keys: dict[str, str] = {}
+    for path in files:
+        try:
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise ArchamiError(f"{path}: cannot read the public key: {exc.strerror}") from exc
+        if len(lines) != 1:
+            raise ArchamiError(f"{path}: expected one OpenSSH public key line, found {len(lines)}")
+        name = path.name.removesuffix(".pub")
+        keys[name if name not in keys else f"{name}-{len(keys)}"] = lines[0]
+    return keys
+
+
+@app.command()
+def imds(
+    port: Annotated[int, typer.Option(help="Port on the loopback address (0: any free port).")] = 0,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback only).")] = "127.0.0.1",
+    key: Annotated[list[Path] | None, typer.Option("--key", help="OpenSSH public key file (repeatable).")] = None,
+    instance_id: Annotated[str, typer.Option(help="instance-id to report.")] = ImdsConfig.instance_id,
+    region: Annotated[str, typer.Option(help="Region to report.")] = ImdsConfig.region,
+    availability_zone: Annotated[str | None, typer.Option("--az", help="Zone (default: region + 'a').")] = None,
+    hostname: Annotated[str, typer.Option(help="local-hostname to report.")] = ImdsConfig.hostname,
+    user_data: Annotated[Path | None, typer.Option(help="File served as user-data.")] = None,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C).")] = 0,
+) -> None:
+    """Serve EC2 instance metadata (IMDSv2: token required) on a loopback port until interrupted."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        raise ArchamiError(f"--host {host}: the local IMDS listens on loopback only (127.0.0.1 or ::1)")
+    try:
+        data = user_data.read_bytes() if user_data is not None else None
+    except OSError as exc:
+        raise ArchamiError(f"{user_data}: cannot read user-data: {exc.strerror}") from exc
+    config = ImdsConfig(
+        instance_id=instance_id,
+        region=region,
+        availability_zone=availability_zone or f"{region}a",
+        hostname=hostname,
+        public_keys=_read_keys(key or []),
+        user_data=data,
+    )
+    try:
+        server = ImdsServer(config, host=host, port=port)
+    except OSError as exc:
+        raise ArchamiError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    table = Table(title="local IMDSv2", show_header=False)
+    for name, value in (
+        ("url", server.url), ("instance-id", config.instance_id), ("region", config.region),
+        ("zone", config.availability_zone), ("hostname", config.hostname),
+        ("public keys", ", ".join(config.public_keys) or "(none)"),
+        ("user-data", f"{len(data)} bytes" if data is not None else "(none)"),
+    ):
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"try: TOKEN=$(curl -sX PUT {server.url}/latest/api/token "
+                  "-H 'X-aws-ec2-metadata-token-ttl-seconds: 60')", highlight=False, soft_wrap=True)
+    with server:
+        seen = 0
+        deadline = time.monotonic() + duration if duration > 0 else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+                for record in server.requests[seen:]:
+                    console.print(f"{record.method} {record.path} -> {record.status}", highlight=False)
+                seen = len(server.requests)
+        except KeyboardInterrupt:
+            console.print("stopped")
