@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from archami.errors import ArchamiError, ToolMissingError
@@ -41,9 +42,9 @@ def _run(args: list[str], timeout: float) -> str:
     return done.stdout
 
 
-def dump_dom(page: Path, timeout: float = 60) -> str:
+def dump_dom(page: Path, timeout: float = 60, flags: Sequence[str] = ()) -> str:
     """The page's DOM as Chromium serialises it after loading (scripts run, markup repaired)."""
-    return _run(["--dump-dom", page.resolve().as_uri()], timeout)
+    return _run([*flags, "--dump-dom", page.resolve().as_uri()], timeout)
 
 
 def screenshot(page: Path, out: Path, window: tuple[int, int] = DESKTOP_WINDOW, timeout: float = 60) -> Path:
