@@ -71,7 +71,9 @@ def _outcome_json(outcome: ReleaseOutcome) -> dict[str, object]:
 def release(
     file: DefinitionArg,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Variant id (repeat or a,b); all.")] = None,
-    regions: Annotated[str | None, typer.Option("--regions", help="Comma-separated regions (default: all).")] = None,
+    regions: Annotated[
+        str, typer.Option("--regions", help="Comma-separated regions (the first is the source), or 'all' enabled.")
+    ] = "all",
     endpoint_url: EndpointOpt = None,
     skip_boot: Annotated[
         list[str] | None, typer.Option("--skip-boot", help="Variant id whose boot test is skipped ('all').")
@@ -93,7 +95,7 @@ def release(
     loaded = load_definition(file)
     options = ReleaseOptions(
         releases_dir=releases_dir, work_dir=work_dir, variants=parse_variant_list(variant) or None,
-        regions=[r.strip() for r in regions.split(",") if r.strip()] if regions else None,
+        regions=[r.strip() for r in regions.split(",") if r.strip()] or ["all"],
         endpoint_url=endpoint_url, public=public, skip_boot=set(parse_variant_list(skip_boot)),
         builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new,
     )
