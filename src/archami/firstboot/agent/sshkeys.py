@@ -9,18 +9,33 @@ import os
 from .context import Context
 from .files import log, makedirs, write_atomic
 
-# Public key algorithms OpenSSH accepts in authorized_keys (DSA is gone from current OpenSSH).
-KEY_TYPES = frozenset(
-    {
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-    }
-)
+# Public key algorithms OpenSSH accepts in authorized_keys (DSA is gone from current OpenSSH), with the
+# number of SSH strings their key blob holds (RFC 4253 6.6, RFC 5656, RFC 8709, OpenSSH PROTOCOL.u2f).
+KEY_TYPES = {
+    "ssh-ed25519": 2,
+    "ssh-rsa": 3,
+    "ecdsa-sha2-nistp256": 3,
+    "ecdsa-sha2-nistp384": 3,
+    "ecdsa-sha2-nistp521": 3,
+    "sk-ssh-ed25519@openssh.com": 3,
+    "sk-ecdsa-sha2-nistp256@openssh.com": 4,
+}
+
+
+def _ssh_strings(raw: bytes) -> list[bytes] | None:
+    """Split a key blob into its length-prefixed strings; None unless they cover it exactly."""
+    fields = []
+    offset = 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            return None
+        size = int.from_bytes(raw[offset : offset + 4], "big")
+        offset += 4
+        if offset + size > len(raw):
+            return None
+        fields.append(raw[offset : offset + size])
+        offset += size
+    return fields
 
 
 def parse_key(line: str) -> tuple[str, str, str] | str:
@@ -39,9 +54,12 @@ def parse_key(line: str) -> tuple[str, str, str] | str:
         raw = binascii.a2b_base64(blob, strict_mode=True)
     except binascii.Error:
         return "key data is not base64"
-    # The blob starts with its own type name as an SSH string: catches truncated or mislabelled keys.
-    if len(raw) < 4 or raw[4 : 4 + int.from_bytes(raw[:4], "big")] != key_type.encode():
+    # The blob names its own type and holds a fixed number of fields: catches truncated or mislabelled keys.
+    parts = _ssh_strings(raw)
+    if not parts or parts[0] != key_type.encode() or len(parts) != KEY_TYPES[key_type]:
         return "key data does not match its type"
+    if key_type.endswith("ed25519") and len(parts[1]) != 32:
+        return "ed25519 key of the wrong length"
     comment = fields[2] if len(fields) > 2 else ""
     if any(ord(c) < 32 or ord(c) == 127 for c in comment):
         return "control characters in the comment"

@@ -1,0 +1,104 @@
+"""install_into puts the agent, its settings and enabled units into a root; the agent is stdlib only."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from archami.config import load_definition
+from archami.firstboot import install
+from archami.firstboot.agent.settings import DEFAULTS, Settings
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+AGENT_SOURCE = Path(install.__file__).parent / "agent"
+
+
+def installed(tmp_path: Path, example: str) -> tuple[Path, dict[str, object]]:
+    loaded = load_definition(EXAMPLES / example)
+    install.install_into(tmp_path, loaded.definition, loaded.variants[0])
+    return tmp_path, json.loads((tmp_path / "etc/archami/firstboot.json").read_text())
+
+
+def test_debian_install(tmp_path: Path) -> None:
+    root, settings = installed(tmp_path, "debian.toml")
+    assert (root / "usr/lib/archami/firstboot.py").is_file()
+    shipped = {p.name for p in (root / "usr/lib/archami/archami_agent").glob("*.py")}
+    assert shipped == {p.name for p in AGENT_SOURCE.glob("*.py")}
+    assert settings["distro"] == "debian"
+    assert settings["mode"] == "archami"
+    assert settings["default_user"] == "root"
+    assert settings["host_key_types"] == ["ed25519", "ecdsa"]
+    assert settings["pacman_keyrings"] == []
+    Settings(settings)  # the agent accepts what install wrote
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    assert sorted(p.name for p in wants.iterdir()) == ["archami-firstboot-late.service", "archami-firstboot.service"]
+    for link in wants.iterdir():
+        assert str(link.readlink()) == f"/usr/lib/systemd/system/{link.name}"
+        assert (root / str(link.readlink()).lstrip("/")).is_file()
+
+
+def test_arch_install_orders_host_keys_and_keyrings(tmp_path: Path) -> None:
+    root, settings = installed(tmp_path, "arch.toml")
+    assert settings["distro"] == "arch"
+    assert settings["host_key_types"] == ["ed25519", "ecdsa", "rsa"]
+    assert settings["pacman_keyrings"] == ["archlinux", "ec2"]
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    assert "archami-firstboot-keyring.service" in {p.name for p in wants.iterdir()}
+
+
+def test_cloud_init_mode_has_no_late_phase(tmp_path: Path) -> None:
+    loaded = load_definition(EXAMPLES / "arch.toml")
+    definition = loaded.definition.model_copy(
+        update={"firstboot": loaded.definition.firstboot.model_copy(update={"agent": "cloud-init"})}
+    )
+    install.install_into(tmp_path, definition, loaded.variants[0])
+    wants = tmp_path / "etc/systemd/system/multi-user.target.wants"
+    assert sorted(p.name for p in wants.iterdir()) == [
+        "archami-firstboot-keyring.service",
+        "archami-firstboot.service",
+    ]
+    assert json.loads((tmp_path / "etc/archami/firstboot.json").read_text())["mode"] == "cloud-init"
+
+
+def test_units_ordering() -> None:
+    units = Path(install.__file__).parent / "units"
+    early = (units / install.EARLY_UNIT).read_text()
+    assert "Before=sshd.service ssh.service" in early
+    assert "After=network-online.target" in early and "Wants=network-online.target" in early
+    assert "--phase early" in early
+    keyring = (units / install.KEYRING_UNIT).read_text()
+    assert "After=archami-firstboot.service" in keyring and "Before=archlinux-keyring-wkd-sync.service" in keyring
+    late = (units / install.LATE_UNIT).read_text()
+    assert "sshd.service" in late.split("After=", 1)[1].split("\n", 1)[0]
+    for text in (early, keyring, late):
+        assert "ExecStart=/usr/bin/python3 -I /usr/lib/archami/firstboot.py" in text
+        assert "WantedBy=multi-user.target" in text
+
+
+def test_settings_refuse_unknown_and_mistyped() -> None:
+    with pytest.raises(ValueError, match="unknown settings"):
+        Settings({"bogus": 1})
+    with pytest.raises(ValueError, match="must be bool"):
+        Settings({"grow_root": "yes"})
+    assert Settings({"deadline": 5}).deadline == 5
+    assert set(json.loads(Settings({}).to_json())) == set(DEFAULTS)
+
+
+@pytest.mark.parametrize("source", sorted(AGENT_SOURCE.glob("*.py")), ids=lambda p: p.name)
+def test_agent_imports_only_the_standard_library(source: Path) -> None:
+    tree = ast.parse(source.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: the agent's own files
+                continue
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            assert name.split(".")[0] in sys.stdlib_module_names | {"__future__"}, f"{source.name} imports {name}"

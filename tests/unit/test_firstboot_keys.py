@@ -1,0 +1,89 @@
+"""Public keys from metadata: valid lines kept in order, malformed ones refused, duplicates dropped."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from archami.firstboot.agent.context import Context
+from archami.firstboot.agent.settings import Settings
+from archami.firstboot.agent.sshkeys import clean_keys, parse_key, write_authorized_keys
+
+
+def openssh(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, comment: str) -> str:
+    line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{line.decode()} {comment}"
+
+
+ED = openssh(ed25519.Ed25519PrivateKey.generate(), "alice@laptop")
+ED2 = openssh(ed25519.Ed25519PrivateKey.generate(), "bob")
+RSA = openssh(rsa.generate_private_key(public_exponent=65537, key_size=1024), "carol")
+ECDSA = openssh(ec.generate_private_key(ec.SECP256R1()), "dave")
+
+
+@pytest.mark.parametrize("line", [ED, RSA, ECDSA, ED.rsplit(" ", 1)[0]])
+def test_valid_keys_parse(line: str) -> None:
+    parsed = parse_key(line)
+    assert isinstance(parsed, tuple)
+    assert parsed[0] == line.split()[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("garbage", "not '<type>"),
+        ("ssh-dss AAAAB3NzaC1kc3MAAACBAP", "unknown key type"),
+        ("ssh-ed25519 not*base64!", "not base64"),
+        (f"ssh-rsa {ED.split()[1]} mislabelled", "does not match its type"),
+        (f"ssh-ed25519 {ED.split()[1][:20]}", "does not match its type"),
+        (f"ssh-ed25519 {ED.split()[1][:41]}", "not base64"),
+        (f'command="rm -rf /" {ED}', "unknown key type"),
+        (f"{ED}\x1b[2J", "control characters"),
+        (f"ssh-ed25519 {base64.b64encode(b'xx').decode()}", "does not match"),
+    ],
+)
+def test_malformed_keys_refused(line: str, reason: str) -> None:
+    parsed = parse_key(line)
+    assert isinstance(parsed, str)
+    assert reason in parsed
+
+
+def test_clean_keys_keeps_order_drops_duplicates_and_junk(capfd: pytest.CaptureFixture[str]) -> None:
+    texts = [ED + "\n", "not a key\n", RSA, ED.replace("alice@laptop", "alice-again"), f"# comment\n\n{ED2}\n"]
+    assert clean_keys(texts) == [ED, RSA, ED2]
+    err = capfd.readouterr().err
+    assert "skipped a malformed public key" in err
+    assert "dropped a duplicate ssh-ed25519 key" in err
+
+
+def make_root(tmp_path: Path, passwd: str) -> Context:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text(passwd)
+    return Context(str(tmp_path), Settings({"default_user": "arch"}))
+
+
+def test_authorized_keys_written_atomically_with_owner_and_modes(tmp_path: Path) -> None:
+    uid, gid = os.getuid(), os.getgid()
+    ctx = make_root(tmp_path, f"root:x:0:0::/root:/bin/sh\narch:x:{uid}:{gid}::/home/arch:/bin/bash\n")
+    (tmp_path / "home/arch/.ssh").mkdir(parents=True, mode=0o755)
+    assert write_authorized_keys(ctx, [ED, RSA]) == "2 key(s) for arch"
+    target = tmp_path / "home/arch/.ssh/authorized_keys"
+    assert target.read_text() == f"{ED}\n{RSA}\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+    assert (target.stat().st_uid, target.stat().st_gid) == (uid, gid)
+    write_authorized_keys(ctx, [ED2])
+    assert target.read_text() == f"{ED2}\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["authorized_keys"]  # no temp files left
+
+
+def test_unknown_default_user_is_an_error(tmp_path: Path) -> None:
+    ctx = make_root(tmp_path, "root:x:0:0::/root:/bin/sh\n")
+    with pytest.raises(LookupError):
+        write_authorized_keys(ctx, [ED])
