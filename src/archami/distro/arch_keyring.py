@@ -117,8 +117,17 @@ def prepare_keyring(
         shutil.copytree(cached, gpg_dir, ignore=shutil.ignore_patterns("S.*", "*.lock", ".#*"))
     else:
         _populate(gpg_dir, keyrings, log)
+    make_offline(gpg_dir)
     for key_file in trusted_keys:
         trust_key(gpg_dir, key_file, log)
+
+
+def make_offline(gpg_dir: Path) -> None:
+    """Forbid key look-ups on the network: a package signed by an unknown key must fail the build, not make
+    pacman fetch that key from a keyserver or WKD (which it does under --noconfirm)."""
+    with (gpg_dir / "gpg.conf").open("a") as conf:
+        conf.write("# archami: never fetch keys during a build\nauto-key-locate local\nno-auto-key-retrieve\n")
+    (gpg_dir / "dirmngr.conf").write_text("# archami: no network for this keyring\ndisable-http\ndisable-ldap\n")
 
 
 def stop_agent(gpg_dir: Path) -> None:
