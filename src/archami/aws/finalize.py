@@ -26,7 +26,7 @@ def expose(ctx: PublishContext, region: str) -> None:
         ctx.store.update_region(region, lambda r: setattr(r, "public", True))
         boundary("made-public")
     if ctx.deprecate_at and st.deprecate_at is None:
-        ok = deprecate(ec2, st.ami_id, ctx.deprecate_at)
+        ok = deprecate(ctx.clients.ec2(region, max_attempts=1), st.ami_id, ctx.deprecate_at)
         when = ctx.deprecate_at.strftime("%Y-%m-%dT%H:%M:%SZ") if ok else "not-implemented"
         if not ok:
             ctx.log(f"{region}: EnableImageDeprecation is not implemented by this endpoint; skipped")

@@ -75,7 +75,9 @@ def _preflight(ctx: PublishContext) -> None:
     if ctx.public and ctx.encrypted:
         raise ArchamiError("encrypted AMIs cannot be made public: drop --public or --encrypted")
     if ctx.public:
-        states = {r: block_public_access_state(ctx.clients.ec2(r, max_attempts=3)) for r in ctx.regions}
+        with ThreadPoolExecutor(max_workers=min(8, len(ctx.regions))) as pool:
+            answers = pool.map(lambda r: block_public_access_state(ctx.clients.ec2(r, max_attempts=1)), ctx.regions)
+            states = dict(zip(ctx.regions, answers, strict=True))
         blocked = sorted(r for r, s in states.items() if s not in (BPA_UNBLOCKED, BPA_NOT_IMPLEMENTED))
         if blocked:
             raise ArchamiError(

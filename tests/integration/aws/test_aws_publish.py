@@ -1,0 +1,127 @@
+"""Publishing a small image to several emulated regions, re-running, looking up, pruning (moto server)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RequestRecorder, make_build
+from moto_server import MotoServer
+
+from archami.aws.blocks import EBS_BLOCK_SIZE, linear_checksum
+from archami.aws.clients import Clients
+from archami.aws.lookup import latest_ami
+from archami.aws.prune import prune
+from archami.aws.publish import publish
+from archami.aws.state import PublishState
+
+pytestmark = pytest.mark.integration
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+
+
+def snapshot_ids(clients: Clients, region: str) -> set[str]:
+    return {s["SnapshotId"] for s in clients.ec2(region).describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+
+
+def our_images(clients: Clients, region: str) -> list[Any]:
+    return clients.ec2(region).describe_images(Owners=["self"])["Images"]
+
+
+def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, moto: MotoServer) -> None:
+    build = make_build(tmp_path)
+    baseline = {r: snapshot_ids(clients, r) for r in REGIONS}
+    lines: list[str] = []
+    records = []
+    for release in ("2026.11.01", "2026.11.08", "2026.11.25"):
+        records.append(
+            publish(build, regions=REGIONS, public=True, endpoint_url=moto.url, release_id=release,
+                    clients=clients, poll=0.05, log=lines.append)
+        )
+    record = records[-1]
+    assert record.ami_name == "debian-bookworm-ebs-hvm-x86_64-2026.11.25"
+    assert sorted(record.regions) == sorted(REGIONS)
+    assert any("Block Public Access state not implemented" in line for line in lines)
+    for region in REGIONS:
+        ec2 = clients.ec2(region)
+        images = our_images(clients, region)
+        assert len(images) == 3, region  # one per release, no duplicates
+        ami = record.regions[region].ami_id
+        perms = ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")["LaunchPermissions"]
+        assert {"Group": "all"} in perms
+        tags = {t["Key"]: t["Value"] for t in next(i for i in images if i["ImageId"] == ami)["Tags"]}
+        assert tags["archami:release"] == "2026.11.25" and tags["archami:variant"] == "bookworm-ebs-hvm-x86_64"
+        assert latest_ami(region, "bookworm-ebs-hvm-x86_64", family="debian", clients=clients) == ami
+        assert latest_ami(region, "bookworm-ebs-hvm-x86_64", clients=clients) == ami  # by tags + date
+    state = PublishState.model_validate_json((build / "publish-2026.11.25.state.json").read_text())
+    assert state.done and state.regions["us-east-1"].source
+    assert all(r.deprecate_at == "not-implemented" and r.swept for r in state.regions.values())
+
+    dry = prune(clients, REGIONS, keep=1, dry_run=True)
+    assert sorted({a.release_id for a in dry}) == ["2026.11.01", "2026.11.08"]
+    assert len(our_images(clients, REGIONS[0])) == 3  # dry run changed nothing
+    removed = prune(clients, REGIONS, keep=1)
+    assert len(removed) == 2 * len(REGIONS)
+    for region in REGIONS:
+        left = our_images(clients, region)
+        assert [i["ImageId"] for i in left] == [record.regions[region].ami_id]
+        snapshots = snapshot_ids(clients, region) - baseline[region]
+        expected = {s for s in [record.regions[region].snapshot_id] if s}
+        expected |= {m["Ebs"]["SnapshotId"] for m in left[0]["BlockDeviceMappings"] if "Ebs" in m}
+        assert snapshots <= expected | {record.regions[region].snapshot_id}
+    prune(clients, REGIONS, older_than=datetime(2100, 1, 1, tzinfo=UTC))
+    for region in REGIONS:
+        assert our_images(clients, region) == []
+        assert snapshot_ids(clients, region) - baseline[region] == set(), region
+        assert latest_ami(region, "bookworm-ebs-hvm-x86_64", family="debian", clients=clients) is None
+
+
+def test_rerun_is_idempotent(tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder) -> None:
+    build = make_build(tmp_path)
+    first = publish(build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1",
+                    clients=clients, poll=0.05)
+    creates = len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage"))
+    second = publish(build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1",
+                     clients=clients, poll=0.05)
+    assert second == first
+    assert len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage")) == creates
+    for region in REGIONS[:2]:
+        assert len(our_images(clients, region)) == 1
+
+
+def test_upload_sends_exactly_the_used_blocks(tmp_path: Path, clients: Clients, moto: MotoServer) -> None:
+    data = {0: b"\x01" * 4096, 3: bytes(range(256)) * 2048, 7: b"tail" * 10, 100: b"\xff" * (EBS_BLOCK_SIZE + 1)}
+    build = make_build(tmp_path, data_blocks=data, zero_blocks=(5, 6, 50))
+    sent: dict[int, tuple[str, bytes]] = {}
+    completes: list[dict[str, str]] = []
+
+    def record_put(params: dict[str, Any], **kwargs: Any) -> None:
+        sent[params["BlockIndex"]] = (params["Checksum"], params["BlockData"])
+
+    def record_complete(params: dict[str, Any], **kwargs: Any) -> None:
+        completes.append(params)
+
+    clients.on("provide-client-params.ebs.PutSnapshotBlock", record_put)
+    clients.on("provide-client-params.ebs.CompleteSnapshot", record_complete)
+    record = publish(build, regions=["us-east-1"], public=False, endpoint_url=moto.url, release_id="r1",
+                     clients=clients, poll=0.05)
+    expected = {0, 3, 7, 100, 101}  # block 101 holds the one byte past block 100; 5, 6, 50 are zeroes
+    assert set(sent) == expected
+    image = (build / "image.raw").read_bytes()
+    digests = []
+    for index in sorted(expected):
+        checksum, block = sent[index]
+        assert block == image[index * EBS_BLOCK_SIZE:(index + 1) * EBS_BLOCK_SIZE].ljust(EBS_BLOCK_SIZE, b"\0")
+        assert base64.b64decode(checksum) == hashlib.sha256(block).digest()
+        digests.append(hashlib.sha256(block).digest())
+    assert completes[0]["ChangedBlocksCount"] == len(expected)
+    assert completes[0]["Checksum"] == linear_checksum(digests)
+    assert completes[0]["ChecksumAggregationMethod"] == "LINEAR"
+    # And read back from the emulated snapshot: exactly these blocks exist.
+    snapshot = record.regions["us-east-1"].snapshot_id
+    assert snapshot
+    listed = clients.ebs("us-east-1").list_snapshot_blocks(SnapshotId=snapshot)["Blocks"]
+    assert sorted(b["BlockIndex"] for b in listed) == sorted(expected)
