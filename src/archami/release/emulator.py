@@ -28,7 +28,9 @@ def local_aws() -> Iterator[str]:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise ToolMissingError("the AWS emulator needs moto: pip install 'moto[server]'") from None
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per API call otherwise
+    # Quiet: otherwise one access-log line per API call, and a traceback for every API moto lacks (which
+    # archami handles: e.g. EnableImageDeprecation).
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
