@@ -52,6 +52,20 @@ class PackageInfo(BaseModel):
     architecture: str = ""
 
 
+class PartitionInfo(BaseModel):
+    """One filesystem area of the disk (number 0: the whole disk, no partition table)."""
+
+    model_config = ConfigDict(frozen=True)
+    role: str  # bios, esp, root
+    number: int
+    start: int  # bytes
+    size: int  # bytes
+    type_guid: str | None = None
+    part_uuid: str | None = None
+    fs_uuid: str | None = None  # ext4 UUID or FAT volume id (XXXX-XXXX)
+    fs_label: str | None = None
+
+
 class Manifest(BaseModel):
     """What one build produced: written as manifest.json beside image.raw."""
 
@@ -72,6 +86,13 @@ class Manifest(BaseModel):
     image_sha256: str
     packages: list[PackageInfo]
     packages_sha256: str  # digest of the sorted "name version" lines: cheap changelog equality
+    # Optional, added by the build stage: how the disk is laid out and booted, and how it was built.
+    partition_scheme: str | None = None  # gpt, or none (pv-grub hd0: the filesystem is the whole disk)
+    partitions: list[PartitionInfo] = Field(default_factory=list)
+    root_fs_uuid: str | None = None
+    kernel_cmdline: str | None = None
+    root_cache_key: str | None = None
+    root_cache_hit: bool | None = None
 
 
 class BuildResult(BaseModel):
@@ -106,7 +127,7 @@ class TestReport(BaseModel):
     work_dir: str | None = None  # kept with --keep: the overlay disk, key and logs
 
 
-def test_report_name(firmware: str) -> str:
+def boot_report_name(firmware: str) -> str:
     """boot-test-bios.json / boot-test-uefi.json, beside the image."""
     return f"boot-test-{firmware}.json"
 
