@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -140,13 +141,17 @@ class _StepFailed(Exception):
 
 
 @contextmanager
-def _step(progress: VariantProgress, name: str, save: Callable[[], None]) -> Iterator[None]:
-    """Time a step, and turn a failure the user can act on into the variant's recorded error."""
+def _step(progress: VariantProgress, name: str, save: Callable[[], None], log: Log) -> Iterator[None]:
+    """Time a step, and turn its failure into the variant's recorded error so the other variants go on."""
     started = time.monotonic()
     try:
         yield
     except (ArchamiError, OSError, subprocess.SubprocessError) as exc:
         progress.error = f"{name}: {exc}"
+        raise _StepFailed from exc
+    except Exception as exc:  # e.g. an AWS client error: one variant's failure must not end the release
+        log("".join(traceback.format_exception(exc)).rstrip())
+        progress.error = f"{name}: {type(exc).__name__}: {exc}"
         raise _StepFailed from exc
     finally:
         progress.seconds[name] = round(time.monotonic() - started, 1)
@@ -224,7 +229,7 @@ def _build(
     from archami.build.pipeline import build_variant  # the build stage (heavy imports only when building)
 
     log(f"{variant.id}: building")
-    with _step(progress, "build", save):
+    with _step(progress, "build", save, log):
         result = build_variant(loaded, variant, options.work_dir / state.release_id, options.cache_dir)
         progress.build_dir, progress.built, progress.build_reused = str(result.out_dir), True, False
     return Path(progress.build_dir)
@@ -236,7 +241,7 @@ def _audit(build_dir: Path, variant: Variant, progress: VariantProgress, log: Lo
     from archami.audit import audit_image
 
     log(f"{variant.id}: auditing {build_dir / IMAGE_NAME}")
-    with _step(progress, "audit", save):
+    with _step(progress, "audit", save, log):
         report = audit_image(build_dir / IMAGE_NAME)
         progress.audit_ok = report.ok
         progress.audit_findings = [f"{f.rule}: {f.path}" for f in report.findings]
@@ -259,7 +264,7 @@ def _boot(
     from archami.vm.boot import boot_test
 
     reports: list[TestReport] = []
-    with _step(progress, "boot", save):
+    with _step(progress, "boot", save, log):
         for firmware in firmwares_for(variant):
             log(f"{variant.id}: boot test ({firmware})")
             # boot_test writes boot-test-<firmware>.json (and the serial log on failure) beside the image.
@@ -277,7 +282,7 @@ def _publish(
 
     log(f"{variant.id}: publishing to {', '.join(state.regions) if state.regions else 'every enabled region'}")
     publish_state = state_dir(options.releases_dir) / f"{state.release_id}.publish" / f"{variant.id}.json"
-    with _step(progress, "publish", save):
+    with _step(progress, "publish", save, log):
         progress.published = publish(
             build_dir, regions=state.regions, public=state.public, endpoint_url=options.endpoint_url,
             state_path=publish_state, release_id=state.release_id,
