@@ -6,11 +6,16 @@ import hashlib
 import os
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from moto_server import FAKE_CREDENTIALS, MotoServer
 
 from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, Manifest, write_json_atomic
@@ -132,3 +137,23 @@ def clients(moto: MotoServer, recorder: RequestRecorder) -> Clients:
     c = Clients(AwsSettings(endpoint_url=moto.url))
     c.on("before-send", recorder)
     return c
+
+
+def throwaway_certificate(directory: Path) -> tuple[Path, rsa.RSAPrivateKey]:
+    """A self-signed RSA certificate standing in for the region's EC2 bundling certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec2-test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / "cert-ec2-test.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, key
