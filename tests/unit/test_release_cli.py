@@ -37,3 +37,21 @@ def test_latest_from_records(tmp_path: Path) -> None:
     i686 = next(v for v in older["variants"] if v["variant"]["id"] == "instance-store-paravirtual-i686")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == i686["regions"]["sa-east-1"]["ami_id"]
+
+
+def test_ami_table_renders_the_release_with_empty_cells() -> None:
+    from rich.console import Console
+
+    from archami.cli.release_cmds import ami_table
+    from archami.release.records import load_record
+
+    record = load_record(RECORDS / "arch" / "2013.05.16.json")
+    console = Console(record=True, width=400)
+    console.print(ami_table(record))
+    text = console.export_text()
+    lines = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") > 2}
+    assert set(lines) >= {"us-east-1", "sa-east-1"}
+    gpu = record.variant("ebs-hvm-gpu-x86_64")
+    assert gpu is not None
+    assert gpu.regions["us-east-1"].ami_id in lines["us-east-1"]
+    assert lines["sa-east-1"].split("│")[-2].strip() == ""  # no gpu AMI there: an empty cell

@@ -191,6 +191,8 @@ def demo(
         build_dir = Path(progress.build_dir or "")
         paths.add_row(f"image ({progress.variant_id})", str(build_dir / "image.raw"))
         paths.add_row("manifest", str(build_dir / "manifest.json"))
+    for v in outcome.record.variants:
+        paths.add_row(f"image size / used ({v.variant.id})", f"{v.image_size:,} B / {v.used_bytes:,} B")
     paths.add_row("release record", str(outcome.record_path))
     paths.add_row("site", str(result.site.index))
     paths.add_row("screenshot", str(result.screenshot))
