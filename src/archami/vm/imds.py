@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -244,6 +245,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: ImdsServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up mid-reply (a truncated body, a timed-out agent) are expected, not errors."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Server6(_Server):

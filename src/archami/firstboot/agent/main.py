@@ -71,17 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     phase = str(args["phase"])
     steps = Steps()
 
-    def client() -> ImdsClient:
-        return ImdsClient(settings.imds_urls, deadline=settings.deadline, request_timeout=settings.request_timeout,
-                          token_ttl=settings.token_ttl, v1_fallback=settings.imds_v1_fallback)
-
-    shared = client() if phase in ("early", "late", "all") else None
+    shared = None
+    if phase != "keyring":
+        shared = ImdsClient(settings.imds_urls, deadline=settings.deadline, request_timeout=settings.request_timeout,
+                            token_ttl=settings.token_ttl, v1_fallback=settings.imds_v1_fallback)
     if phase in ("early", "all") and shared is not None:
         phases.early(ctx, shared, steps, slow_keys_later=phase == "early")
     if phase in ("keyring", "all"):
         phases.keyring(ctx, steps)
     if phase in ("late", "all") and shared is not None:
-        phases.late(ctx, client() if phase == "all" else shared, steps)
+        phases.late(ctx, shared, steps)  # one client per process: one deadline for the whole run
     seconds = time.monotonic() - steps.started
     status = {"phase": phase, "ok": steps.ok, "instance_id": ctx.state.instance_id, "seconds": round(seconds, 3),
               "steps": steps.results}
