@@ -8,6 +8,7 @@ by root:root with the same mtime (SOURCE_DATE_EPOCH), so the same input gives th
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tarfile
@@ -142,3 +143,19 @@ def _member_text(tar: tarfile.TarFile, member: tarfile.TarInfo) -> str:
     if extracted is None:
         raise PackageError(f"{member.name} is not a regular file")
     return extracted.read().decode("utf-8", errors="replace")
+
+
+def payload_digest(path: Path) -> str:
+    """A digest of everything a package installs and declares, but not how it was built: every member
+    except .BUILDINFO (which names the build tool's version), with names, types, modes and bytes."""
+    digest = hashlib.sha256()
+    with open_compressed_read(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if member.name.removeprefix("./") == ".BUILDINFO":
+                continue
+            digest.update(f"{member.name}\0{member.type!r}\0{member.mode:o}\0{member.linkname}\0".encode())
+            if member.isfile():
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                digest.update(hashlib.sha256(extracted.read()).digest())
+    return digest.hexdigest()

@@ -42,7 +42,7 @@ class Signer:
 @dataclass(frozen=True)
 class Change:
     name: str
-    action: Literal["added", "upgraded", "replaced", "skipped", "removed"]
+    action: Literal["added", "upgraded", "replaced", "unchanged", "skipped", "removed"]
     version: str
     previous: str | None = None
     detail: str = ""
