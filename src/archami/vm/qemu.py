@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import json
 import os
 import shutil
 import signal
@@ -141,17 +142,15 @@ def kvm_works(qemu: str = QEMU, timeout: float = 5.0) -> bool:
         return False
     argv = [
         qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "64", "-nodefaults", "-no-user-config",
-        "-display", "none", "-no-reboot", "-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg",
+        "-display", "none", "-no-reboot",
+        "-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg",
     ]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL) as proc:
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                if b"No bootable device" in line:
-                    return True
-            return False
+            return any(b"No bootable device" in line for line in proc.stdout)
         finally:
             timer.cancel()
             proc.kill()
@@ -173,15 +172,23 @@ def free_loopback_port() -> int:
         return port
 
 
-def image_virtual_size(image: Path) -> int:
-    return image.stat().st_size
+def disk_virtual_size(disk: Path) -> int:
+    """The size the guest sees: a raw file's length, or a qcow2's virtual size."""
+    require_tool(QEMU_IMG)
+    result = subprocess.run(
+        [QEMU_IMG, "info", "-U", "--output=json", str(disk)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise VmError(f"qemu-img info {disk}: {result.stderr.strip()}")
+    size: int = json.loads(result.stdout)["virtual-size"]
+    return size
 
 
 def make_overlay(image: Path, overlay: Path, size: int | None = None) -> None:
     """A qcow2 overlay over the raw image, so the tested image is never written; `size` may exceed the image
     (a larger EBS volume than the AMI's snapshot, to test grow-root)."""
     require_tool(QEMU_IMG)
-    base = image_virtual_size(image)
+    base = image.stat().st_size
     if size is not None and size < base:
         raise VmError(f"disk size {size} is smaller than the image ({base} bytes)")
     argv = [QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(image.resolve()), str(overlay)]

@@ -1,0 +1,140 @@
+"""`boot_test`: boot an image like EC2 would launch it, log in with the key the metadata service served,
+check what an AMI user relies on, and write a TestReport beside the image."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+from archami.artifacts import (
+    MANIFEST_NAME,
+    CheckResult,
+    Manifest,
+    TestReport,
+    boot_report_name,
+    read_json,
+    write_json_atomic,
+)
+from archami.errors import ArchamiError
+from archami.vm import checks, ssh
+from archami.vm.guest import BootFailed, Guest, running_guest
+from archami.vm.imds import ImdsConfig
+from archami.vm.qemu import disk_virtual_size, make_overlay
+
+AGENT_UNIT = "archami-firstboot.service"
+OVERLAY_NAME = "disk.qcow2"
+KEY_NAME = "id_ed25519"
+
+
+def random_instance(**changes: object) -> ImdsConfig:
+    """Metadata for a new instance: fresh instance-id and a hostname derived from its private address."""
+    octets = [secrets.randbelow(250) + 2 for _ in range(2)]
+    address = f"10.0.{octets[0]}.{octets[1]}"
+    base = ImdsConfig(
+        instance_id="i-0" + secrets.token_hex(8),
+        hostname=f"ip-{address.replace('.', '-')}.ec2.internal",
+        local_ipv4=address,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def image_sha256(image: Path) -> str:
+    """From the build's manifest when it describes this very file (same size), else hashed here."""
+    manifest_path = image.with_name(MANIFEST_NAME)
+    if manifest_path.exists():
+        try:
+            manifest = read_json(manifest_path, Manifest)
+        except (ValueError, OSError):
+            manifest = None
+        if manifest is not None and manifest.image_size == image.stat().st_size:
+            return manifest.image_sha256
+    with image.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def run_checks(
+    guest: Guest, imds: ImdsConfig, disk_size: int, agent_unit: str = AGENT_UNIT
+) -> tuple[list[CheckResult], dict[str, str]]:
+    """The checks' results and the raw probe outputs (facts such as kernel and machine-id)."""
+    outputs = checks.split_sections(guest.run(checks.probe_script(agent_unit)).stdout)
+    results = [
+        CheckResult(name="SSH login with the metadata key", ok=True, detail=f"after {guest.boot_seconds:.1f}s"),
+        checks.check_hostname(outputs["hostname"], imds.hostname),
+        checks.check_key_only_ssh(outputs["sshd"], guest.password_refusal()),
+        checks.check_root_read_write(outputs["root_options"]),
+        checks.check_unit_succeeded(outputs["agent"], agent_unit),
+        checks.check_root_fills_disk(outputs["root_geometry"], disk_size),
+        checks.check_no_failed_units(outputs["failed_units"]),
+    ]
+    return results, outputs
+
+
+def boot_test(
+    image: Path,
+    firmware: Literal["bios", "uefi"] = "bios",
+    *,
+    imds: ImdsConfig | None = None,
+    disk_size: int | None = None,
+    keep: bool = False,
+    timeout: float = 300,
+    work_dir: Path | None = None,
+    report_dir: Path | None = None,
+) -> TestReport:
+    """Boot `image` (never modified: the guest writes to a qcow2 overlay), log in, check, power off.
+
+    A throwaway ed25519 key is added to the metadata's public keys (`imds`, default: a random instance).
+    `disk_size` makes the volume larger than the image (grow-root). With `keep`, `work_dir` keeps the
+    overlay, the key and the logs; a `work_dir` that already holds an overlay boots that same disk again,
+    which is what launching an AMI made from a running instance does. The report is written as
+    boot-test-<firmware>.json in `report_dir` (default: beside the image) and returned; ok=False on failed
+    checks. A guest that never accepts the key gives ok=False with the serial log kept.
+    """
+    if not image.is_file():
+        raise ArchamiError(f"{image}: no such image")
+    made_work_dir = work_dir is None
+    work = work_dir or Path(tempfile.mkdtemp(prefix=f"archami-boot-{firmware}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    overlay = work / OVERLAY_NAME
+    if not overlay.exists():
+        make_overlay(image, overlay, disk_size)
+    volume = disk_virtual_size(overlay)
+    key = ssh.generate_keypair(work, KEY_NAME)
+    instance = imds or random_instance()
+    instance = replace(instance, public_keys={**instance.public_keys, "archami-boot-test": key.public_line})
+    report = TestReport(
+        image_sha256=image_sha256(image), firmware=firmware, ok=False, boot_to_ssh_seconds=None,
+        disk_size=volume, instance_id=instance.instance_id, work_dir=str(work) if keep else None,
+    )
+    try:
+        with running_guest(overlay, firmware, instance, key, work, timeout=timeout) as guest:
+            report.accel = guest.accel
+            report.boot_to_ssh_seconds = round(guest.boot_seconds, 1)
+            report.checks, facts = run_checks(guest, instance, volume)
+            report.kernel = facts["kernel"].strip()
+            report.machine_id = facts["machine_id"].strip()
+            report.host_key = guest.host_key()
+            report.ok = all(check.ok for check in report.checks)
+    except BootFailed as exc:
+        report.checks.append(CheckResult(name="SSH login with the metadata key", ok=False, detail=str(exc)))
+    destination = report_dir or image.parent
+    if not report.ok:
+        kept = destination / f"boot-test-{firmware}-serial.log"
+        serial = work / f"serial-{firmware}.log"
+        if serial.exists():
+            shutil.copyfile(serial, kept)
+            report.serial_log = str(kept)
+    write_json_atomic(destination / boot_report_name(firmware), report)
+    if not keep:
+        # Only what this run made goes: a caller's work_dir itself stays.
+        if made_work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            for name in (OVERLAY_NAME, KEY_NAME, KEY_NAME + ".pub", "OVMF_VARS.fd", f"serial-{firmware}.log"):
+                (work / name).unlink(missing_ok=True)
+    return report
+
