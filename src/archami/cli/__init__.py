@@ -11,10 +11,13 @@ from archami.cli.app import app, err_console
 from archami.errors import ArchamiError
 
 # Importing a command module registers its commands on `app`.
+from archami.cli import boot_cmds  # noqa: F401  isort: skip
 from archami.cli import config_cmds  # noqa: F401  isort: skip
+from archami.cli import build_cmds  # noqa: F401  isort: skip
 from archami.cli import imds_cmds  # noqa: F401  isort: skip
 from archami.cli import publish_cmds  # noqa: F401  isort: skip
 from archami.cli import release_cmds  # noqa: F401  isort: skip
+from archami.cli import repo_cmds  # noqa: F401  isort: skip
 
 COMMAND_MODULES = ["config_cmds"]
 

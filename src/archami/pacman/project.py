@@ -78,6 +78,17 @@ def resolve_signing_key(gpg: Gpg, key: str | None, keyring: PackageDefinition | 
     return gpg.generate_key(), True
 
 
+def existing_signing_key(gpg: Gpg, key: str | None) -> str:
+    """The key to sign with when changing an existing repository: never a new one."""
+    if key:
+        return gpg.fingerprint(key)
+    secrets = gpg.secret_fingerprints()
+    if len(secrets) != 1:
+        found = "no secret key" if not secrets else "several secret keys"
+        raise ArchamiError(f"{found} in {gpg.home}: name the repository's key with --key (and --gnupghome)")
+    return secrets[0]
+
+
 def _build_one(
     definition: PackageDefinition, signer_uid: str, epoch: int, ctx: StagingContext, out: Path
 ) -> Path:

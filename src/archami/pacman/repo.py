@@ -208,12 +208,14 @@ def verify_repository(repo: Repository, verifier: Verifier) -> list[CheckResult]
             continue
         check(f"{path.name} signature", *_verified(verifier, path, _signature(path)))
         alias = repo.directory / f"{repo.name}.{link}"
-        check(f"{alias.name} link", alias.resolve() == path.resolve(), f"points to {alias.resolve().name}")
+        target = alias.resolve().name if alias.exists() else "nothing"
+        check(f"{alias.name} link", alias.resolve() == path.resolve(), f"points to {target}")
     if "db" not in databases or "files" not in databases:
         return checks
     db, files = databases["db"], databases["files"]
     same = {n: e for n, e in db.items() if n in files and e.desc_text() == files[n].desc_text()}
-    check("databases agree", len(same) == len(db) == len(files), "the .db and .files entries differ")
+    agree = len(same) == len(db) == len(files)
+    check("databases agree", agree, "" if agree else "the .db and .files entries differ")
     for entry in files.values():
         check(entry.filename, *_check_package(repo.directory, entry, verifier))
     listed = {e.filename for e in files.values()}
