@@ -1,0 +1,111 @@
+"""The root cache: bootstrapped image roots kept as tarballs, keyed on exactly what determines them.
+
+Bootstrapping (mmdebstrap, pacman) is most of a build's time. What it produces depends only on the distro,
+release, architecture, package set, mirrors and the backend's options -- not on sshd settings, files,
+services or the kernel command line. So a config-only change reuses the tarball and re-runs only the
+steps and the disk assembly. The key hashes the backend's `cache_inputs` when it has them (Debian), or
+the variant's package fields and the definition's mirrors and repositories otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from archami.build.runner import run
+from archami.config.schema import Definition
+from archami.config.variant import Variant
+from archami.distro.base import DistroBackend
+
+# Bump when archami changes how it bootstraps in a way the inputs below do not show.
+CACHE_FORMAT = 1
+DEFAULT_CACHE_DIR = Path("/var/cache/archami")
+KEEP_PER_FAMILY = 3  # roots kept per distro/release/arch; older ones are deleted
+_TAR_FLAGS = ["--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"]
+_MIRROR_ENVS = ("ARCHAMI_ARCH_MIRROR", "ARCHAMI_DEBIAN_MIRROR")
+
+
+@runtime_checkable
+class HasCacheInputs(Protocol):
+    def cache_inputs(self, definition: Definition, variant: Variant) -> dict[str, object]: ...
+
+
+def cache_inputs(backend: DistroBackend, definition: Definition, variant: Variant) -> dict[str, Any]:
+    """What determines the bootstrapped root. Pure."""
+    if isinstance(backend, HasCacheInputs):
+        specific: dict[str, object] = backend.cache_inputs(definition, variant)
+    else:
+        specific = {
+            "packages": list(variant.packages),
+            "removed": list(variant.removed),
+            "mirrors": list(definition.mirrors),
+            "repositories": [r.model_dump() for r in definition.repositories],
+            "network": definition.network.stack,
+            "firstboot": definition.firstboot.agent,
+        }
+    return {
+        "format": CACHE_FORMAT,
+        "backend": backend.name,
+        "distro": variant.distro,
+        "release": variant.release,
+        "architecture": variant.architecture,
+        "env": {name: os.environ.get(name, "") for name in _MIRROR_ENVS},
+        **specific,
+    }
+
+
+def cache_key(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RootCache:
+    directory: Path
+
+    @property
+    def roots(self) -> Path:
+        return self.directory / "roots"
+
+    def tarball(self, variant: Variant, key: str) -> Path:
+        return self.roots / f"{variant.distro}-{variant.release}-{variant.architecture}-{key[:20]}.tar"
+
+    def lookup(self, variant: Variant, key: str) -> Path | None:
+        path = self.tarball(variant, key)
+        return path if path.exists() else None
+
+    def restore(self, tarball: Path, root: Path, log: logging.Logger) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        run(["tar", "-x", "-p", *_TAR_FLAGS, "-f", tarball, "-C", root], log)
+        os.utime(tarball)  # last use, for pruning
+
+    def store(self, variant: Variant, key: str, inputs: dict[str, Any], root: Path, log: logging.Logger) -> Path:
+        """Save a freshly bootstrapped root (atomically: temp name, then rename) and prune old ones."""
+        self.roots.mkdir(parents=True, exist_ok=True)
+        final = self.tarball(variant, key)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            run(["tar", "-c", *_TAR_FLAGS, "--sort=name", "-f", tmp, "-C", root, "."], log)
+            final.with_suffix(".json").write_text(
+                json.dumps({"key": key, "created": time.time(), "inputs": inputs}, indent=2, sort_keys=True)
+            )
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.prune(variant)
+        return final
+
+    def prune(self, variant: Variant) -> None:
+        family = sorted(
+            self.roots.glob(f"{variant.distro}-{variant.release}-{variant.architecture}-*.tar"),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in family[KEEP_PER_FAMILY:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)

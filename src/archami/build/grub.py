@@ -1,0 +1,128 @@
+"""GRUB for hvm disks (BIOS i386-pc and UEFI x86_64-efi) and menu.lst for pv-grub.
+
+`grub-install`/`grub-bios-setup` need a block device (against an image file they fail "guessing the root
+device"), so archami does their two jobs itself: `grub-mkimage` builds the core images, and the BIOS
+boot sector is patched here by hand. The offsets come from GRUB's include/grub/i386/pc/boot.h and
+util/setup.c; they have been stable since GRUB 1.98.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+SECTOR = 512
+# boot.img (the MBR code) fields, from grub/i386/pc/boot.h.
+BPB_START = 0x03
+BPB_END = 0x5A
+KERNEL_SECTOR_OFFSET = 0x5C  # u64: first sector of core.img
+BOOT_DRIVE_OFFSET = 0x64  # u8: 0xff = use the drive the BIOS booted from
+DRIVE_CHECK_OFFSET = 0x66  # 2-byte jmp replaced by nops for hard disks (buggy BIOS workaround)
+MBR_TABLE_START = 0x1B8  # disk signature + partition table + 0x55aa: kept from the existing MBR
+# core.img's first sector (diskboot.img) ends with a blocklist {u64 start; u16 len; u16 segment}.
+BLOCKLIST_OFFSET = SECTOR - 12
+
+# Modules built into the core images, so nothing needs loading from the disk before grub.cfg runs.
+COMMON_MODULES = [
+    "part_gpt", "part_msdos", "ext2", "search", "search_fs_uuid", "search_label", "normal", "configfile",
+    "linux", "echo", "test", "serial", "terminal", "sleep", "ls", "cat", "halt", "reboot", "loadenv",
+]
+PC_MODULES = ["biosdisk", *COMMON_MODULES]
+EFI_MODULES = ["fat", "efi_gop", "efi_uga", *COMMON_MODULES]
+
+
+class GrubError(ValueError):
+    pass
+
+
+def early_config(root_fs_uuid: str) -> str:
+    """Embedded in both core images: find the root filesystem by UUID and read its grub.cfg."""
+    return (
+        f"search --no-floppy --fs-uuid --set=root {root_fs_uuid}\n"
+        "set prefix=($root)/boot/grub\n"
+        "configfile $prefix/grub.cfg\n"
+    )
+
+
+@dataclass(frozen=True)
+class BootFiles:
+    kernel: str  # absolute path inside the image
+    initrd: str | None
+
+
+def find_boot_files(root: Path) -> BootFiles:
+    """The kernel and initramfs to boot. Stable names first (Debian's /vmlinuz and /initrd.img symlinks,
+    which the kernel package keeps pointing at the newest kernel; Arch's fixed /boot names), so kernel
+    upgrades on an instance need no new grub.cfg."""
+    for kernel, initrd in (("/vmlinuz", "/initrd.img"), ("/boot/vmlinuz-linux", "/boot/initramfs-linux.img")):
+        if (root / kernel.lstrip("/")).exists():
+            return BootFiles(kernel, initrd if (root / initrd.lstrip("/")).exists() else None)
+    kernels = sorted((root / "boot").glob("vmlinuz-*"))
+    if not kernels:
+        raise GrubError(f"no kernel in {root}/boot")
+    version = kernels[-1].name.removeprefix("vmlinuz-")
+    initrd_path = root / "boot" / f"initrd.img-{version}"
+    return BootFiles(f"/boot/{kernels[-1].name}", f"/boot/{initrd_path.name}" if initrd_path.exists() else None)
+
+
+def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 1) -> str:
+    """/boot/grub/grub.cfg: serial and VGA console, one entry finding root by UUID."""
+    initrd = f"    initrd {boot.initrd}\n" if boot.initrd else ""
+    return (
+        "# Written by archami. EC2 shows the serial console (get-console-output).\n"
+        "set default=0\n"
+        f"set timeout={timeout}\n"
+        "serial --unit=0 --speed=115200\n"
+        "terminal_input serial console\n"
+        "terminal_output serial console\n"
+        f"menuentry '{title}' --id archami {{\n"
+        f"    search --no-floppy --fs-uuid --set=root {root_fs_uuid}\n"
+        f"    linux {boot.kernel} {cmdline}\n"
+        f"{initrd}"
+        "}\n"
+    )
+
+
+def menu_lst(title: str, boot: BootFiles, cmdline: str) -> str:
+    """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax); (hd0) = the unpartitioned disk."""
+    initrd = f"initrd {boot.initrd}\n" if boot.initrd else ""
+    return (
+        "# Written by archami for pv-grub-hd0 (no partition table).\n"
+        "default 0\n"
+        "timeout 1\n"
+        f"title {title}\n"
+        "root (hd0)\n"
+        f"kernel {boot.kernel} {cmdline}\n"
+        f"{initrd}"
+    )
+
+
+def patch_boot_sector(boot_img: bytes, existing_mbr: bytes, core_sector: int) -> bytes:
+    """boot.img made ready for the disk, as grub-bios-setup does: keep the existing MBR's BPB area and
+    partition table (the GPT protective entry), point at core.img, use the BIOS boot drive."""
+    if len(boot_img) != SECTOR or len(existing_mbr) != SECTOR:
+        raise GrubError("boot.img and the MBR must be 512 bytes")
+    out = bytearray(boot_img)
+    out[BPB_START:BPB_END] = existing_mbr[BPB_START:BPB_END]
+    out[MBR_TABLE_START:SECTOR] = existing_mbr[MBR_TABLE_START:SECTOR]
+    struct.pack_into("<Q", out, KERNEL_SECTOR_OFFSET, core_sector)
+    out[BOOT_DRIVE_OFFSET] = 0xFF
+    out[DRIVE_CHECK_OFFSET : DRIVE_CHECK_OFFSET + 2] = b"\x90\x90"
+    if out[510:512] != b"\x55\xaa":
+        raise GrubError("the existing MBR has no boot signature (is there a partition table?)")
+    return bytes(out)
+
+
+def patch_core_blocklist(core_img: bytes, core_sector: int, max_sectors: int) -> bytes:
+    """Point diskboot.img's blocklist at the rest of core.img (it defaults to sector 2, i.e. core.img
+    right after the MBR); core.img lives in the BIOS boot partition starting at `core_sector`."""
+    sectors = -(-len(core_img) // SECTOR)
+    if sectors > max_sectors:
+        raise GrubError(f"core.img needs {sectors} sectors, the BIOS boot partition has {max_sectors}")
+    out = bytearray(core_img)
+    start, length, _segment = struct.unpack_from("<QHH", out, BLOCKLIST_OFFSET)
+    if start != 2 or length != sectors - 1:
+        raise GrubError(f"unexpected core.img blocklist (start={start}, len={length}): not an i386-pc core.img?")
+    struct.pack_into("<Q", out, BLOCKLIST_OFFSET, core_sector + 1)
+    return bytes(out)

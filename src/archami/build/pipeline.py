@@ -1,0 +1,169 @@
+"""build_variant: one variant of a definition -> out_root/<variant.id>/{image.raw, manifest.json, build.log}.
+
+Everything is produced in a hidden staging directory beside the output and renamed into place at the end,
+so readers never see a half-written build. On error, Ctrl-C or SIGTERM the staging directory is removed
+(the build log is kept as <variant.id>.failed.log); tools that mount run in private mount namespaces, and
+the disk is assembled without loop devices, so nothing else can be left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+
+from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, BuildResult, write_json_atomic
+from archami.build import disk
+from archami.build.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
+from archami.build.layout import plan_layout
+from archami.build.layout import kernel_cmdline as make_cmdline
+from archami.build.manifest import make_manifest, sparse_sha256
+from archami.build.runner import sigterm_interrupts
+from archami.build.steps import EC2_STEPS, StepEnv, step_name
+from archami.config.load import LoadedDefinition
+from archami.config.variant import Variant
+from archami.distro import backend_for
+from archami.distro.base import BuildContext
+from archami.errors import ArchamiError
+
+LOG_NAME = "build.log"
+Progress = Callable[[str], None]
+
+
+class AuditFailed(ArchamiError):
+    pass
+
+
+def _logger(path: Path, variant_id: str) -> tuple[logging.Logger, logging.Handler]:
+    log = logging.getLogger(f"archami.build.{variant_id}.{id(path)}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    return log, handler
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Rename the finished build into place, replacing an older one with two renames."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{time.time_ns()}")
+        final.rename(old)
+    staging.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _audit(image: Path, log: logging.Logger) -> None:
+    if find_spec("archami.audit") is None:
+        log.info("audit: archami.audit not available in this version; skipped")
+        return
+    from archami.audit import audit_image
+
+    report = audit_image(image)
+    for finding in report.findings:
+        log.info("audit finding: %s %s %s", finding.rule, finding.path, finding.detail)
+    if not report.ok:
+        shown = "; ".join(f"{f.rule} {f.path}" for f in report.findings[:5])
+        raise AuditFailed(f"the image failed its audit ({len(report.findings)} findings): {shown}")
+
+
+def build_variant(
+    loaded: LoadedDefinition,
+    variant: Variant,
+    out_root: Path,
+    cache_dir: Path | None = None,
+    *,
+    refresh_root: bool = False,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build one variant. `refresh_root` bootstraps afresh even when the root cache has this root."""
+    started = time.monotonic()
+    definition = loaded.definition
+    notify = progress or (lambda _name: None)
+    out_root = Path(out_root).absolute()
+    out_root.mkdir(parents=True, exist_ok=True)
+    cache = RootCache(Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR)
+    cache.directory.mkdir(parents=True, exist_ok=True)
+    final = out_root / variant.id
+    staging = Path(tempfile.mkdtemp(prefix=f".{variant.id}.", suffix=".partial", dir=out_root))
+    log, handler = _logger(staging / LOG_NAME, variant.id)
+    failed_log = out_root / f"{variant.id}.failed.log"
+    try:
+        with sigterm_interrupts():
+            work = staging / "work"
+            root = work / "root"
+            work.mkdir()
+            backend = backend_for(variant.distro)
+            ctx = BuildContext(definition, variant, root, work, cache.directory, log)
+            log.info("archami build %s %s (definition sha256 %s)", definition.name, variant.id, loaded.sha256)
+
+            layout = plan_layout(definition.disk.size, virtualization=variant.virtualization,
+                                 esp_size=definition.disk.esp_size, seed=f"{loaded.sha256}/{variant.id}")
+            cmdline = make_cmdline(layout, list(definition.kernel.cmdline), variant.virtualization)
+
+            inputs = cache_inputs(backend, definition, variant)
+            key = cache_key(inputs)
+            cached = None if refresh_root else cache.lookup(variant, key)
+            if cached is not None:
+                notify("restore_cached_root")
+                log.info("step: restore_cached_root (%s)", cached.name)
+                cache.restore(cached, root, log)
+            else:
+                notify("bootstrap")
+                log.info("step: bootstrap (root cache key %s)", key)
+                backend.bootstrap(ctx)
+                notify("store_root_in_cache")
+                log.info("step: store_root_in_cache")
+                cache.store(variant, key, inputs, root, log)
+
+            env = StepEnv(ctx, backend, layout, cmdline)
+            for step in EC2_STEPS:
+                notify(step_name(step))
+                log.info("step: %s", step_name(step))
+                step(env)
+
+            packages = backend.installed_packages(root)
+            kernel = backend.kernel_version(root)
+            image = staging / IMAGE_NAME
+            notify("assemble_disk")
+            log.info("step: assemble_disk (%s)", layout.scheme)
+            report = disk.assemble(image, layout, root, work, log)
+            shutil.rmtree(work)
+            log.info("image: %d bytes, %d allocated", report.image_size, report.used_bytes)
+
+            notify("audit")
+            log.info("step: audit")
+            _audit(image, log)
+
+            notify("manifest")
+            manifest = make_manifest(
+                loaded=loaded, variant=variant, layout=layout, cmdline=cmdline, kernel_version=kernel,
+                packages=packages, image=image, image_sha256=sparse_sha256(image),
+                build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cached is not None,
+            )
+            write_json_atomic(staging / MANIFEST_NAME, manifest)
+            log.info("built %s in %.1f s", variant.id, manifest.build_seconds)
+            handler.close()
+            # mkdtemp/mkstemp made these private; a build's outputs are for every stage to read.
+            staging.chmod(0o755)
+            for name in (IMAGE_NAME, MANIFEST_NAME, LOG_NAME):
+                (staging / name).chmod(0o644)
+            _publish(staging, final)
+            failed_log.unlink(missing_ok=True)
+    except BaseException as exc:
+        log.info("build failed: %s: %s", type(exc).__name__, exc)
+        handler.close()
+        shutil.copyfile(staging / LOG_NAME, failed_log)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        log.removeHandler(handler)
+    return BuildResult(
+        out_dir=final, image=final / IMAGE_NAME, manifest_path=final / MANIFEST_NAME, manifest=manifest
+    )

@@ -1,0 +1,339 @@
+"""The EC2 configuration of an image root: small, named, ordered steps (the build log shows each name).
+
+Every step takes a StepEnv and changes only files under env.ctx.root. Steps that need the image's own
+programs (initramfs) go through the distro backend; everything else is plain file writes, so the steps
+can be unit-tested on a temporary directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from archami.build import grub
+from archami.build.layout import DiskLayout
+from archami.build.rootfs import make_symlink, remove, resolve_in_root, write_file
+from archami.build.runner import run
+from archami.distro.base import BuildContext, DistroBackend
+from archami.errors import ArchamiError
+
+# DHCP option names (as dhclient spells them, and the definition uses) -> option codes (RFC 2132, 4702)
+# for systemd-networkd's RequestOptions=.
+DHCP_OPTION_CODES = {
+    "subnet-mask": 1,
+    "time-offset": 2,
+    "routers": 3,
+    "domain-name-servers": 6,
+    "host-name": 12,
+    "domain-name": 15,
+    "interface-mtu": 26,
+    "broadcast-address": 28,
+    "ntp-servers": 42,
+    "domain-search": 119,
+    "fqdn": 81,
+}
+
+
+@dataclass
+class StepEnv:
+    ctx: BuildContext
+    backend: DistroBackend
+    layout: DiskLayout
+    cmdline: str
+
+    @property
+    def root(self) -> Path:
+        return self.ctx.root
+
+
+Step = Callable[[StepEnv], None]
+
+
+def write_fstab(env: StepEnv) -> None:
+    """Root by filesystem UUID; the EFI partition (hvm) by volume id, nofail so a missing ESP never blocks boot."""
+    root = env.layout.root
+    fs = env.ctx.definition.disk.filesystem
+    lines = ["# Written by archami: filesystems are found by UUID, whatever the device is called.",
+             f"UUID={root.fs_uuid}\t/\t{fs}\tdefaults,discard\t0\t1"]
+    if env.layout.has("esp"):
+        esp = env.layout.part("esp")
+        lines.append(f"UUID={esp.fs_uuid}\t/boot/efi\tvfat\tumask=0077,nofail,x-systemd.device-timeout=10s\t0\t2")
+        (env.root / "boot/efi").mkdir(parents=True, exist_ok=True)
+    write_file(env.root, "/etc/fstab", "\n".join(lines) + "\n")
+
+
+def networkd_config(options: list[str]) -> str:
+    codes = []
+    for name in options:
+        if name not in DHCP_OPTION_CODES:
+            raise ArchamiError(f"network.dhcp_options: unknown DHCP option {name!r}")
+        codes.append(str(DHCP_OPTION_CODES[name]))
+    return (
+        "# Written by archami: DHCP on every Ethernet NIC, retrying for ever (an EC2 NIC may come up late).\n"
+        "[Match]\nType=ether\n\n"
+        "[Network]\nDHCP=yes\n\n"
+        "[DHCPv4]\n"
+        "MaxAttempts=infinity\n"
+        "UseMTU=yes\n"
+        "UseDomains=yes\n"
+        f"RequestOptions={' '.join(codes)}\n\n"
+        "[DHCPv6]\nUseDomains=yes\n"
+    )
+
+
+def dhclient_config(options: list[str]) -> str:
+    return (
+        "# Written by archami: like the seed, retry for ever and ask for these options.\n"
+        "timeout 300;\n"
+        "retry 5;\n"
+        f"request {', '.join(options)};\n"
+    )
+
+
+DHCLIENT_UNIT = """\
+# Written by archami: ISC dhclient on every interface, never giving up (no -1), restarted if it dies.
+[Unit]
+Description=DHCP client (archami, retries for ever)
+Wants=network.target
+Before=network.target network-online.target
+
+[Service]
+ExecStart=/sbin/dhclient -4 -d -v -cf /etc/dhcp/dhclient.conf
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def configure_network(env: StepEnv) -> None:
+    network = env.ctx.definition.network
+    if network.stack == "networkd":
+        write_file(env.root, "/etc/systemd/network/80-archami-dhcp.network", networkd_config(network.dhcp_options))
+    else:
+        write_file(env.root, "/etc/dhcp/dhclient.conf", dhclient_config(network.dhcp_options))
+        write_file(env.root, "/etc/systemd/system/archami-dhclient.service", DHCLIENT_UNIT)
+        _systemctl(env, "enable", "archami-dhclient.service")
+
+
+def sshd_config(env: StepEnv) -> str:
+    ssh = env.ctx.definition.ssh
+    keys = "".join(f"HostKey /etc/ssh/ssh_host_{t}_key\n" for t in ssh.host_key_types)
+    return (
+        "# Written by archami: key-only logins (the first value of a setting wins, so this file rules).\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\n"
+        "PermitEmptyPasswords no\n"
+        f"PermitRootLogin {ssh.permit_root_login}\n"
+        f"{keys}"
+    )
+
+
+def configure_sshd(env: StepEnv) -> None:
+    main = resolve_in_root(env.root, "/etc/ssh/sshd_config")
+    if not main.exists():
+        raise ArchamiError("no /etc/ssh/sshd_config in the image: add the OpenSSH server package")
+    text = main.read_text()
+    include = "Include /etc/ssh/sshd_config.d/*.conf"
+    if include not in text:
+        main.write_text(f"{include}\n{text}")  # drop-ins must come first to take precedence
+    write_file(env.root, "/etc/ssh/sshd_config.d/10-archami.conf", sshd_config(env))
+
+
+def order_sshd_after_network(env: StepEnv) -> None:
+    """The seed's fix for unclean SSH closes on reboot: stop sshd before the network goes down."""
+    if not env.ctx.definition.ssh.after_network:
+        return
+    unit = env.backend.ssh_service
+    write_file(
+        env.root, f"/etc/systemd/system/{unit}.d/10-archami-after-network.conf",
+        "# Written by archami: sshd stops before the network on shutdown, so sessions close cleanly.\n"
+        "[Unit]\nAfter=network.target\n",
+    )
+
+
+def write_definition_files(env: StepEnv) -> None:
+    for spec in env.ctx.definition.files:
+        if spec.symlink is not None:
+            make_symlink(env.root, spec.path, spec.symlink)
+        else:
+            write_file(env.root, spec.path, spec.content, int(spec.mode, 8))
+
+
+def set_hostname(env: StepEnv) -> None:
+    name = env.ctx.definition.hostname
+    write_file(env.root, "/etc/hostname", f"{name}\n")
+    write_file(
+        env.root, "/etc/hosts",
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    )
+
+
+def set_timezone(env: StepEnv) -> None:
+    zone = env.ctx.definition.timezone
+    zoneinfo = env.root / "usr/share/zoneinfo" / zone
+    if zoneinfo.exists():
+        make_symlink(env.root, "/etc/localtime", f"/usr/share/zoneinfo/{zone}")
+    elif zone in ("UTC", "Etc/UTC"):
+        remove(env.root, "etc/localtime")  # no tzdata installed: without /etc/localtime, systemd uses UTC
+    else:
+        raise ArchamiError(f"timezone {zone!r} needs the time zone database in the image (add tzdata)")
+
+
+def set_locale(env: StepEnv) -> None:
+    text = f"LANG={env.ctx.definition.locale}\n"
+    write_file(env.root, "/etc/locale.conf", text)
+    if (env.root / "etc/default").is_dir():
+        write_file(env.root, "/etc/default/locale", text)
+
+
+def install_firstboot_agent(env: StepEnv) -> None:
+    from archami.firstboot.install import install_into
+
+    install_into(env.root, env.ctx.definition, env.ctx.variant)
+
+
+def _systemctl(env: StepEnv, action: str, *units: str) -> None:
+    if units:
+        run(["systemctl", f"--root={env.root}", "--no-reload", action, *units], env.ctx.log)
+
+
+def set_services(env: StepEnv) -> None:
+    """`systemctl --root` reads each unit's [Install] section and makes the links systemd would."""
+    _systemctl(env, "enable", *env.ctx.variant.services_enabled)
+    _systemctl(env, "disable", *env.ctx.variant.services_disabled)
+
+
+def configure_package_manager(env: StepEnv) -> None:
+    env.backend.configure_package_manager(env.ctx)
+
+
+def regenerate_initramfs(env: StepEnv) -> None:
+    env.backend.regenerate_initramfs(env.ctx)
+
+
+def grub_platform_dir(root: Path, platform: str) -> tuple[Path, bool]:
+    """The GRUB modules to use for `platform` and whether they are the image's own (preferred, so the
+    image's GRUB packages can update what they installed) or the build host's."""
+    own = root / "usr/lib/grub" / platform
+    if (own / "kernel.img").exists() and (root / "usr/bin/grub-mkimage").exists():
+        return own, True
+    return Path("/usr/lib/grub") / platform, False
+
+
+def write_boot_config(env: StepEnv) -> None:
+    """grub.cfg (hvm: BIOS and UEFI GRUB read the same file) or menu.lst (pv-grub)."""
+    boot = grub.find_boot_files(env.root)
+    title = env.ctx.definition.description or env.ctx.definition.name
+    (env.root / "boot/grub").mkdir(parents=True, exist_ok=True)
+    if env.ctx.variant.virtualization == "paravirtual":
+        write_file(env.root, "/boot/grub/menu.lst", grub.menu_lst(title, boot, env.cmdline))
+        return
+    assert env.layout.root.fs_uuid is not None
+    write_file(env.root, "/boot/grub/grub.cfg", grub.grub_cfg(title, boot, env.layout.root.fs_uuid, env.cmdline))
+    # GRUB's normal mode reads these lists (command and module autoloading) from $prefix/<platform>/.
+    for platform in ("i386-pc", "x86_64-efi"):
+        source, _own = grub_platform_dir(env.root, platform)
+        target = env.root / "boot/grub" / platform
+        target.mkdir(parents=True, exist_ok=True)
+        for lst in source.glob("*.lst"):
+            shutil.copyfile(lst, target / lst.name)
+
+
+def clean_package_manager(env: StepEnv) -> None:
+    env.backend.clean(env.ctx)
+
+
+# Nothing that identifies one machine, grants access, or records the build may ship.
+_SECRETS = [
+    "etc/ssh/ssh_host_*",
+    "root/.ssh/authorized_keys*",
+    "home/*/.ssh/authorized_keys*",
+    "root/.*_history", "home/*/.*_history",
+    "root/.lesshst", "root/.viminfo", "root/.wget-hsts",
+    "var/lib/dbus/machine-id",
+    "var/lib/systemd/random-seed",
+    "var/lib/systemd/credential.secret",
+    "etc/shadow-", "etc/gshadow-", "etc/passwd-", "etc/group-", "etc/subuid-", "etc/subgid-",
+    "var/cache/ldconfig/aux-cache",
+]
+_SECRET_DIRS = ["root/.gnupg", "etc/pacman.d/gnupg", "root/.cache", "var/log/journal"]
+
+
+def lock_root_password(root: Path) -> None:
+    shadow = resolve_in_root(root, "/etc/shadow")
+    if not shadow.exists():
+        raise ArchamiError("no /etc/shadow in the image")
+    lines = []
+    for line in shadow.read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "root":
+            fields[1] = "!*"  # locked, no hash: SSH keys are the only way in
+        lines.append(":".join(fields))
+    shadow.write_text("\n".join(lines) + "\n")
+
+
+def _empty_dir(directory: Path) -> None:
+    if not directory.is_dir() or directory.is_symlink():
+        return
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def remove_secrets(env: StepEnv) -> None:
+    root = env.root
+    for pattern in _SECRETS:
+        for path in remove(root, pattern):
+            env.ctx.log.info("removed %s", path)
+    for directory in _SECRET_DIRS:
+        host = resolve_in_root(root, "/" + directory, follow_last=False)
+        if host.is_dir() and not host.is_symlink():
+            shutil.rmtree(host)
+            env.ctx.log.info("removed /%s/", directory)
+    # An empty machine-id: systemd makes a new one on the instance's first boot.
+    write_file(root, "/etc/machine-id", "", 0o444)
+    lock_root_password(root)
+    for scratch in ("tmp", "var/tmp"):
+        _empty_dir(root / scratch)
+    # Logs of the build are the build's (build.log), not the image's.
+    if (root / "var/log").is_dir():
+        for log_file in (root / "var/log").rglob("*"):
+            if log_file.is_file() and not log_file.is_symlink():
+                log_file.write_bytes(b"")
+    resolv = root / "etc/resolv.conf"
+    if resolv.is_file() and not resolv.is_symlink():
+        resolv.write_text("# Filled in at boot by the DHCP client.\n")
+
+
+EC2_STEPS: tuple[Step, ...] = (
+    write_fstab,
+    configure_network,
+    configure_sshd,
+    order_sshd_after_network,
+    write_definition_files,
+    set_hostname,
+    set_timezone,
+    set_locale,
+    install_firstboot_agent,
+    set_services,
+    configure_package_manager,
+    regenerate_initramfs,
+    write_boot_config,
+    clean_package_manager,
+    remove_secrets,
+)
+
+
+def step_name(step: Step) -> str:
+    return step.__name__
+
+
+__all__ = ["EC2_STEPS", "Step", "StepEnv", "step_name"]

@@ -1,0 +1,92 @@
+"""`archami build` and `archami doctor`: the build stage and the host tools it needs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from archami.artifacts import BuildResult
+from archami.build.pipeline import build_variant
+from archami.build.steps import EC2_STEPS, step_name
+from archami.build.tools import check_tools
+from archami.cli.app import app, console, err_console
+from archami.config import load_definition, select
+from archami.config.matrix import MatrixError
+from archami.errors import ConfigError
+
+_STAGES = ["bootstrap", "store_root_in_cache", *[step_name(s) for s in EC2_STEPS], "assemble_disk", "audit",
+           "manifest"]
+
+
+@app.command()
+def build(
+    file: Annotated[Path, typer.Argument(help="Image definition (TOML).")],
+    variant: Annotated[str | None, typer.Option("--variant", "-v", help="Build only this variant id.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (one subdirectory per variant).")] = Path(
+        "out"
+    ),
+    cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).")] = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Bootstrap afresh, ignoring the root cache.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the BuildResult records as JSON.")] = False,
+) -> None:
+    """Build raw disk images (image.raw, manifest.json, build.log) for a definition's variants."""
+    loaded = load_definition(file)
+    try:
+        chosen = select(loaded.variants, variant)
+    except MatrixError as exc:
+        raise ConfigError(str(file), exc.key, str(exc)) from None
+    results: list[BuildResult] = []
+    for v in chosen:
+        if as_json:
+            results.append(build_variant(loaded, v, out, cache, refresh_root=refresh))
+            continue
+        with console.status(f"[bold]{v.id}[/]: starting", spinner="dots") as status:
+
+            def progress(name: str, status: object = status, vid: str = v.id) -> None:
+                done = _STAGES.index(name) + 1 if name in _STAGES else 0
+                status.update(f"[bold]{vid}[/]: {name} ({done}/{len(_STAGES)})")  # type: ignore[attr-defined]
+                console.log(f"{vid}: {name}")
+
+            results.append(build_variant(loaded, v, out, cache, refresh_root=refresh, progress=progress))
+    if as_json:
+        print(json.dumps([json.loads(r.model_dump_json()) for r in results], indent=2))
+        return
+    table = Table(title=f"{loaded.definition.name}: built {len(results)} variant(s)")
+    for column in ("variant", "kernel", "packages", "size", "allocated", "seconds", "root cache", "image"):
+        table.add_column(column)
+    for r in results:
+        m = r.manifest
+        table.add_row(
+            m.variant_id, m.kernel_version, str(len(m.packages)), f"{m.image_size / 2**30:.1f} GiB",
+            f"{m.used_bytes / 2**20:.0f} MiB", f"{m.build_seconds:.1f}", "hit" if m.root_cache_hit else "miss",
+            str(r.image),
+        )
+    console.print(table)
+
+
+@app.command()
+def doctor() -> None:
+    """List the host tools archami needs, whether each is present, and how to install it."""
+    table = Table(title="host tools")
+    for column in ("tool", "for", "status", "Debian/Ubuntu package", "Arch package"):
+        table.add_column(column)
+    missing = []
+    for status in check_tools():
+        tool = status.tool
+        shown = f"[green]ok[/] {status.found}" if status.found else "[red]missing[/]"
+        if not status.found and tool.required:
+            missing.append(tool)
+        table.add_row(tool.name, tool.purpose, shown, tool.debian, tool.arch)
+    console.print(table)
+    if missing:
+        debian = " ".join(sorted({t.debian for t in missing}))
+        arch = " ".join(sorted({t.arch for t in missing}))
+        err_console.print(f"[bold red]{len(missing)} required tool(s) missing.[/] Install them with:")
+        err_console.print(f"  Debian/Ubuntu: apt-get install {debian}", highlight=False)
+        err_console.print(f"  Arch Linux:    pacman -S --needed {arch}", highlight=False)
+        raise typer.Exit(3)
+    console.print("[green]all host tools present[/]")

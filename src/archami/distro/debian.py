@@ -1,0 +1,195 @@
+"""Debian backend: mmdebstrap root filesystems, initramfs-tools, dpkg-query manifests.
+
+Signature checking stays apt's default (debian-archive-keyring): archami never passes --no-check-gpg or
+[trusted=yes]. The mirror is the definition's `mirrors`, else $ARCHAMI_DEBIAN_MIRROR, else mmdebstrap's own
+default, so archami itself names no mirror host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from archami.artifacts import PackageInfo
+from archami.build.runner import run, run_in_root
+from archami.build.tools import require, tool_path
+from archami.config.schema import Definition
+from archami.config.variant import Variant
+from archami.distro.base import BuildContext, DistroBackend
+from archami.errors import ArchamiError
+
+MIRROR_ENV = "ARCHAMI_DEBIAN_MIRROR"
+DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386"}
+
+# Files dpkg never unpacks (kept out of the image, and of later upgrades, via dpkg.cfg.d): documentation,
+# manual pages and translations. Copyright files stay, the licences require them.
+DPKG_EXCLUDES = [
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-include=/usr/share/locale/locale.alias",
+    "path-exclude=/usr/share/lintian/*",
+    "path-exclude=/usr/share/linda/*",
+]
+APT_OPTIONS = ['APT::Install-Recommends "false"', 'Acquire::Languages "none"']
+
+
+def bootstrap_packages(definition: Definition, variant: Variant) -> list[str]:
+    """The definition's packages plus what the EC2 build itself relies on in a Debian image."""
+    needed = ["systemd-sysv", "udev", "initramfs-tools", "zstd", "openssh-server"]
+    if definition.network.stack == "networkd":
+        needed.append("systemd-resolved")  # a separate package since bookworm; DNS from DHCP needs it
+    else:
+        needed.append("isc-dhcp-client")
+    if definition.firstboot.agent == "archami":
+        needed.append("python3")  # the agent needs json, shutil, http: not in python3-minimal
+    else:
+        needed.append("cloud-init")
+    wanted = [p for p in dict.fromkeys([*variant.packages, *needed]) if p not in variant.removed]
+    return sorted(wanted)
+
+
+def mirrors(definition: Definition) -> list[str]:
+    if definition.mirrors:
+        return list(definition.mirrors)
+    env = os.environ.get(MIRROR_ENV, "").strip()
+    return env.split() if env else []
+
+
+class DebianBackend(DistroBackend):
+    name = "debian"
+    ssh_service = "ssh.service"
+
+    def cache_inputs(self, definition: Definition, variant: Variant) -> dict[str, object]:
+        """Everything that determines the bootstrapped root (the root cache key hashes this)."""
+        return {
+            "tool": "mmdebstrap",
+            "variant": "apt",
+            "suite": variant.release,
+            "arch": DEB_ARCH[variant.architecture],
+            "packages": bootstrap_packages(definition, variant),
+            "removed": sorted(variant.removed),
+            "mirrors": mirrors(definition),
+            "dpkg": DPKG_EXCLUDES,
+            "hooks": ["merged-usr"],
+            "apt": APT_OPTIONS,
+        }
+
+    def bootstrap(self, ctx: BuildContext) -> None:
+        require("mmdebstrap", "debian-archive-keyring", "unshare")
+        if ctx.definition.repositories:
+            raise ArchamiError("extra repositories are only supported for Arch Linux definitions")
+        debs = ctx.cache / "debs" / f"debian-{ctx.variant.release}-{DEB_ARCH[ctx.variant.architecture]}"
+        debs.mkdir(parents=True, exist_ok=True)
+        packages = bootstrap_packages(ctx.definition, ctx.variant)
+        # apt-get install "pkg-" removes pkg: removals happen in the same transaction as the installs.
+        include = ",".join([*packages, *(f"{p}-" for p in ctx.variant.removed)])
+        args: list[str] = [
+            # mmdebstrap's root mode mounts /proc, /sys and /dev in the chroot; a private mount namespace
+            # makes those mounts disappear with the process, whatever way it ends.
+            "unshare", "--mount", "--propagation", "private", "--fork", "--kill-child",
+            tool_path("mmdebstrap"), "--mode=root", "--variant=apt", "--format=directory",
+            f"--architectures={DEB_ARCH[ctx.variant.architecture]}", f"--include={include}",
+            *(f"--dpkgopt={o}" for o in DPKG_EXCLUDES),
+            *(f"--aptopt={o}" for o in APT_OPTIONS),
+            # The package cache: synced into apt's archive dir before downloading, and back out after.
+            # Merged /usr by the usr-is-merged package, not usrmerge (which drags in perl: ~50 MB).
+            "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+            "--skip=essential/unlink",
+            "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
+            f"--setup-hook=sync-in {debs} /var/cache/apt/archives/",
+            f"--customize-hook=sync-out /var/cache/apt/archives {debs}",
+            ctx.variant.release, str(ctx.root), *mirrors(ctx.definition),
+        ]
+        # The kernel's postinst would build an initramfs now; regenerate_initramfs builds the real one.
+        env = {"INITRD": "No", "TMPDIR": str(ctx.work)}
+        run(args, ctx.log, env=env)
+        _prune_superseded_debs(debs, self.installed_packages(ctx.root))
+
+    def regenerate_initramfs(self, ctx: BuildContext) -> None:
+        """initramfs-tools with MODULES=list: exactly the definition's modules (+ the root filesystem's),
+        nothing autodetected from the build host."""
+        conf = ctx.root / "etc/initramfs-tools"
+        modules = list(dict.fromkeys([*ctx.definition.kernel.initramfs_modules, ctx.definition.disk.filesystem]))
+        (conf / "conf.d").mkdir(parents=True, exist_ok=True)
+        compress = "zstd" if (ctx.root / "usr/bin/zstd").exists() else "gzip"
+        (conf / "conf.d/archami.conf").write_text(
+            f"# Written by archami: no host autodetection, modules from the image definition.\n"
+            f"MODULES=list\nCOMPRESS={compress}\n"
+        )
+        (conf / "modules").write_text("# Written by archami (kernel.initramfs_modules)\n" + "\n".join(modules) + "\n")
+        for version in _kernel_versions(ctx.root):
+            initrd = ctx.root / f"boot/initrd.img-{version}"
+            mode = "-u" if initrd.exists() else "-c"
+            run_in_root(ctx.root, ["update-initramfs", mode, "-k", version], ctx.log)
+            # Debian's own tool keeps /vmlinuz and /initrd.img pointing at the newest kernel.
+            run_in_root(ctx.root, ["linux-update-symlinks", "install", version, f"/boot/vmlinuz-{version}"], ctx.log)
+
+    def configure_package_manager(self, ctx: BuildContext) -> None:
+        """mmdebstrap already wrote sources.list for the mirror it used; keep the image's apt lean."""
+        apt_conf = ctx.root / "etc/apt/apt.conf.d/50archami"
+        apt_conf.write_text(
+            "// Written by archami: keep instances as small as the image.\n"
+            'APT::Install-Recommends "false";\nAcquire::Languages "none";\n'
+        )
+
+    def installed_packages(self, root: Path) -> list[PackageInfo]:
+        out = run(
+            [tool_path_dpkg_query(), f"--admindir={root / 'var/lib/dpkg'}", "-W",
+             "-f=${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n"],
+            _quiet_logger(), capture=True,
+        )
+        packages = []
+        for line in out.splitlines():
+            status, name, version, arch = line.split("\t")
+            if status.startswith("ii"):
+                packages.append(PackageInfo(name=name, version=version, architecture=arch))
+        return sorted(packages, key=lambda p: p.name)
+
+    def kernel_version(self, root: Path) -> str:
+        versions = _kernel_versions(root)
+        if not versions:
+            raise ArchamiError(f"no kernel installed in {root} (is the kernel package in the definition?)")
+        return versions[-1]
+
+    def clean(self, ctx: BuildContext) -> None:
+        root = ctx.root
+        for pattern in ("var/lib/apt/lists/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb",
+                        "var/cache/apt/archives/partial/*", "var/cache/debconf/*-old", "var/lib/dpkg/*-old"):
+            for path in root.glob(pattern):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+
+
+def _kernel_versions(root: Path) -> list[str]:
+    boot = root / "boot"
+    found = [p.name.removeprefix("vmlinuz-") for p in boot.glob("vmlinuz-*")]
+    return sorted(v for v in found if (root / "usr/lib/modules" / v).is_dir() or (root / "lib/modules" / v).is_dir())
+
+
+def _prune_superseded_debs(debs: Path, installed: list[PackageInfo]) -> None:
+    """Drop cached .debs of packages this root has in another version, so the cache does not grow
+    across updates; packages other variants use (not in this root) are left alone."""
+    current = {p.name: p.version.replace(":", "%3a") for p in installed}
+    for deb in debs.glob("*.deb"):
+        name, _, rest = deb.name.partition("_")
+        version = rest.rsplit("_", 1)[0]
+        if name in current and version != current[name]:
+            deb.unlink(missing_ok=True)
+
+
+def tool_path_dpkg_query() -> str:
+    found = shutil.which("dpkg-query")
+    if found is None:
+        raise ArchamiError("dpkg-query is needed to list a Debian image's packages (apt-get install dpkg)")
+    return found
+
+
+def _quiet_logger() -> logging.Logger:
+    return logging.getLogger("archami.build.quiet")
