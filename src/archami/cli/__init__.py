@@ -13,6 +13,7 @@ from archami.errors import ArchamiError
 # Importing a command module registers its commands on `app`.
 from archami.cli import boot_cmds  # noqa: F401  isort: skip
 from archami.cli import config_cmds  # noqa: F401  isort: skip
+from archami.cli import build_cmds  # noqa: F401  isort: skip
 from archami.cli import imds_cmds  # noqa: F401  isort: skip
 from archami.cli import publish_cmds  # noqa: F401  isort: skip
 from archami.cli import release_cmds  # noqa: F401  isort: skip
