@@ -63,8 +63,18 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 def _tar_stream(image: Path) -> subprocess.Popen[bytes]:
     # GNU tar --sparse stores only the data extents: a 2 GiB image with 400 MB of data tars to ~400 MB.
     return subprocess.Popen(
-        ["tar", "--create", "--sparse", "--format=gnu", "--owner=0", "--group=0", "--numeric-owner",
-         "--directory", str(image.parent), image.name],
+        [
+            "tar",
+            "--create",
+            "--sparse",
+            "--format=gnu",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--directory",
+            str(image.parent),
+            image.name,
+        ],
         stdout=subprocess.PIPE,
     )
 

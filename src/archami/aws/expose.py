@@ -18,9 +18,7 @@ BPA_NOT_IMPLEMENTED = "not-implemented"
 def block_public_access_state(ec2: EC2Client) -> str:
     """'unblocked', 'block-new-sharing' (public AMIs refused), or 'not-implemented' (e.g. an emulator)."""
     try:
-        answer = call_or_not_implemented(
-            "GetImageBlockPublicAccessState", ec2.get_image_block_public_access_state
-        )
+        answer = call_or_not_implemented("GetImageBlockPublicAccessState", ec2.get_image_block_public_access_state)
     except NotImplementedByEndpoint:
         return BPA_NOT_IMPLEMENTED
     return str(answer["ImageBlockPublicAccessState"])

@@ -16,9 +16,7 @@ if TYPE_CHECKING:
 
 def images_named(ec2: EC2Client, name: str) -> list[Any]:
     """Our AMIs with exactly this name. EC2 allows one per name and region; an emulator may hold more."""
-    images: list[Any] = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])[
-        "Images"
-    ]
+    images: list[Any] = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
     return sorted((i for i in images if i.get("State") != "deregistered"), key=lambda i: i["ImageId"])
 
 

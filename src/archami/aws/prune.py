@@ -84,6 +84,7 @@ def select_old(
         by_variant[(action.family, action.variant_id)][action.release_id].append(action)
     doomed: list[PruneAction] = []
     for releases in by_variant.values():
+
         def first_created(release: str, releases: dict[str, list[PruneAction]] = releases) -> tuple[datetime, str]:
             return (min(_created({"CreationDate": a.created}) for a in releases[release]), release)
 
@@ -117,9 +118,10 @@ def apply_prune(clients: Clients, actions: list[PruneAction], ssm_prefix: str = 
 
     def remove(action: PruneAction) -> PruneAction:
         ec2 = clients.ec2(action.region)
-        image = {"ImageId": action.ami_id, "BlockDeviceMappings": [
-            {"Ebs": {"SnapshotId": s}} for s in action.snapshot_ids
-        ]}
+        image = {
+            "ImageId": action.ami_id,
+            "BlockDeviceMappings": [{"Ebs": {"SnapshotId": s}} for s in action.snapshot_ids],
+        }
         deleted = deregister_with_snapshots(ec2, image)
         tags = archami_tags(action.family, action.variant_id, action.release_id)
         for snapshot in snapshots_tagged(ec2, tags):  # the uploaded source snapshot, when EC2 kept it apart

@@ -38,9 +38,7 @@ def upload_file(s3: S3Client, path: Path, bucket: str, key: str) -> None:
     s3.upload_file(str(path), bucket, key, Config=TRANSFER)
 
 
-def start_import(
-    ec2: EC2Client, *, bucket: str, key: str, description: str, token: str, tags: dict[str, str]
-) -> str:
+def start_import(ec2: EC2Client, *, bucket: str, key: str, description: str, token: str, tags: dict[str, str]) -> str:
     answer = call_or_not_implemented(
         "ImportSnapshot",
         lambda: ec2.import_snapshot(

@@ -120,7 +120,11 @@ def _ensure_imported_snapshot(ctx: PublishContext) -> str:
             ctx.store.update_region(region, lambda r: setattr(r, "s3_object", f"{ctx.bucket}/{key}"))
             boundary("s3-uploaded")
         task = s3_transfer.start_import(
-            ec2, bucket=ctx.bucket, key=key, description=ctx.description, token=ctx.token(region, "import"),
+            ec2,
+            bucket=ctx.bucket,
+            key=key,
+            description=ctx.description,
+            token=ctx.token(region, "import"),
             tags=ctx.tags,
         )
         ctx.store.update_region(region, lambda r: setattr(r, "import_task_id", task))

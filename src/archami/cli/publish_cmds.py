@@ -30,8 +30,13 @@ class RichUploadProgress:
 
     def __init__(self) -> None:
         self._progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=err_console, transient=False,
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
         )
         self._task: TaskID | None = None
 
@@ -127,9 +132,7 @@ def prune(
         cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
     clients = Clients(AwsSettings(endpoint_url=endpoint_url))
     region_list = resolve_regions(clients, _split_regions(regions), source_region)
-    actions = prune_releases(
-        clients, region_list, family=name, keep=keep, older_than=cutoff, dry_run=dry_run
-    )
+    actions = prune_releases(clients, region_list, family=name, keep=keep, older_than=cutoff, dry_run=dry_run)
     if as_json:
         print(json.dumps({"dry_run": dry_run, "removed": [a.__dict__ for a in actions]}, indent=2))
         return

@@ -76,8 +76,13 @@ def make_build(
     build_dir.mkdir(parents=True, exist_ok=True)
     if data_blocks is None:
         rng = random.Random(7)
-        data_blocks = {0: rng.randbytes(4096), 3: rng.randbytes(EBS_BLOCK_SIZE), 4: rng.randbytes(100),
-                       60: rng.randbytes(EBS_BLOCK_SIZE + 10), 127: rng.randbytes(EBS_BLOCK_SIZE)}
+        data_blocks = {
+            0: rng.randbytes(4096),
+            3: rng.randbytes(EBS_BLOCK_SIZE),
+            4: rng.randbytes(100),
+            60: rng.randbytes(EBS_BLOCK_SIZE + 10),
+            127: rng.randbytes(EBS_BLOCK_SIZE),
+        }
     image = build_dir / IMAGE_NAME
     write_sparse_image(image, size, data_blocks, zero_blocks)
     with image.open("rb") as f:

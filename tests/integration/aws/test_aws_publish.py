@@ -38,8 +38,16 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
     records = []
     for release in ("2026.11.01", "2026.11.08", "2026.11.25"):
         records.append(
-            publish(build, regions=REGIONS, public=True, endpoint_url=moto.url, release_id=release,
-                    clients=clients, poll=0.05, log=lines.append)
+            publish(
+                build,
+                regions=REGIONS,
+                public=True,
+                endpoint_url=moto.url,
+                release_id=release,
+                clients=clients,
+                poll=0.05,
+                log=lines.append,
+            )
         )
     record = records[-1]
     assert record.ami_name == "debian-bookworm-ebs-hvm-x86_64-2026.11.25"
@@ -81,11 +89,13 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
 
 def test_rerun_is_idempotent(tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder) -> None:
     build = make_build(tmp_path)
-    first = publish(build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1",
-                    clients=clients, poll=0.05)
+    first = publish(
+        build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+    )
     creates = len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage"))
-    second = publish(build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1",
-                     clients=clients, poll=0.05)
+    second = publish(
+        build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+    )
     assert second == first
     assert len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage")) == creates
     for region in REGIONS[:2]:
@@ -106,15 +116,16 @@ def test_upload_sends_exactly_the_used_blocks(tmp_path: Path, clients: Clients, 
 
     clients.on("provide-client-params.ebs.PutSnapshotBlock", record_put)
     clients.on("provide-client-params.ebs.CompleteSnapshot", record_complete)
-    record = publish(build, regions=["us-east-1"], public=False, endpoint_url=moto.url, release_id="r1",
-                     clients=clients, poll=0.05)
+    record = publish(
+        build, regions=["us-east-1"], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+    )
     expected = {0, 3, 7, 100, 101}  # block 101 holds the one byte past block 100; 5, 6, 50 are zeroes
     assert set(sent) == expected
     image = (build / "image.raw").read_bytes()
     digests = []
     for index in sorted(expected):
         checksum, block = sent[index]
-        assert block == image[index * EBS_BLOCK_SIZE:(index + 1) * EBS_BLOCK_SIZE].ljust(EBS_BLOCK_SIZE, b"\0")
+        assert block == image[index * EBS_BLOCK_SIZE : (index + 1) * EBS_BLOCK_SIZE].ljust(EBS_BLOCK_SIZE, b"\0")
         assert base64.b64decode(checksum) == hashlib.sha256(block).digest()
         digests.append(hashlib.sha256(block).digest())
     assert completes[0]["ChangedBlocksCount"] == len(expected)

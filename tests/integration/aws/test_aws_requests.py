@@ -34,8 +34,15 @@ def test_hvm_uefi_preferred_x86_64(
     tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
 ) -> None:
     build = make_build(tmp_path, size=1536 * 1024**2)  # 1.5 GiB image -> a 2 GiB volume
-    record = publish(build, regions=["us-east-1", "eu-west-1"], public=False, endpoint_url=moto.url,
-                     release_id="2026.11.25", clients=clients, poll=0.05)
+    record = publish(
+        build,
+        regions=["us-east-1", "eu-west-1"],
+        public=False,
+        endpoint_url=moto.url,
+        release_id="2026.11.25",
+        clients=clients,
+        poll=0.05,
+    )
     form = register_request(recorder)
     snapshot = record.regions["us-east-1"].snapshot_id
     assert {k: form[k] for k in COMMON} == COMMON
@@ -54,8 +61,11 @@ def test_hvm_uefi_preferred_x86_64(
     assert form["BootMode"] == "uefi-preferred"
     assert form["TpmSupport"] == "v2.0"
     assert "KernelId" not in form and "ImageLocation" not in form
-    assert tags_sent(form) == {"archami:name": "debian", "archami:release": "2026.11.25",
-                               "archami:variant": "bookworm-ebs-hvm-x86_64"}
+    assert tags_sent(form) == {
+        "archami:name": "debian",
+        "archami:release": "2026.11.25",
+        "archami:variant": "bookworm-ebs-hvm-x86_64",
+    }
     copy = recorder.ec2_actions("CopyImage")
     assert len(copy) == 1
     assert copy[0]["SourceRegion"] == "us-east-1"
@@ -67,8 +77,9 @@ def test_hvm_uefi_preferred_x86_64(
 def test_hvm_aarch64(tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder) -> None:
     variant = debian_variant(architecture="aarch64", kernel_package="linux-image-cloud-arm64")
     build = make_build(tmp_path, variant)
-    publish(build, regions=["us-west-2"], public=False, endpoint_url=moto.url, release_id="r1",
-            clients=clients, poll=0.05)
+    publish(
+        build, regions=["us-west-2"], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+    )
     form = register_request(recorder)
     assert form["Name"] == "debian-bookworm-ebs-hvm-aarch64-r1"
     assert form["Architecture"] == "arm64"
@@ -84,8 +95,15 @@ def test_paravirtual_uses_the_newest_pv_grub_aki(
     tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
 ) -> None:
     build = make_build(tmp_path, debian_variant(virtualization="paravirtual"), root_device_name="/dev/sda")
-    publish(build, regions=["us-east-1", "sa-east-1"], public=False, endpoint_url=moto.url, release_id="r1",
-            clients=clients, poll=0.05)
+    publish(
+        build,
+        regions=["us-east-1", "sa-east-1"],
+        public=False,
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
+    )
     form = register_request(recorder)
     assert form["VirtualizationType"] == "paravirtual"
     assert form["Architecture"] == "x86_64"
@@ -103,12 +121,27 @@ def test_paravirtual_i686_and_refusal_without_aki(
     build = make_build(tmp_path, variant)
     clients.ec2("eu-west-1").deregister_image(ImageId="aki-8f9dcae6")  # no 32-bit pv-grub in eu-west-1
     with pytest.raises(ArchamiError, match=r"no Amazon pv-grub kernel \(AKI\) for i386 in eu-west-1"):
-        publish(build, regions=["us-east-1", "eu-west-1"], public=False, endpoint_url=moto.url, release_id="r1",
-                clients=clients, poll=0.05)
+        publish(
+            build,
+            regions=["us-east-1", "eu-west-1"],
+            public=False,
+            endpoint_url=moto.url,
+            release_id="r1",
+            clients=clients,
+            poll=0.05,
+        )
     assert recorder.ec2_actions("RegisterImage") == []
     assert not [r for r in recorder.requests if "/snapshots" in r[1]]  # refused before uploading anything
-    publish(build, regions=["us-east-1"], public=False, endpoint_url=moto.url, release_id="r1",
-            state_path=tmp_path / "other-state.json", clients=clients, poll=0.05)
+    publish(
+        build,
+        regions=["us-east-1"],
+        public=False,
+        endpoint_url=moto.url,
+        release_id="r1",
+        state_path=tmp_path / "other-state.json",
+        clients=clients,
+        poll=0.05,
+    )
     form = register_request(recorder)
     assert form["Architecture"] == "i386" and form["KernelId"] == "aki-8f9dcae6"
 
@@ -119,8 +152,17 @@ def test_instance_store_registers_the_bundle_location(
     variant = debian_variant(root_device="instance-store", virtualization="paravirtual")
     build = make_build(tmp_path, variant)
     cert, ec2_key = throwaway_certificate(tmp_path)
-    record = publish(build, regions=["us-east-1", "eu-west-1"], public=False, endpoint_url=moto.url,
-                     release_id="r1", bucket="archami-bundles", ec2_certificate=cert, clients=clients, poll=0.05)
+    record = publish(
+        build,
+        regions=["us-east-1", "eu-west-1"],
+        public=False,
+        endpoint_url=moto.url,
+        release_id="r1",
+        bucket="archami-bundles",
+        ec2_certificate=cert,
+        clients=clients,
+        poll=0.05,
+    )
     name = "debian-bookworm-instance-store-paravirtual-x86_64-r1"
     form = register_request(recorder)
     assert form["ImageLocation"] == f"archami-bundles/{name}/image.manifest.xml"

@@ -24,19 +24,45 @@ pytestmark = pytest.mark.integration
 REGIONS = ["us-east-1", "eu-west-1"]
 RELEASE = "2026.11.25"
 BOUNDARIES = [
-    "snapshot-started", "snapshot-recorded", "snapshot-completed", "snapshot-complete-recorded",
-    "ami-registered", "ami-recorded", "ami-available",
-    "copy-started", "copy-recorded", "copy-available",
-    "made-public", "made-public", "ssm-recorded", "ssm-recorded",
+    "snapshot-started",
+    "snapshot-recorded",
+    "snapshot-completed",
+    "snapshot-complete-recorded",
+    "ami-registered",
+    "ami-recorded",
+    "ami-available",
+    "copy-started",
+    "copy-recorded",
+    "copy-available",
+    "made-public",
+    "made-public",
+    "ssm-recorded",
+    "ssm-recorded",
 ]
 
 
 def run_publish(build: Path, moto: MotoServer, state: Path, **env: str) -> subprocess.CompletedProcess[str]:
     archami = Path(sys.executable).parent / "archami"
     return subprocess.run(
-        [str(archami), "publish", str(build), "--regions", ",".join(REGIONS), "--public", "--json",
-         "--endpoint-url", moto.url, "--state", str(state), "--release-id", RELEASE],
-        env={**os.environ, **FAKE_CREDENTIALS, **env}, capture_output=True, text=True, timeout=300,
+        [
+            str(archami),
+            "publish",
+            str(build),
+            "--regions",
+            ",".join(REGIONS),
+            "--public",
+            "--json",
+            "--endpoint-url",
+            moto.url,
+            "--state",
+            str(state),
+            "--release-id",
+            RELEASE,
+        ],
+        env={**os.environ, **FAKE_CREDENTIALS, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
