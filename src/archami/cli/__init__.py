@@ -11,6 +11,7 @@ from archami.cli.app import app, err_console
 from archami.errors import ArchamiError
 
 # Importing a command module registers its commands on `app`.
+from archami.cli import audit_cmds  # noqa: F401  isort: skip
 from archami.cli import boot_cmds  # noqa: F401  isort: skip
 from archami.cli import config_cmds  # noqa: F401  isort: skip
 from archami.cli import build_cmds  # noqa: F401  isort: skip

@@ -21,12 +21,13 @@ from archami.artifacts import (
     write_json_atomic,
 )
 from archami.errors import ArchamiError
+from archami.firstboot.install import EARLY_UNIT
 from archami.vm import checks, ssh
 from archami.vm.guest import BootFailed, Guest, running_guest
 from archami.vm.imds import ImdsConfig
 from archami.vm.qemu import disk_virtual_size, make_overlay
 
-AGENT_UNIT = "archami-firstboot.service"
+AGENT_UNIT = EARLY_UNIT  # the phase that fetches keys and hostname before sshd starts
 OVERLAY_NAME = "disk.qcow2"
 KEY_NAME = "id_ed25519"
 
