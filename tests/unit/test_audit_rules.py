@@ -40,6 +40,7 @@ def make_clean_root(root: Path) -> Path:
         "root/.ssh/authorized_keys": "",
         "var/cache/apt/archives/lock": "",
         "etc/apt/apt.conf.d/70debconf": 'DPkg::Pre-Install-Pkgs {"/usr/sbin/dpkg-preconfigure --apt";};\n',
+        "etc/apt/apt.conf.d/99mmdebstrap": 'APT::Install-Recommends "false";\nAcquire::Languages "none";\n',
     }
     for rel, content in files.items():
         path = root / rel
@@ -116,6 +117,9 @@ PLANTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
                           "/tmp/build-script.sh"),
     "apt proxy": (lambda r: write(r, "etc/apt/apt.conf.d/01proxy", 'Acquire::http::Proxy "http://10.0.0.1:3142";\n'),
                   "build-host-leftover", "/etc/apt/apt.conf.d/01proxy"),
+    "apt cache dir of the build": (lambda r: write(r, "etc/apt/apt.conf.d/99mmdebstrap",
+                                                   'Dir::Cache::Archives "/var/cache/archami/debs";\n'),
+                                   "build-host-leftover", "/etc/apt/apt.conf.d/99mmdebstrap"),
     "apt package cache": (lambda r: write(r, "var/cache/apt/archives/bash_5.2_amd64.deb", "!<arch>"),
                           "package-cache", "/var/cache/apt/archives/bash_5.2_amd64.deb"),
     "pacman package cache": (lambda r: write(r, "var/cache/pacman/pkg/bash-5.2-1-x86_64.pkg.tar.zst", "z"),

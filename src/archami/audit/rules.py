@@ -28,7 +28,10 @@ PACKAGE_SUFFIXES = (".deb", ".pkg.tar.zst", ".pkg.tar.xz", ".pkg.tar.gz", ".pkg.
 PACKAGE_CACHES = ("/var/cache/apt/archives", "/var/cache/pacman/pkg")
 SCRATCH_DIRS = ("/tmp", "/var/tmp")
 # Left by bootstrap tools or a build and harmful in an instance (policy-rc.d stops services from starting).
-LEFTOVER_PATHS = ("/usr/sbin/policy-rc.d", "/var/cache/archami", "/etc/apt/apt.conf.d/99mmdebstrap")
+LEFTOVER_PATHS = ("/usr/sbin/policy-rc.d", "/var/cache/archami")
+# Text in apt configuration that only makes sense on the build machine (mmdebstrap keeps its --aptopt
+# options in 99mmdebstrap on purpose; those are fine unless they point at the build's proxy or caches).
+APT_HOST_MARKERS = ("::proxy", "/var/cache/archami")
 
 
 def _name(entry: Entry) -> str:
@@ -143,8 +146,9 @@ def host_leftovers(view: FsView, host_root: Path = Path("/")) -> Iterator[AuditF
             yield _finding("build-host-leftover", entry.path, f"left in {parent}")
         elif parent == "/etc/apt/apt.conf.d" and entry.kind == "file":
             text = (view.read(entry.path) or b"").decode(errors="replace").lower()
-            if "::proxy" in text:
-                yield _finding("build-host-leftover", entry.path, "an apt proxy from the build")
+            markers = [marker for marker in APT_HOST_MARKERS if marker in text]
+            if markers:
+                yield _finding("build-host-leftover", entry.path, f"apt settings of the build: {', '.join(markers)}")
 
 
 def _host_file(path: Path) -> bytes | None:
