@@ -147,11 +147,12 @@ def _member_text(tar: tarfile.TarFile, member: tarfile.TarInfo) -> str:
 
 def payload_digest(path: Path) -> str:
     """A digest of everything a package installs and declares, but not how it was built: every member
-    except .BUILDINFO (which names the build tool's version), with names, types, modes and bytes."""
+    with its name, type, mode and bytes, except .BUILDINFO (it names the build tool's version) and .MTREE
+    (it holds .BUILDINFO's digest; the files it describes are compared directly)."""
     digest = hashlib.sha256()
     with open_compressed_read(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
-            if member.name.removeprefix("./") == ".BUILDINFO":
+            if member.name.removeprefix("./") in (".BUILDINFO", ".MTREE"):
                 continue
             digest.update(f"{member.name}\0{member.type!r}\0{member.mode:o}\0{member.linkname}\0".encode())
             if member.isfile():
