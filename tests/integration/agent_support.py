@@ -1,7 +1,7 @@
 """Helpers for the agent's integration tests: an image root with the agent installed, and running it.
 
 The agent runs as it does in the image: the system's /usr/bin/python3 (not the virtualenv, so a stray
-non-stdlib import would fail), isolated (-I), through the installed launcher, against the local IMDS.
+non-stdlib import would fail), with the units' flags (-I -S), through the installed launcher, against the local IMDS.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.config import load_definition
-from archami.firstboot.install import install_into
+from archami.firstboot.install import PYTHON_FLAGS, install_into
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -51,7 +51,7 @@ def run_agent(
     deadline: float = 4.0,
     request_timeout: float = 0.5,
 ) -> AgentRun:
-    argv = [SYSTEM_PYTHON, "-I", str(root / "usr/lib/archami/firstboot.py"), "--root", str(root),
+    argv = [SYSTEM_PYTHON, *PYTHON_FLAGS, str(root / "usr/lib/archami/firstboot.py"), "--root", str(root),
             "--phase", phase, "--deadline", str(deadline), "--request-timeout", str(request_timeout)]
     for url in urls:
         argv += ["--imds-url", url]

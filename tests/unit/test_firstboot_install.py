@@ -75,7 +75,7 @@ def test_units_ordering() -> None:
     late = (units / install.LATE_UNIT).read_text()
     assert "sshd.service" in late.split("After=", 1)[1].split("\n", 1)[0]
     for text in (early, keyring, late):
-        assert "ExecStart=/usr/bin/python3 -I /usr/lib/archami/firstboot.py" in text
+        assert f"ExecStart=/usr/bin/python3 {' '.join(install.PYTHON_FLAGS)} {install.LAUNCHER} --phase" in text
         assert "WantedBy=multi-user.target" in text
 
 

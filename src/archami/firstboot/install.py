@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 AGENT_DIR = "/usr/lib/archami"
 AGENT_PACKAGE = "archami_agent"  # the agent package's name inside the image
 LAUNCHER = f"{AGENT_DIR}/firstboot.py"
+# How the units start the agent: isolated (-I) and without site (-S: no site-packages, ~5 ms less per boot).
+PYTHON_FLAGS = ("-I", "-S")
 UNIT_DIR = "/usr/lib/systemd/system"
 WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
 EARLY_UNIT = "archami-firstboot.service"

@@ -1,6 +1,6 @@
 """Installed as /usr/lib/archami/firstboot.py: puts the agent package beside it on sys.path and runs it.
 
-The units start it with `python3 -I` (isolated: no PYTHONPATH, no user site, no script directory on
+The units start it with `python3 -I -S` (isolated: no PYTHONPATH, no site, no script directory on
 sys.path), so the directory is added here explicitly and nothing from the environment can shadow the agent.
 """
 

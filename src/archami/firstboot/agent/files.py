@@ -72,5 +72,12 @@ def makedirs(path: str, mode: int, uid: int | None = None, gid: int | None = Non
         os.chown(path, uid, gid)
 
 
+def remove(path: str) -> None:
+    try:  # noqa: SIM105  (contextlib is one more import on every boot)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

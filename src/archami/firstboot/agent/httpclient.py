@@ -92,7 +92,9 @@ def request(
     host, port = split_url(url)
     deadline = time.monotonic() + timeout
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        # A bytes host skips the IDNA codec (and its stringprep import) that a str host costs on every boot.
+        # (typeshed says str; getaddrinfo takes bytes too)
+        sock = socket.create_connection((host.encode("ascii"), port), timeout=timeout)  # type: ignore[arg-type]
     except TimeoutError as exc:
         raise HttpError(f"{url}: connect timed out") from exc
     except OSError as exc:

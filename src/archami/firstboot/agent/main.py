@@ -7,6 +7,7 @@ the boot test notices), 2 for bad arguments or settings. A status file per phase
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -71,19 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     phase = str(args["phase"])
     steps = Steps()
 
-    shared = None
-    if phase != "keyring":
-        shared = ImdsClient(settings.imds_urls, deadline=settings.deadline, request_timeout=settings.request_timeout,
+    if phase in ("early", "all"):
+        client = ImdsClient(settings.imds_urls, deadline=settings.deadline, request_timeout=settings.request_timeout,
                             token_ttl=settings.token_ttl, v1_fallback=settings.imds_v1_fallback)
-    if phase in ("early", "all") and shared is not None:
-        phases.early(ctx, shared, steps, slow_keys_later=phase == "early")
+        phases.early(ctx, client, steps, slow_keys_later=phase == "early")
     if phase in ("keyring", "all"):
         phases.keyring(ctx, steps)
-    if phase in ("late", "all") and shared is not None:
-        phases.late(ctx, shared, steps)  # one client per process: one deadline for the whole run
+    if phase in ("late", "all"):
+        phases.late(ctx, steps)
     seconds = time.monotonic() - steps.started
+    # CPU since exec (interpreter start-up and imports included); children (ssh-keygen, gpg) apart.
+    children = os.times()
     status = {"phase": phase, "ok": steps.ok, "instance_id": ctx.state.instance_id, "seconds": round(seconds, 3),
-              "steps": steps.results}
+              "cpu_self": round(time.process_time(), 4),
+              "cpu_children": round(children.children_user + children.children_system, 4), "steps": steps.results}
     write_atomic(ctx.path(f"{STATE_DIR}/status-{phase}.json"), (json.dumps(status, indent=2) + "\n").encode())
     log(f"phase {phase} {'done' if steps.ok else 'FAILED'} in {seconds:.2f} s")
     return 0 if steps.ok else 1

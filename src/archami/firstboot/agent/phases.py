@@ -2,7 +2,8 @@
 
 early   before sshd: metadata, hostname, authorized_keys, fast host keys, machine-id, mirrors, root size
 keyring beside sshd, before pacman can run: a new pacman keyring per instance
-late    after sshd: slow host keys (RSA) then an sshd reload, the user-data script
+late    after sshd, only when early left it work: slow host keys (RSA) then an sshd reload, the user-data
+        script early queued
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Callable
 
 from . import identity, mirrors, sshkeys
 from .context import Context
-from .files import log, now_iso
+from .files import log, now_iso, remove, write_atomic
 from .httpclient import BodyTooLarge
 from .imds import ImdsClient, ImdsUnavailable
+from .settings import LATE_FLAG, STATE_DIR
 from .steps import Steps
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,32}$")
@@ -63,6 +65,7 @@ def early(ctx: Context, client: ImdsClient, steps: Steps, *, slow_keys_later: bo
         # Nothing per-instance can be decided without an instance-id; still let sshd start and the disk grow.
         if settings.mode == "archami":
             steps.run("host-keys", lambda: _generate(ctx, fast_types))
+            _flag_late(ctx, None)
         _grow(ctx, steps)
         return
     state = ctx.state
@@ -80,9 +83,17 @@ def early(ctx: Context, client: ImdsClient, steps: Steps, *, slow_keys_later: bo
                       lambda: sshkeys.write_authorized_keys(ctx, sshkeys.clean_keys(md.keys)))
         _per_instance(ctx, steps, "host-keys", iid, lambda: _host_keys(ctx, iid, fast_types))
         _per_instance(ctx, steps, "machine-id", iid, lambda: _machine_id(ctx, iid))
+        if not settings.user_data_scripts:
+            steps.skip("user-data", "disabled")
+        elif not state.is_due("user-data", iid):
+            steps.skip("user-data", "already ran for this instance")
+        else:
+            steps.run("user-data", lambda: _fetch_user_data(ctx, client, iid))
     if settings.region_mirrors and md.region:
         _per_instance(ctx, steps, "mirrors", iid, lambda: _mirrors(ctx, md.region))
     _grow(ctx, steps)
+    if settings.mode == "archami":
+        _flag_late(ctx, iid)
 
 
 def keyring(ctx: Context, steps: Steps) -> None:
@@ -100,7 +111,9 @@ def keyring(ctx: Context, steps: Steps) -> None:
         ctx.state.mark("keyring", iid)
 
 
-def late(ctx: Context, client: ImdsClient, steps: Steps) -> None:
+def late(ctx: Context, steps: Steps) -> None:
+    """Needs no metadata: the early phase queued the user-data script. Its unit only starts when the early
+    phase left it work (the flag file), so a boot with nothing slow to do costs one process less."""
     settings = ctx.settings
     if settings.mode != "archami":
         return
@@ -108,21 +121,16 @@ def late(ctx: Context, client: ImdsClient, steps: Steps) -> None:
     steps.run("slow-host-keys", lambda: _generate(ctx, settings.host_key_types, generated))
     if generated and ctx.live:
         steps.run("sshd-reload", _reload_sshd)
+    iid = ctx.state.instance_id
     if not settings.user_data_scripts:
-        steps.skip("user-data", "disabled")
-        return
-    try:
-        iid = (client.get_text("meta-data/instance-id") or "").strip()
-    except ImdsUnavailable as exc:
-        steps.fail("user-data", f"metadata: {exc}")
-        return
-    if iid != ctx.state.instance_id or not INSTANCE_ID.match(iid):
-        steps.fail("user-data", f"instance {iid!r} was not configured by the early phase")
-        return
-    if not ctx.state.is_due("user-data", iid):
-        steps.skip("user-data", "already ran for this instance")
-        return
-    steps.run("user-data", lambda: _user_data(ctx, client, iid))
+        steps.skip("user-data-script", "disabled")
+    elif iid is None or not ctx.state.is_due("user-data", iid):
+        steps.skip("user-data-script", "nothing due")
+    elif not os.path.exists(_pending_script(ctx, iid)):
+        steps.skip("user-data-script", "no script queued")
+    else:
+        steps.run("user-data-script", lambda: _run_user_data(ctx, iid))
+    remove(ctx.path(LATE_FLAG))
 
 
 # --- steps ------------------------------------------------------------------------------------------------
@@ -188,22 +196,40 @@ def _grow(ctx: Context, steps: Steps) -> None:
         steps.run("grow-root", growroot.grow_root)
 
 
-def _user_data(ctx: Context, client: ImdsClient, iid: str) -> str:
+def _pending_script(ctx: Context, iid: str) -> str:
+    return ctx.path(f"{STATE_DIR}/user-data/{iid}")
+
+
+def _fetch_user_data(ctx: Context, client: ImdsClient, iid: str) -> str:
+    """Fetch user-data; a '#!' script is queued for the late phase, anything else is done with here."""
     limit = ctx.settings.user_data_max_bytes
     try:
         data = client.get("user-data", limit)
     except BodyTooLarge:
         ctx.state.mark("user-data", iid)
         return f"ignored: larger than {limit} bytes"
-    # Marked before running: "once per instance" must hold even if the script reboots the machine.
-    ctx.state.mark("user-data", iid)
-    if data is None:
-        return "none"
-    if not data.startswith(b"#!"):
-        return "not a script: left for cloud-init"
+    if data is None or not data.startswith(b"#!"):
+        ctx.state.mark("user-data", iid)
+        return "none" if data is None else "not a script: left for cloud-init"
+    write_atomic(_pending_script(ctx, iid), data, 0o700)
+    return f"script of {len(data)} bytes queued for the late phase"
+
+
+def _run_user_data(ctx: Context, iid: str) -> str:
     from . import userdata
 
-    return userdata.run_script(ctx, data, iid)
+    # Marked before running: "once per instance" must hold even if the script reboots the machine.
+    ctx.state.mark("user-data", iid)
+    return userdata.run_script(ctx, _pending_script(ctx, iid), iid)
+
+
+def _flag_late(ctx: Context, iid: str | None) -> None:
+    """Leave the late unit its work: slow host keys still missing, or a queued user-data script."""
+    reasons = [t for t in ctx.settings.host_key_types if not os.path.exists(sshkeys.host_key_path(ctx, t))]
+    if iid and ctx.state.is_due("user-data", iid) and os.path.exists(_pending_script(ctx, iid)):
+        reasons.append("user-data")
+    if reasons:
+        write_atomic(ctx.path(LATE_FLAG), (" ".join(reasons) + "\n").encode(), 0o644)
 
 
 def _pacman_present(ctx: Context) -> bool:

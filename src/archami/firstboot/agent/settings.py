@@ -11,6 +11,7 @@ import json
 SETTINGS_PATH = "/etc/archami/firstboot.json"
 STATE_DIR = "/var/lib/archami/firstboot"
 USER_DATA_LOG = "/var/log/archami/user-data.log"
+LATE_FLAG = "/run/archami/firstboot-late"  # the early phase leaves work for the late unit (its condition)
 IMDS_URLS = ["http://169.254.169.254", "http://[fd00:ec2::254]"]
 
 DEFAULTS: dict[str, object] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import glob
 import os
 
 from .context import Context
@@ -103,20 +102,26 @@ def host_key_path(ctx: Context, key_type: str) -> str:
 
 def remove_host_keys(ctx: Context) -> int:
     """Remove every SSH host key (another instance's identity); returns how many files went."""
+    directory = ctx.path("/etc/ssh")
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return 0
     removed = 0
-    for path in glob.glob(ctx.path("/etc/ssh/ssh_host_*_key")) + glob.glob(ctx.path("/etc/ssh/ssh_host_*_key.pub")):
-        os.unlink(path)
-        removed += 1
+    for name in names:  # ssh_host_*_key and ssh_host_*_key.pub (no glob: it costs an import per boot)
+        if name.startswith("ssh_host_") and (name.endswith("_key") or name.endswith("_key.pub")):
+            os.unlink(os.path.join(directory, name))
+            removed += 1
     return removed
 
 
 def generate_host_key(ctx: Context, key_type: str) -> bool:
     """Generate one host key with ssh-keygen unless present; written under temp names, then renamed."""
-    import subprocess  # only when a key is due: keeps every later boot's start-up lean
-
     final = host_key_path(ctx, key_type)
     if os.path.exists(final):
         return False
+    import subprocess  # only when a key is due: keeps every later boot's start-up lean
+
     directory = os.path.dirname(final)
     os.makedirs(directory, mode=0o755, exist_ok=True)
     tmp = os.path.join(directory, f".ssh_host_{key_type}_key.archami-{os.getpid()}")

@@ -6,14 +6,12 @@ import os
 import subprocess
 
 from .context import Context
-from .files import now_iso, write_atomic
-from .settings import STATE_DIR, USER_DATA_LOG
+from .files import now_iso
+from .settings import USER_DATA_LOG
 
 
-def run_script(ctx: Context, data: bytes, instance_id: str) -> str:
-    """Run `data` as a script (the caller has checked it starts with '#!'); returns what happened."""
-    script = ctx.path(f"{STATE_DIR}/user-data/{instance_id}")
-    write_atomic(script, data, 0o700)
+def run_script(ctx: Context, script: str, instance_id: str) -> str:
+    """Run the queued user-data script (it starts with '#!'), output appended to the log; what happened."""
     log_path = ctx.path(USER_DATA_LOG)
     os.makedirs(os.path.dirname(log_path), mode=0o755, exist_ok=True)
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",

@@ -1,0 +1,61 @@
+"""The agent split across its units as systemd runs it: early before sshd, late only when early left work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from agent_support import leftovers, make_root, new_key, run_agent
+
+from archami.vm.imds import ImdsConfig, ImdsServer
+
+pytestmark = pytest.mark.integration
+
+FLAG = "run/archami/firstboot-late"
+
+
+def test_nothing_slow_means_no_late_unit(tmp_path: Path) -> None:
+    root = make_root(tmp_path)  # Debian example: ed25519 + ecdsa host keys only
+    with ImdsServer(ImdsConfig(public_keys={"alice": new_key(tmp_path, "alice")})) as server:
+        run = run_agent(root, [server.url], phase="early")
+    assert run.returncode == 0, run.stderr
+    assert not (root / FLAG).exists()
+    assert run.status["steps"]["user-data"] == "none"  # type: ignore[index]
+
+
+def test_user_data_script_runs_in_the_late_phase_once(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    script = b"#!/bin/sh\necho \"late work in $PWD\"\nexit 3\n"
+    with ImdsServer(ImdsConfig(public_keys={"alice": new_key(tmp_path, "alice")}, user_data=script)) as server:
+        early = run_agent(root, [server.url], phase="early")
+        assert early.returncode == 0, early.stderr
+        assert (root / FLAG).read_text() == "user-data\n"
+        assert not (root / "var/log/archami/user-data.log").exists()  # not before sshd
+
+        late = run_agent(root, [], phase="late")  # the late phase needs no metadata service
+        assert late.returncode == 0, late.stderr
+        log = (root / "var/log/archami/user-data.log").read_text()
+        assert f"late work in {root}" in log and "exit status 3" in log
+        assert not (root / FLAG).exists()
+
+        again = run_agent(root, [server.url], phase="early")  # a reboot: nothing queued, nothing flagged
+        assert again.returncode == 0
+        assert not (root / FLAG).exists()
+        run_agent(root, [], phase="late")
+    assert (root / "var/log/archami/user-data.log").read_text() == log
+    assert leftovers(root) == []
+
+
+def test_rsa_host_key_waits_for_the_late_phase(tmp_path: Path) -> None:
+    root = make_root(tmp_path, "arch.toml")
+    with ImdsServer(ImdsConfig(public_keys={"alice": new_key(tmp_path, "alice")})) as server:
+        early = run_agent(root, [server.url], phase="early")
+    assert early.returncode == 0, early.stderr
+    keys = root / "etc/ssh"
+    assert (keys / "ssh_host_ed25519_key").exists() and (keys / "ssh_host_ecdsa_key").exists()
+    assert not (keys / "ssh_host_rsa_key").exists()  # sshd starts on ed25519 without waiting for RSA
+    assert (root / FLAG).read_text() == "rsa\n"
+    late = run_agent(root, [], phase="late")
+    assert late.returncode == 0, late.stderr
+    assert (keys / "ssh_host_rsa_key").exists() and (keys / "ssh_host_rsa_key.pub").exists()
+    assert "generated rsa" in str(late.status["steps"])
