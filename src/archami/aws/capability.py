@@ -18,6 +18,8 @@ from typing import TypeVar
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.parsers import ResponseParserError
 
+from archami.errors import ArchamiError
+
 T = TypeVar("T")
 
 NOT_IMPLEMENTED_CODES = {"InvalidAction", "NotImplemented", "UnsupportedOperation"}
@@ -25,7 +27,7 @@ THROTTLING_CODES = {"RequestLimitExceeded", "Throttling", "ThrottlingException",
 ATTEMPTS = 8
 
 
-class NotImplementedByEndpoint(Exception):
+class NotImplementedByEndpoint(ArchamiError):
     def __init__(self, operation: str, detail: str) -> None:
         super().__init__(f"{operation} is not implemented by this endpoint ({detail})")
         self.operation = operation

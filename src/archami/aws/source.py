@@ -120,7 +120,7 @@ def _ensure_imported_snapshot(ctx: PublishContext) -> str:
             ctx.store.update_region(region, lambda r: setattr(r, "s3_object", f"{ctx.bucket}/{key}"))
             boundary("s3-uploaded")
         task = s3_transfer.start_import(
-            ec2,
+            ctx.clients.ec2(region, max_attempts=1),  # retried by call_or_not_implemented, see capability
             bucket=ctx.bucket,
             key=key,
             description=ctx.description,

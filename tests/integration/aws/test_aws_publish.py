@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import RequestRecorder, make_build
 from moto_server import MotoServer
+from typer.testing import CliRunner
 
 from archami.aws.blocks import EBS_BLOCK_SIZE, linear_checksum
 from archami.aws.clients import Clients
@@ -18,6 +20,8 @@ from archami.aws.lookup import latest_ami
 from archami.aws.prune import prune
 from archami.aws.publish import publish
 from archami.aws.state import PublishState
+from archami.cli import app
+from archami.errors import ArchamiError
 
 pytestmark = pytest.mark.integration
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -136,3 +140,62 @@ def test_upload_sends_exactly_the_used_blocks(tmp_path: Path, clients: Clients, 
     assert snapshot
     listed = clients.ebs("us-east-1").list_snapshot_blocks(SnapshotId=snapshot)["Blocks"]
     assert sorted(b["BlockIndex"] for b in listed) == sorted(expected)
+
+
+def test_s3_import_fallback_uploads_then_reports_missing_import(
+    tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
+) -> None:
+    """moto has no ImportSnapshot: the image reaches S3, the exact request is sent, the error is one line."""
+    build = make_build(tmp_path)
+    with pytest.raises(ArchamiError, match="ImportSnapshot is not implemented by this endpoint"):
+        publish(
+            build,
+            regions=["eu-west-1"],
+            public=False,
+            endpoint_url=moto.url,
+            release_id="r1",
+            method="s3-import",
+            bucket="archami-import",
+            clients=clients,
+            poll=0.05,
+        )
+    key = "debian-bookworm-ebs-hvm-x86_64-r1/image.raw"
+    head = clients.s3("eu-west-1").head_object(Bucket="archami-import", Key=key)
+    assert head["ContentLength"] == (build / "image.raw").stat().st_size
+    (form,) = recorder.ec2_actions("ImportSnapshot")
+    assert form["DiskContainer.Format"] == "RAW"
+    assert form["DiskContainer.UserBucket.S3Bucket"] == "archami-import"
+    assert form["DiskContainer.UserBucket.S3Key"] == key
+    assert form["TagSpecification.1.ResourceType"] == "import-snapshot-task"
+    state = PublishState.model_validate_json((build / "publish-r1.state.json").read_text())
+    assert state.regions["eu-west-1"].s3_object == f"archami-import/{key}"
+
+
+def test_cli_publish_and_prune(tmp_path: Path, moto: MotoServer) -> None:
+    build = make_build(tmp_path)
+    runner = CliRunner()
+    for release in ("r1", "r2"):
+        result = runner.invoke(
+            app,
+            [
+                "publish",
+                str(build),
+                "--regions",
+                "us-east-1,eu-west-1",
+                "--json",
+                "--endpoint-url",
+                moto.url,
+                "--release-id",
+                release,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert set(record["regions"]) == {"us-east-1", "eu-west-1"}
+    args = ["prune", "--regions", "us-east-1,eu-west-1", "--keep", "1", "--endpoint-url", moto.url, "--json"]
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert sorted(a["release_id"] for a in json.loads(dry.stdout)["removed"]) == ["r1", "r1"]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert json.loads(runner.invoke(app, args).stdout)["removed"] == []
