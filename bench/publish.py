@@ -20,10 +20,10 @@ from pathlib import Path
 
 from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, Manifest, read_json, write_json_atomic
 from archami.aws.clients import AwsSettings, Clients
-from archami.aws.emulator import local_emulator
 from archami.aws.publish import publish
 from archami.aws.state import PublishState
 from archami.config import load_definition
+from archami.release.emulator import local_aws
 
 REPO = Path(__file__).resolve().parents[1]
 TEN_REGIONS = [
@@ -98,7 +98,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build", type=Path, help="a build directory (image.raw + manifest.json)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, local_emulator() as url:
+    with tempfile.TemporaryDirectory() as tmp, local_aws() as url:
         build = args.build or synthetic_build(Path(tmp))
         manifest = read_json(build / MANIFEST_NAME, Manifest)
         used = os.stat(build / IMAGE_NAME).st_blocks * 512
