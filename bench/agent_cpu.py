@@ -2,10 +2,10 @@
 
 Runs the agent as the image runs it (system python3 -I -S, the installed launcher, one process per unit:
 --phase early, then --phase late when early left it work) against the local IMDS, in a fresh root per run,
-and prints the median of N runs of the agent processes' own user+sys CPU (time.process_time() at exit:
-interpreter start-up and imports included; ssh-keygen's CPU is shown apart). Scenarios: first boot with the
-agent byte-compiled (as install_into leaves it when the build runs as root), first boot without .pyc files,
-and a later boot of the same instance.
+and prints the median of N runs of the agent processes' own user+sys CPU (time.process_time() when it
+writes its status: interpreter start-up and imports included) and of the whole process tree to exit
+(ssh-keygen, interpreter shutdown). Scenarios: first boot with the agent byte-compiled (as install_into
+leaves it when the build runs as root), first boot without .pyc files, a later boot of the same instance.
 
     .venv/bin/python bench/agent_cpu.py [-n 15]
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -45,15 +46,20 @@ def make_root(base: Path, compiled: bool) -> Path:
 
 
 def run_phase(root: Path, url: str, phase: str) -> tuple[float, float, float]:
+    """(agent CPU until it wrote its status, CPU of the whole process tree to exit, wall seconds)."""
     started = time.monotonic()
-    subprocess.run(
+    proc = subprocess.Popen(
         [PYTHON, *PYTHON_FLAGS, str(root / "usr/lib/archami/firstboot.py"), "--root", str(root), "--phase", phase,
          "--imds-url", url],
-        check=True, capture_output=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    _, code, usage = os.wait4(proc.pid, 0)  # usage covers the agent and every child it waited for
+    proc.returncode = os.waitstatus_to_exitcode(code)
     wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"agent --phase {phase} failed ({proc.returncode})")
     status = json.loads((root / f"var/lib/archami/firstboot/status-{phase}.json").read_text())
-    return float(status["cpu_self"]), float(status["cpu_children"]), wall
+    return float(status["cpu_self"]), usage.ru_utime + usage.ru_stime, wall
 
 
 def boot(root: Path, url: str) -> tuple[float, float, float]:
@@ -94,11 +100,11 @@ def main() -> None:
             shutil.rmtree(root)
     print(f"agent CPU per boot (early + late units; Debian example: no RSA, no user-data), median of {args.runs}"
           " runs; target <= 100 ms for 'first boot'")
-    print(f"{'scenario':<22}{'agent ms':>10}{'min':>8}{'max':>8}{'ssh-keygen ms':>15}{'wall ms':>10}")
+    print(f"{'scenario':<22}{'agent ms':>10}{'min':>8}{'max':>8}{'with children ms':>18}{'wall ms':>10}")
     for name, samples in results.items():
         own = [s[0] * 1000 for s in samples]
         print(f"{name:<22}{statistics.median(own):>10.1f}{min(own):>8.1f}{max(own):>8.1f}"
-              f"{statistics.median(s[1] * 1000 for s in samples):>15.1f}"
+              f"{statistics.median(s[1] * 1000 for s in samples):>18.1f}"
               f"{statistics.median(s[2] * 1000 for s in samples):>10.1f}")
     print(f"{'(python3 -I -S -c pass)':<22}{baseline(args.runs) * 1000:>10.1f}   x2 processes per boot")
 

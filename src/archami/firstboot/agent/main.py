@@ -7,7 +7,6 @@ the boot test notices), 2 for bad arguments or settings. A status file per phase
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -81,11 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     if phase in ("late", "all"):
         phases.late(ctx, steps)
     seconds = time.monotonic() - steps.started
-    # CPU since exec (interpreter start-up and imports included); children (ssh-keygen, gpg) apart.
-    children = os.times()
+    # The agent's own CPU since exec (interpreter start-up and imports included; ssh-keygen, gpg not).
     status = {"phase": phase, "ok": steps.ok, "instance_id": ctx.state.instance_id, "seconds": round(seconds, 3),
-              "cpu_self": round(time.process_time(), 4),
-              "cpu_children": round(children.children_user + children.children_system, 4), "steps": steps.results}
+              "cpu_self": round(time.process_time(), 4), "steps": steps.results}
     write_atomic(ctx.path(f"{STATE_DIR}/status-{phase}.json"), (json.dumps(status, indent=2) + "\n").encode())
     log(f"phase {phase} {'done' if steps.ok else 'FAILED'} in {seconds:.2f} s")
     return 0 if steps.ok else 1
