@@ -124,9 +124,13 @@ def prepare_keyring(
 
 def make_offline(gpg_dir: Path) -> None:
     """Forbid key look-ups on the network: a package signed by an unknown key must fail the build, not make
-    pacman fetch that key from a keyserver or WKD (which it does under --noconfirm)."""
+    pacman fetch that key from a keyserver or WKD (which it tries under --noconfirm). Without dirmngr gpg
+    cannot even resolve a keyserver's name (checked with strace: no connect() but AF_UNIX)."""
     with (gpg_dir / "gpg.conf").open("a") as conf:
-        conf.write("# archami: never fetch keys during a build\nauto-key-locate local\nno-auto-key-retrieve\n")
+        conf.write(
+            "# archami: never fetch keys during a build\n"
+            "auto-key-locate local\nno-auto-key-retrieve\ndisable-dirmngr\n"
+        )
     (gpg_dir / "dirmngr.conf").write_text("# archami: no network for this keyring\ndisable-http\ndisable-ldap\n")
 
 
