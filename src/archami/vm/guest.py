@@ -18,7 +18,16 @@ from pathlib import Path
 from archami.errors import ArchamiError
 from archami.vm import ssh
 from archami.vm.imds import ImdsConfig, ImdsServer
-from archami.vm.qemu import OVMF_VARS, Accel, Firmware, QemuVM, VmSpec, choose_accel, free_loopback_port
+from archami.vm.qemu import (
+    OVMF_VARS,
+    Accel,
+    Firmware,
+    QemuVM,
+    VmSpec,
+    choose_accel,
+    free_loopback_port,
+    signals_raise,
+)
 
 
 class BootFailed(ArchamiError):
@@ -96,7 +105,7 @@ def running_guest(
         ovmf_vars = work_dir / "OVMF_VARS.fd"
         shutil.copyfile(OVMF_VARS, ovmf_vars)  # each VM writes its own UEFI variable store
     chosen: Accel = accel or choose_accel()
-    with ImdsServer(imds) as server:
+    with signals_raise(), ImdsServer(imds) as server:
         spec = VmSpec(
             disk=disk, disk_format="raw" if disk_format == "raw" else "qcow2", firmware=firmware,
             ssh_port=free_loopback_port(), imds_port=server.port, serial_log=serial_log,
