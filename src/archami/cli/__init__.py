@@ -16,6 +16,7 @@ from archami.cli import boot_cmds  # noqa: F401  isort: skip
 from archami.cli import config_cmds  # noqa: F401  isort: skip
 from archami.cli import build_cmds  # noqa: F401  isort: skip
 from archami.cli import imds_cmds  # noqa: F401  isort: skip
+from archami.cli import mirrors_cmds  # noqa: F401  isort: skip
 from archami.cli import publish_cmds  # noqa: F401  isort: skip
 from archami.cli import release_cmds  # noqa: F401  isort: skip
 from archami.cli import repo_cmds  # noqa: F401  isort: skip
