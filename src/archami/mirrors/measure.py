@@ -78,8 +78,11 @@ def fetch(url: str, timeouts: Timeouts, clock: Callable[[], float] = time.monoto
         conn, path = _connection(url, min(timeouts.connect, remaining()))
         try:
             conn.connect()
-            assert conn.sock is not None
-            conn.sock.settimeout(remaining())
+            # Kept: http.client drops conn.sock once the response owns the connection, but the response
+            # reads through this same socket, so its timeout still bounds every read.
+            sock = conn.sock
+            assert sock is not None
+            sock.settimeout(remaining())
             conn.request("GET", path, headers={"User-Agent": "archami-mirrors", "Accept-Encoding": "identity"})
             response = conn.getresponse()
             latency = clock() - start
@@ -90,7 +93,7 @@ def fetch(url: str, timeouts: Timeouts, clock: Callable[[], float] = time.monoto
                 raise OSError(f"HTTP {response.status} {response.reason}")
             size = 0
             while True:
-                conn.sock.settimeout(remaining())
+                sock.settimeout(remaining())
                 chunk = response.read1(_CHUNK)
                 if not chunk:
                     break
