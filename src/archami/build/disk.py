@@ -5,7 +5,7 @@
     mkfs.fat      the EFI partition at its offset, filled with mtools (the build host needs no vfat driver)
     grub-mkimage  i386-pc core.img into the BIOS boot partition + patched boot.img in the MBR,
                   x86_64-efi EFI/BOOT/BOOTX64.EFI on the ESP
-    fallocate     --dig-holes: the image is sparse, `used_bytes` counts allocated blocks only
+    The image file starts as a hole (truncate) and stays sparse: `used_bytes` counts allocated blocks only.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def install_efi_grub(esp_spec: str, efi_binary: Path, log: logging.Logger) -> No
 
 def assemble(image: Path, layout: DiskLayout, root: Path, work: Path, log: logging.Logger) -> DiskReport:
     """Write `image` (created sparse, replaced if present) from `layout` and the populated `root`."""
-    require("mkfs.ext4", "fallocate")
+    require("mkfs.ext4")
     image.unlink(missing_ok=True)
     with image.open("wb") as f:
         f.truncate(layout.disk_size)
@@ -145,6 +145,7 @@ def assemble(image: Path, layout: DiskLayout, root: Path, work: Path, log: loggi
         install_bios_grub(image, layout, core_img, moddir / "boot.img")
     else:
         make_ext4(image, layout.root, root, log)
-    run(["fallocate", "--dig-holes", image], log)
+    # The image is sparse by construction: created by truncate, then only what mkfs, mtools and GRUB
+    # write is allocated. (`fallocate --dig-holes` over the result freed ~1 MB and cost 4-15 s here.)
     st = image.stat()
     return DiskReport(image_size=st.st_size, used_bytes=st.st_blocks * 512)

@@ -33,7 +33,6 @@ HOST_TOOLS: tuple[HostTool, ...] = (
     HostTool("mkfs.fat", "EFI system partition", "dosfstools", "dosfstools", command="mkfs.fat"),
     HostTool("mtools", "copy files into the EFI partition without mounting", "mtools", "mtools", command="mcopy"),
     HostTool("sfdisk", "partition tables", "fdisk", "util-linux", command="sfdisk"),
-    HostTool("fallocate", "sparse images (dig holes)", "util-linux", "util-linux", command="fallocate"),
     HostTool("unshare", "run image tools in a throwaway mount namespace", "util-linux", "util-linux",
              command="unshare"),
     HostTool("systemctl", "enable and disable units in the image root", "systemd", "systemd", command="systemctl"),

@@ -75,7 +75,7 @@ class DebianBackend(DistroBackend):
             "removed": sorted(variant.removed),
             "mirrors": mirrors(definition),
             "dpkg": DPKG_EXCLUDES,
-            "hooks": ["merged-usr"],
+            "hooks": ["merged-usr", "eatmydata"],
             "apt": APT_OPTIONS,
         }
 
@@ -99,6 +99,9 @@ class DebianBackend(DistroBackend):
             # The package cache: synced into apt's archive dir before downloading, and back out after.
             # Merged /usr by the usr-is-merged package, not usrmerge (which drags in perl: ~50 MB).
             "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+            # dpkg without fsync (removed again before mmdebstrap finishes): the root is a throwaway
+            # directory until it is packed, so durability of each file is pointless and slow.
+            "--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata",
             "--skip=essential/unlink",
             "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
             f"--setup-hook=sync-in {debs} /var/cache/apt/archives/",
@@ -130,11 +133,16 @@ class DebianBackend(DistroBackend):
             run_in_root(ctx.root, ["linux-update-symlinks", "install", version, f"/boot/vmlinuz-{version}"], ctx.log)
 
     def configure_package_manager(self, ctx: BuildContext) -> None:
-        """mmdebstrap already wrote sources.list for the mirror it used; keep the image's apt lean."""
-        apt_conf = ctx.root / "etc/apt/apt.conf.d/50archami"
-        apt_conf.write_text(
-            "// Written by archami: keep instances as small as the image.\n"
-            'APT::Install-Recommends "false";\nAcquire::Languages "none";\n'
+        """Keep the instance's apt and dpkg as lean as the image, under archami's own file names
+        (mmdebstrap's 99mmdebstrap files are bootstrap leftovers the audit rejects)."""
+        (ctx.root / "etc/apt/apt.conf.d/99mmdebstrap").unlink(missing_ok=True)
+        (ctx.root / "etc/dpkg/dpkg.cfg.d/99mmdebstrap").unlink(missing_ok=True)
+        (ctx.root / "etc/apt/apt.conf.d/50archami").write_text(
+            "// Written by archami: keep instances as small as the image.\n" + "".join(f"{o};\n" for o in APT_OPTIONS)
+        )
+        (ctx.root / "etc/dpkg/dpkg.cfg.d/50archami-excludes").write_text(
+            "# Written by archami: no documentation, manual pages or translations (copyright files stay).\n"
+            + "".join(f"{o}\n" for o in DPKG_EXCLUDES)
         )
 
     def installed_packages(self, root: Path) -> list[PackageInfo]:
