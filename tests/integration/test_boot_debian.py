@@ -21,6 +21,8 @@ from archami.vm.guest import running_guest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 GIB = 1024**3
+# A boot takes 30-70 s on an idle 2-core machine; allow for a busy one (seen: 215 s at load 11).
+BOOT_TIMEOUT = 600
 
 
 def _failed(report: TestReport) -> str:
@@ -33,7 +35,8 @@ def first_boot(debian_build: BuildResult, tmp_path_factory: pytest.TempPathFacto
     """BIOS boot on a 4 GiB volume (the image is 2 GiB), disk kept for the second boot."""
     work = tmp_path_factory.mktemp("first-boot")
     report = boot_test(
-        debian_build.image, "bios", disk_size=4 * GIB, keep=True, work_dir=work, report_dir=work
+        debian_build.image, "bios", disk_size=4 * GIB, keep=True, work_dir=work, report_dir=work,
+        timeout=BOOT_TIMEOUT,
     )
     print(f"BIOS boot to SSH: {report.boot_to_ssh_seconds}s ({report.accel})")
     return report, work
@@ -56,7 +59,9 @@ def test_second_instance_from_the_same_disk_gets_new_identity(first_boot: tuple[
     new_key = ssh.generate_keypair(work / "second", comment="second-instance")
     second = random_instance(public_keys={"second": new_key.public_line})
     assert second.instance_id != first.instance_id
-    with running_guest(work / OVERLAY_NAME, "bios", second, new_key, work / "second") as guest:
+    with running_guest(
+        work / OVERLAY_NAME, "bios", second, new_key, work / "second", timeout=BOOT_TIMEOUT
+    ) as guest:
         print(f"second boot to SSH: {guest.boot_seconds:.1f}s")
         assert guest.can_login(new_key)
         assert not guest.can_login(old_key), "the first instance's key still logs in"
@@ -69,7 +74,7 @@ def test_second_instance_from_the_same_disk_gets_new_identity(first_boot: tuple[
 
 
 def test_uefi_boot_logs_in_and_leaves_the_image_untouched(debian_build: BuildResult, tmp_path: Path) -> None:
-    report = boot_test(debian_build.image, "uefi", report_dir=tmp_path)
+    report = boot_test(debian_build.image, "uefi", report_dir=tmp_path, timeout=BOOT_TIMEOUT)
     print(f"UEFI boot to SSH: {report.boot_to_ssh_seconds}s ({report.accel})")
     assert report.ok, _failed(report)
     assert report.serial_log is None
