@@ -129,7 +129,8 @@ def add(
         gpg = stack.enter_context(Gpg(gnupghome))
         signer = Signer(gpg, existing_signing_key(gpg, key))
         verifier = None
-        if not resign:
+        arrives_signed = any(p.with_name(p.name + ".sig").exists() for p in packages)
+        if arrives_signed and not resign:
             if keyring:
                 verifier = stack.enter_context(Verifier(keyring))
             else:

@@ -161,6 +161,8 @@ class Verifier:
             raise GpgError(f"{sig.name}: signature missing")
         result = self.gpg.run(["--status-fd", "1", "--verify", str(sig), str(data)], check=False)
         status = _status(result.stdout.decode())
+        if "NO_PUBKEY" in status:
+            raise GpgError(f"{sig.name}: signed by key {status['NO_PUBKEY'][0]}, which is not a trusted key")
         if result.returncode != 0 or "GOODSIG" not in status or "VALIDSIG" not in status:
             reason = next((k for k in ("BADSIG", "EXPKEYSIG", "REVKEYSIG", "ERRSIG", "NODATA") if k in status), "")
             raise GpgError(f"{sig.name}: signature does not verify{f' ({reason})' if reason else ''}")
