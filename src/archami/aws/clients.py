@@ -90,6 +90,9 @@ class Clients:
         client: SSMClient = self._client("ssm", region)
         return client
 
+    def service_quotas(self, region: str) -> Any:  # no stubs installed for this one service
+        return self._client("service-quotas", region)
+
     def account_id(self, region: str) -> str:
         sts = self._client("sts", region)
         account: str = sts.get_caller_identity()["Account"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from archami.aws.capability import NotImplementedByEndpoint, call_or_not_implemented
 
@@ -22,6 +24,22 @@ def block_public_access_state(ec2: EC2Client) -> str:
     except NotImplementedByEndpoint:
         return BPA_NOT_IMPLEMENTED
     return str(answer["ImageBlockPublicAccessState"])
+
+
+PUBLIC_AMI_QUOTA_CODE = "L-0E3CBAB9"  # Service Quotas: EC2 "Public AMIs" per region
+
+
+def public_ami_headroom(ec2: EC2Client, quotas: Any) -> int | None:
+    """How many more AMIs may be made public in the region; None when the quota cannot be read."""
+    try:
+        quota = call_or_not_implemented(
+            "GetServiceQuota",
+            lambda: quotas.get_service_quota(ServiceCode="ec2", QuotaCode=PUBLIC_AMI_QUOTA_CODE),
+        )
+    except (NotImplementedByEndpoint, ClientError):  # no such quota known (an emulator), or no permission
+        return None
+    public = ec2.describe_images(Owners=["self"], Filters=[{"Name": "is-public", "Values": ["true"]}])["Images"]
+    return int(quota["Quota"]["Value"]) - len(public)
 
 
 def make_public(ec2: EC2Client, ami_id: str) -> None:

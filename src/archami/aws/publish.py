@@ -25,10 +25,9 @@ from archami.artifacts import (
     write_json_atomic,
 )
 from archami.aws import finalize, replicate, source
-from archami.aws.aki import find_pv_grub_aki
 from archami.aws.clients import AwsSettings, Clients
 from archami.aws.context import Method, PublishContext, UploadProgress
-from archami.aws.expose import BPA_NOT_IMPLEMENTED, BPA_UNBLOCKED, block_public_access_state
+from archami.aws.preflight import preflight
 from archami.aws.regions import resolve_regions
 from archami.aws.state import PublishState, RegionState, StateStore
 from archami.errors import ArchamiError
@@ -67,44 +66,6 @@ def _raise_failures(what: str, failures: dict[str, Exception]) -> None:
     if failures:
         detail = "; ".join(f"{region}: {exc}" for region, exc in sorted(failures.items()))
         raise ArchamiError(f"{what} failed in {len(failures)} region(s) ({detail}); re-run to resume")
-
-
-def _preflight(ctx: PublishContext) -> None:
-    """Everything that can refuse the whole publish is checked before anything is created."""
-    variant = ctx.manifest.variant
-    if ctx.public and ctx.encrypted:
-        raise ArchamiError("encrypted AMIs cannot be made public: drop --public or --encrypted")
-    if ctx.public:
-        with ThreadPoolExecutor(max_workers=min(8, len(ctx.regions))) as pool:
-            answers = pool.map(lambda r: block_public_access_state(ctx.clients.ec2(r, max_attempts=1)), ctx.regions)
-            states = dict(zip(ctx.regions, answers, strict=True))
-        blocked = sorted(r for r, s in states.items() if s not in (BPA_UNBLOCKED, BPA_NOT_IMPLEMENTED))
-        if blocked:
-            raise ArchamiError(
-                f"image Block Public Access is on in {', '.join(blocked)}: public AMIs would be refused there. "
-                "Disable it (ec2 disable-image-block-public-access) or publish without --public"
-            )
-        unknown = sorted(r for r, s in states.items() if s == BPA_NOT_IMPLEMENTED)
-        if unknown:
-            ctx.log(
-                f"Block Public Access state not implemented by this endpoint in {', '.join(unknown)}: "
-                "not checked (an emulator); continuing"
-            )
-        for region, value in states.items():
-            ctx.store.ensure_region(region, source=region == ctx.source_region)
-            ctx.store.update_region(region, lambda r, v=value: setattr(r, "block_public_access", v))  # type: ignore[misc]
-    if variant.virtualization == "paravirtual":
-        missing: list[str] = []
-        for region in ctx.regions:
-            try:
-                ctx.kernel_ids[region] = find_pv_grub_aki(ctx.clients.ec2(region), region, variant.ec2_architecture)
-            except ArchamiError:
-                missing.append(region)
-        if missing:
-            raise ArchamiError(
-                f"no Amazon pv-grub kernel (AKI) for {variant.ec2_architecture} in {', '.join(missing)}: "
-                f"paravirtual {variant.id} cannot be published there; leave those regions out"
-            )
 
 
 def load_build(build_dir: Path) -> tuple[Path, Manifest]:
@@ -186,7 +147,7 @@ def publish(
         progress=progress,
         log=log or (lambda line: None),
     )
-    _preflight(ctx)
+    preflight(ctx)
     for region in region_list:
         store.ensure_region(region, source=region == ctx.source_region)
 

@@ -26,7 +26,10 @@ def enabled_regions(clients: Clients, source_region: str) -> list[str]:
 
 
 def resolve_regions(clients: Clients, regions: list[str] | None, source_region: str | None) -> list[str]:
-    """The ordered region list; its first entry is the source region (upload + register happen there)."""
+    """The ordered region list; its first entry is the source region (upload + register happen there).
+
+    None or ["all"]: every enabled region of the source region's partition.
+    """
     if regions and regions != ["all"]:
         source = source_region or regions[0]
         if source_region and source_region not in regions:
@@ -37,7 +40,5 @@ def resolve_regions(clients: Clients, regions: list[str] | None, source_region: 
         if foreign:
             raise ArchamiError(f"regions {', '.join(foreign)} are not in the {partition} partition of {source}")
         return ordered
-    source = source_region or clients.default_region
-    if regions == ["all"]:
-        return enabled_regions(clients, source)
-    return [source]
+    # No list means the whole partition: a release is published everywhere it can be launched.
+    return enabled_regions(clients, source_region or clients.default_region)

@@ -21,7 +21,9 @@ from archami.errors import ArchamiError
 EndpointOpt = Annotated[
     str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
 ]
-RegionsOpt = Annotated[str | None, typer.Option("--regions", help="Comma-separated regions, or 'all' (enabled).")]
+RegionsOpt = Annotated[
+    str | None, typer.Option("--regions", help="Comma-separated regions, or 'all' (default: every enabled region).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 

@@ -19,6 +19,7 @@ from archami.aws.clients import Clients
 from archami.aws.lookup import latest_ami
 from archami.aws.prune import prune
 from archami.aws.publish import publish
+from archami.aws.regions import resolve_regions
 from archami.aws.state import PublishState
 from archami.cli import app
 from archami.errors import ArchamiError
@@ -199,3 +200,29 @@ def test_cli_publish_and_prune(tmp_path: Path, moto: MotoServer) -> None:
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
     assert json.loads(runner.invoke(app, args).stdout)["removed"] == []
+
+
+def test_all_regions_means_the_enabled_regions_of_the_partition(clients: Clients) -> None:
+    regions = resolve_regions(clients, None, "eu-west-1")
+    assert regions[0] == "eu-west-1" and "us-east-1" in regions and len(regions) == len(set(regions))
+    assert not [r for r in regions if r.startswith(("cn-", "us-gov-"))]  # moto lists every partition's
+    assert resolve_regions(clients, ["all"], "eu-west-1") == regions
+    gov = resolve_regions(clients, ["all"], "us-gov-west-1")
+    assert set(gov) == {"us-gov-west-1", "us-gov-east-1"}
+
+
+def test_public_encrypted_is_refused_before_anything_is_created(
+    tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
+) -> None:
+    build = make_build(tmp_path)
+    with pytest.raises(ArchamiError, match="encrypted AMIs cannot be made public"):
+        publish(
+            build,
+            regions=["us-east-1"],
+            public=True,
+            encrypted=True,
+            endpoint_url=moto.url,
+            release_id="r1",
+            clients=clients,
+        )
+    assert recorder.requests == []
