@@ -26,6 +26,8 @@ repo_app = typer.Typer(help="Build, change and verify the signed `ec2` pacman re
 app.add_typer(repo_app, name="repo")
 
 PROJECT_KEY_FILE = Path("packages/ec2-keyring/ec2.gpg")
+# Where examples/arch.toml's `ec2` repository points (file:///var/lib/archami/repo/$repo/$arch).
+REPO_ROOT = Path("/var/lib/archami/repo")
 
 RepoDirArg = Annotated[Path, typer.Argument(help="Repository directory (what pacman's Server points at).")]
 KeyOpt = Annotated[str | None, typer.Option("--key", help="Signing key: id, fingerprint or user id.")]
@@ -82,7 +84,10 @@ def _exported_key(gpg: Gpg, fingerprint: str) -> Iterator[Path]:
 
 @repo_app.command("build")
 def build(
-    out: Annotated[Path, typer.Option("--out", help="Repository directory to write.")] = Path("out/repo"),
+    out: Annotated[
+        Path | None, typer.Option("--out", help=f"Repository directory (default: {REPO_ROOT}/NAME/ARCH).")
+    ] = None,
+    arch: Annotated[str, typer.Option("--arch", help="Architecture directory the repository serves.")] = "x86_64",
     packages: Annotated[Path, typer.Option("--packages", help="Package definitions.")] = Path("packages"),
     key: KeyOpt = None,
     gnupghome: GnupgOpt = DEFAULT_GNUPGHOME,
@@ -93,8 +98,13 @@ def build(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the project's packages (packages/*/package.toml) into a signed repository."""
+    """Build the project's packages (packages/*/package.toml) into a signed repository.
+
+    The first run makes a signing key (unless --key) and writes its public part to
+    packages/ec2-keyring/ec2.gpg, the key images and `repo verify` trust.
+    """
     mirrors = mirror or [u for u in re.split(r"[\s,]+", os.environ.get(MIRROR_ENV, "")) if u]
+    out = out or REPO_ROOT / name / arch
     report = build_repository(packages, out, gnupghome=gnupghome, key=key, name=name, mirrors=mirrors)
     if as_json:
         print(json.dumps(_jsonable(asdict(report)), indent=2))
