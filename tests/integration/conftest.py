@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from build_support import CACHE_DIR, DEBIAN_EXAMPLE, DEBIAN_VARIANT
 
 from archami.artifacts import BuildResult
 from archami.build.pipeline import build_variant
 from archami.config import load_definition, select
-
-REPO = Path(__file__).resolve().parents[2]
-DEBIAN_EXAMPLE = REPO / "examples" / "debian.toml"
-DEBIAN_VARIANT = "bookworm-ebs-hvm-x86_64"
-# The package and root caches live where `archami build` keeps them, so repeated runs on one machine are warm.
-CACHE_DIR = Path(os.environ.get("ARCHAMI_TEST_CACHE", "/var/cache/archami"))
 
 
 @pytest.fixture(scope="session")

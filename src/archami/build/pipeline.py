@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,8 +20,8 @@ from pathlib import Path
 from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, BuildResult, write_json_atomic
 from archami.build import disk
 from archami.build.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
-from archami.build.layout import plan_layout
 from archami.build.layout import kernel_cmdline as make_cmdline
+from archami.build.layout import plan_layout
 from archami.build.manifest import make_manifest, sparse_sha256
 from archami.build.runner import sigterm_interrupts
 from archami.build.steps import EC2_STEPS, StepEnv, step_name
@@ -134,17 +135,20 @@ def build_variant(
             notify("assemble_disk")
             log.info("step: assemble_disk (%s)", layout.scheme)
             report = disk.assemble(image, layout, root, work, log)
-            shutil.rmtree(work)
             log.info("image: %d bytes, %d allocated", report.image_size, report.used_bytes)
-
-            notify("audit")
-            log.info("step: audit")
-            _audit(image, log)
-
-            notify("manifest")
+            # The root tree (tens of thousands of files) is deleted while the audit and hash run.
+            remover = subprocess.Popen(["rm", "-rf", "--one-file-system", str(work)])
+            try:
+                notify("audit")
+                log.info("step: audit")
+                _audit(image, log)
+                notify("manifest")
+                digest = sparse_sha256(image)
+            finally:
+                remover.wait()
             manifest = make_manifest(
                 loaded=loaded, variant=variant, layout=layout, cmdline=cmdline, kernel_version=kernel,
-                packages=packages, image=image, image_sha256=sparse_sha256(image),
+                packages=packages, image=image, image_sha256=digest,
                 build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cached is not None,
             )
             write_json_atomic(staging / MANIFEST_NAME, manifest)

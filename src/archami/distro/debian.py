@@ -7,6 +7,7 @@ default, so archami itself names no mirror host.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -115,7 +116,8 @@ class DebianBackend(DistroBackend):
 
     def regenerate_initramfs(self, ctx: BuildContext) -> None:
         """initramfs-tools with MODULES=list: exactly the definition's modules (+ the root filesystem's),
-        nothing autodetected from the build host."""
+        nothing autodetected from the build host. A build whose initramfs inputs are unchanged (same
+        packages, modules and initramfs configuration -- a config-only change) reuses the one it made."""
         conf = ctx.root / "etc/initramfs-tools"
         modules = list(dict.fromkeys([*ctx.definition.kernel.initramfs_modules, ctx.definition.disk.filesystem]))
         (conf / "conf.d").mkdir(parents=True, exist_ok=True)
@@ -127,8 +129,14 @@ class DebianBackend(DistroBackend):
         (conf / "modules").write_text("# Written by archami (kernel.initramfs_modules)\n" + "\n".join(modules) + "\n")
         for version in _kernel_versions(ctx.root):
             initrd = ctx.root / f"boot/initrd.img-{version}"
-            mode = "-u" if initrd.exists() else "-c"
-            run_in_root(ctx.root, ["update-initramfs", mode, "-k", version], ctx.log)
+            cached = ctx.cache / "initramfs" / f"initrd.img-{version}-{initramfs_key(ctx, version)[:24]}"
+            if cached.exists():
+                ctx.log.info("initramfs for %s: unchanged inputs, reusing %s", version, cached)
+                shutil.copyfile(cached, initrd)
+            else:
+                mode = "-u" if initrd.exists() else "-c"
+                run_in_root(ctx.root, ["update-initramfs", mode, "-k", version], ctx.log)
+                _store_atomically(initrd, cached)
             # Debian's own tool keeps /vmlinuz and /initrd.img pointing at the newest kernel.
             run_in_root(ctx.root, ["linux-update-symlinks", "install", version, f"/boot/vmlinuz-{version}"], ctx.log)
 
@@ -173,6 +181,37 @@ class DebianBackend(DistroBackend):
                     shutil.rmtree(path)
                 else:
                     path.unlink()
+
+
+# What an initramfs is made from, besides the packages: configuration the definition's files may touch.
+_INITRAMFS_CONFIG_DIRS = ("etc/initramfs-tools", "etc/modprobe.d", "usr/lib/modprobe.d", "etc/udev/rules.d")
+
+
+def initramfs_key(ctx: BuildContext, version: str) -> str:
+    """Digest of everything the initramfs is built from: every installed package version (dpkg's status
+    file), the kernel version, and the initramfs/modprobe/udev configuration in the root."""
+    digest = hashlib.sha256(version.encode())
+    digest.update((ctx.root / "var/lib/dpkg/status").read_bytes())
+    for directory in _INITRAMFS_CONFIG_DIRS:
+        base = ctx.root / directory
+        for path in sorted(base.rglob("*")) if base.is_dir() else []:
+            if path.is_file():
+                digest.update(str(path.relative_to(ctx.root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _store_atomically(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    # Keep the cache small: only the newest few initramfs images.
+    images = sorted(target.parent.glob("initrd.img-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in images[8:]:
+        old.unlink(missing_ok=True)
 
 
 def _kernel_versions(root: Path) -> list[str]:

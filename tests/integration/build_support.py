@@ -1,0 +1,12 @@
+"""Where the shared Debian build comes from (used by conftest.py's `debian_build` and the build tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEBIAN_EXAMPLE = REPO / "examples" / "debian.toml"
+DEBIAN_VARIANT = "bookworm-ebs-hvm-x86_64"
+# The package and root caches live where `archami build` keeps them, so repeated runs on one machine are warm.
+CACHE_DIR = Path(os.environ.get("ARCHAMI_TEST_CACHE", "/var/cache/archami"))
