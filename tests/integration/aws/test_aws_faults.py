@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_build
+from aws_helpers import make_build
 from fault_proxy import FaultProxy, Faults
 from moto_server import MotoServer
 

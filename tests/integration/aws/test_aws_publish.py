@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RequestRecorder, make_build
+from aws_helpers import RequestRecorder, make_build
 from moto_server import MotoServer
 from typer.testing import CliRunner
 

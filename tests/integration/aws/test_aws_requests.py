@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import RequestRecorder, debian_variant, make_build, throwaway_certificate
+from aws_helpers import RequestRecorder, debian_variant, make_build, throwaway_certificate
 from moto_server import MotoServer
 
 from archami.aws.bundle_read import unbundle

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import make_build
+from aws_helpers import make_build
 from moto_server import FAKE_CREDENTIALS, MotoServer
 
 from archami.aws.clients import AwsSettings, Clients
