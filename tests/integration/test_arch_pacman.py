@@ -4,7 +4,8 @@ The repository is made with the real tools users use — makepkg (as `nobody`: i
 detached signatures, repo-add --sign — and holds:
   core  (signed by the "distro" key, trusted like archlinux's):  group `base` = shell-dash + initscripts,
         test-kernel, broken-scriptlet (scriptlet exits 3), orphan-scriptlet (scriptlet, no shell dependency)
-  extra (signed by the distro key): unsigned-pkg (no signature), rogue-pkg (signed by a key nobody trusts)
+  extra (signed by the distro key): unsigned-pkg (no signature), rogue-pkg (signed by a key nobody trusts),
+        mkinitcpio-probe (a /usr/bin/mkinitcpio that records how it ran)
   ec2   (signed by the definition repository's own key, `first = true`): hello-scriptlet (install scriptlet)
 shell-dash is the host's dash and the libraries it needs: the /bin/sh that install scriptlets run with
 (hello-scriptlet depends on it, as Arch packages with scriptlets do on bash through `base`).
@@ -36,6 +37,19 @@ from archami.errors import ArchamiError
 pytestmark = pytest.mark.integration
 
 LOG = logging.getLogger("test-arch")
+
+
+# Stands in for mkinitcpio inside the test root (the real one needs a real Arch userland): records how it
+# was called and whether the API filesystems were mounted in the chroot it ran in.
+MKINITCPIO_PROBE = """#!/bin/sh
+{
+  echo "args: $*"
+  [ -e /proc/self/status ] && echo "proc: yes"
+  [ -c /dev/null ] && echo "dev: yes"
+  [ -d /sys/kernel ] && echo "sys: yes"
+  echo "pwd: $(pwd)"
+} > /var/lib/mkinitcpio-probe.log
+"""
 
 
 @dataclass
@@ -163,6 +177,8 @@ def test_repo() -> Iterator[LocalRepo]:
                     "usr/lib/modules/6.1.0-test/pkgbase": b"test-kernel\n",
                 },
             ),
+            Package("mkinitcpio-probe", "extra", "distro", {"usr/bin/mkinitcpio": MKINITCPIO_PROBE.encode()},
+                    depends=("shell-dash",)),
             Package("orphan-scriptlet", "core", "distro", {"etc/orphan": b"x\n"}, install=scriptlet),
             Package(
                 "broken-scriptlet", "core", "distro", {"etc/broken": b"x\n"}, install="post_install() {\n  exit 3\n}\n"
@@ -238,7 +254,7 @@ class Built:
 def bootstrapped(test_repo: LocalRepo, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """One bootstrap shared by the tests below: the keyring's --populate archlinux costs ~25 s."""
     base = tmp_path_factory.mktemp("arch-build")
-    definition = parse_definition(_definition_toml(test_repo, ["hello-scriptlet"]))
+    definition = parse_definition(_definition_toml(test_repo, ["hello-scriptlet", "mkinitcpio-probe"]))
     (variant,) = expand(definition)
     ctx = BuildContext(
         definition=definition, variant=variant, root=base / "root", work=base / "work", cache=base / "cache", log=LOG
@@ -321,3 +337,38 @@ def test_package_signed_by_imported_but_untrusted_key_is_refused(
     finally:
         subprocess.run(["gpgconf", "--homedir", str(gpg_dir), "--kill", "all"], check=False)
     assert not list((bootstrapped.ctx.root / "var/lib/pacman/local").glob("rogue-pkg-*"))
+
+
+def _mounts_under(path: Path) -> list[str]:
+    return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith(str(path))]
+
+
+def test_initramfs_runs_in_the_root_with_api_mounts_that_vanish(bootstrapped: Built) -> None:
+    root = bootstrapped.ctx.root
+    bootstrapped.backend.regenerate_initramfs(bootstrapped.ctx)
+    conf = (root / "etc/mkinitcpio.conf").read_text()
+    assert "MODULES=(nvme ena)" in conf and "autodetect" not in conf.split("HOOKS=")[1]
+    probe = (root / "var/lib/mkinitcpio-probe.log").read_text().splitlines()
+    assert probe == ["args: -P", "proc: yes", "dev: yes", "sys: yes", "pwd: /"]
+    assert _mounts_under(root) == []  # the private mount namespace took its mounts with it
+
+
+def test_instance_package_manager_config_then_clean(bootstrapped: Built, test_repo: LocalRepo) -> None:
+    ctx, root = bootstrapped.ctx, bootstrapped.ctx.root
+    bootstrapped.backend.configure_package_manager(ctx)
+    conf = (root / "etc/pacman.conf").read_text()
+    assert conf.index("[ec2]") < conf.index("[core]") < conf.index("[extra]")
+    assert "Include = /etc/pacman.d/mirrorlist" in conf and "GPGDir" not in conf and "DBPath" not in conf
+    assert (root / "etc/pacman.d/mirrorlist").read_text().splitlines()[-1] == f"Server = {test_repo.url}"
+
+    (root / "etc/pacman.d/gnupg").mkdir(parents=True, exist_ok=True)  # as archlinux-keyring's scriptlet may
+    (root / "var/cache/pacman/pkg/left-over.pkg.tar.zst").write_bytes(b"x")
+    assert list((root / "var/lib/pacman/sync").glob("*.db"))
+    bootstrapped.backend.clean(ctx)
+    assert not (root / "etc/pacman.d/gnupg").exists()
+    assert not (ctx.work / "gnupg").exists()
+    assert list((root / "var/cache/pacman/pkg").iterdir()) == []
+    assert list((root / "var/lib/pacman/sync").iterdir()) == []
+    # The local database stays: the instance's pacman must know what is installed.
+    assert {p.name for p in bootstrapped.backend.installed_packages(root)} >= {"shell-dash", "hello-scriptlet"}

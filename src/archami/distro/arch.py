@@ -9,13 +9,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
 from archami.config.schema import Definition
+from archami.config.variant import Variant
 from archami.distro import arch_pacman
 from archami.distro.arch_conf import (
     ARCH_REPOSITORIES,
@@ -25,7 +28,7 @@ from archami.distro.arch_conf import (
     mkinitcpio_conf,
     pacman_conf,
 )
-from archami.distro.arch_keyring import ARCH_KEYRING, prepare_keyring, stop_agent
+from archami.distro.arch_keyring import ARCH_KEYRING, keyring_files, prepare_keyring, stop_agent
 from archami.distro.arch_pacman import PacmanPaths
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
@@ -92,6 +95,29 @@ class ArchBackend(DistroBackend):
             log_file=paths.log_file,
         )
 
+    def bootstrap_packages(self, variant: Variant) -> list[str]:
+        return _unique(["base", variant.kernel_package, *variant.packages])
+
+    def cache_inputs(self, definition: Definition, variant: Variant) -> dict[str, object]:
+        """What determines the bootstrapped root (the build's root cache hashes this).
+
+        Arch is rolling: the same package list gives a different root tomorrow, so the UTC date is part of
+        the key and a cached root is reused for one day at most (re-bootstrapping still reuses the package
+        cache, downloading only what changed). Keys are digested so a changed key re-bootstraps.
+        """
+        keys = [_key_path(r.key) for r in definition.repositories if r.key] + list(self.extra_trusted_keys)
+        keyrings = [p for name in self.keyrings for p in keyring_files(name)]
+        return {
+            "tool": "pacman",
+            "date": datetime.now(UTC).date().isoformat(),
+            "packages": self.bootstrap_packages(variant),
+            "removed": sorted(variant.removed),
+            "mirrors": mirrors_for(definition),
+            "repositories": [r.model_dump() for r in definition.repositories],
+            "distro_repositories": list(self.distro_repositories),
+            "keys": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in [*keyrings, *keys]},
+        }
+
     # -- DistroBackend -----------------------------------------------------------------------------------
 
     def bootstrap(self, ctx: BuildContext) -> None:
@@ -111,8 +137,7 @@ class ArchBackend(DistroBackend):
         )
         try:
             self._kernel_package = ctx.variant.kernel_package
-            packages = _unique(["base", ctx.variant.kernel_package, *ctx.variant.packages])
-            arch_pacman.install(paths, packages, ctx.log)
+            arch_pacman.install(paths, self.bootstrap_packages(ctx.variant), ctx.log)
             if ctx.variant.removed:
                 removed = arch_pacman.remove_installed(paths, list(ctx.variant.removed), ctx.log)
                 ctx.log.info("removed packages: %s", ", ".join(removed) or "none were installed")
