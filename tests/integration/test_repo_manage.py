@@ -95,7 +95,7 @@ def test_packages_signed_elsewhere(keys: Keys, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     code, _, exc = cli("repo", "add", repo, kernel, "--gnupghome", keys.home)
     assert code != 0 and "not a trusted key" in str(exc)
-    assert not (repo / "ec2.db.tar.zst").exists()
+    assert not (repo / "ec2.db.tar.zst").exists() and not (repo / kernel.name).exists()  # nothing half-done
     keyrings = ("--keyring", keys.other_key_file)
     assert cli("repo", "add", repo, kernel, "--gnupghome", keys.home, *keyrings)[0] == 0
     assert (repo / (kernel.name + ".sig")).read_bytes() == foreign_sig  # the builder's signature is kept

@@ -11,8 +11,10 @@ over HTTP or copy to S3 (which stores the symlinks' targets).
 from __future__ import annotations
 
 import base64
-import hashlib
+import fcntl
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,7 +24,7 @@ from archami.errors import ArchamiError
 from archami.pacman.archive import PackageError, is_package_file, read_package
 from archami.pacman.compression import SUFFIXES
 from archami.pacman.gpg import Gpg, GpgError, Verifier
-from archami.pacman.syncdb import DbEntry, SyncDbError, entry_for_package, read_db, write_db
+from archami.pacman.syncdb import DbEntry, SyncDbError, entry_for_package, file_digests, read_db, write_db
 from archami.pacman.vercmp import vercmp
 
 DEFAULT_NAME = "ec2"
@@ -83,6 +85,20 @@ class Repository:
     def exists(self) -> bool:
         return self.db_path.exists()
 
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the repository's lock (like repo-add's .lck) so two writers never interleave."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / f".{self.name}.lck").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ArchamiError(f"{self.directory}: another archami is changing repository {self.name}") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def entries(self) -> dict[str, DbEntry]:
         """The packages now in the repository (from the .files database, which also has file lists)."""
         source = self.files_path if self.files_path.exists() else self.db_path
@@ -136,56 +152,71 @@ def add_packages(
 
     A package without a signature is signed by `signer`; one that comes signed keeps its signature
     (checked by `verifier` when given) unless `resign`. An older version than the one in the repository
-    is skipped; a newer one replaces it and its file is deleted.
+    is skipped; a newer one replaces it and its file is deleted. Every package is checked before the
+    repository changes, so a refused package leaves it as it was.
     """
-    entries = repo.entries()
-    changes: list[Change] = []
-    repo.directory.mkdir(parents=True, exist_ok=True)
-    for package in packages:
-        if not is_package_file(package) or not package.is_file():
-            raise ArchamiError(f"{package}: not a package file (*.pkg.tar.zst, .xz, .gz ...)")
-        info = read_package(package).info
-        current = entries.get(info.pkgname)
-        if current is not None and vercmp(info.pkgver, current.version) < 0:
-            changes.append(Change(info.pkgname, "skipped", info.pkgver, current.version, "older than the repository's"))
-            continue
-        target = repo.directory / package.name
-        if package.resolve() != target.resolve():
-            shutil.copyfile(package, target)
-            _signature(target).unlink(missing_ok=True)
-            if _signature(package).exists() and not resign:
-                shutil.copyfile(_signature(package), _signature(target))
-        if resign or not _signature(target).exists():
-            if signer is None:
-                raise ArchamiError(f"{package.name}: unsigned and no signing key given")
-            signer.sign(target)
-        elif verifier is not None:
-            verifier.verify(target, _signature(target))
-        entry = entry_for_package(target)
-        if current is not None and current.filename != entry.filename:
-            _remove_package_file(repo.directory, current.filename)
-        entries[entry.name] = entry
-        if current is None:
-            action: Literal["added", "upgraded", "replaced"] = "added"
-        else:
-            action = "upgraded" if vercmp(entry.version, current.version) > 0 else "replaced"
-        changes.append(Change(entry.name, action, entry.version, current.version if current else None))
-    repo.write(entries, signer)
+    with repo.locked():
+        entries = repo.entries()
+        newest = {name: entry.version for name, entry in entries.items()}
+        changes: list[Change] = []
+        accepted: list[Path] = []
+        for package in packages:
+            if not is_package_file(package) or not package.is_file():
+                raise ArchamiError(f"{package}: not a package file (*.pkg.tar.zst, .xz, .gz ...)")
+            info = read_package(package).info
+            known = newest.get(info.pkgname)
+            if known is not None and vercmp(info.pkgver, known) < 0:
+                changes.append(Change(info.pkgname, "skipped", info.pkgver, known, "older than the repository's"))
+                continue
+            if resign or not _signature(package).exists():
+                if signer is None:
+                    raise ArchamiError(f"{package.name}: unsigned and no signing key given")
+            elif verifier is not None:
+                verifier.verify(package, _signature(package))
+            newest[info.pkgname] = info.pkgver
+            accepted.append(package)
+        for package in accepted:
+            changes.append(_add_one(repo, entries, package, signer, resign))
+        repo.write(entries, signer)
     return changes
+
+
+def _add_one(
+    repo: Repository, entries: dict[str, DbEntry], package: Path, signer: Signer | None, resign: bool
+) -> Change:
+    target = repo.directory / package.name
+    if package.resolve() != target.resolve():
+        shutil.copyfile(package, target)
+        _signature(target).unlink(missing_ok=True)
+        if _signature(package).exists() and not resign:
+            shutil.copyfile(_signature(package), _signature(target))
+    if resign or not _signature(target).exists():
+        assert signer is not None  # checked before anything was copied
+        signer.sign(target)
+    entry = entry_for_package(target)
+    current = entries.get(entry.name)
+    if current is not None and current.filename != entry.filename:
+        _remove_package_file(repo.directory, current.filename)
+    entries[entry.name] = entry
+    if current is None:
+        return Change(entry.name, "added", entry.version)
+    action: Literal["upgraded", "replaced"] = "upgraded" if vercmp(entry.version, current.version) > 0 else "replaced"
+    return Change(entry.name, action, entry.version, current.version)
 
 
 def remove_packages(repo: Repository, names: list[str], *, signer: Signer | None = None) -> list[Change]:
     """Remove packages by name (their files too) and rewrite the databases."""
-    entries = repo.entries()
-    missing = [name for name in names if name not in entries]
-    if missing:
-        raise ArchamiError(f"not in repository {repo.name}: {', '.join(missing)}")
-    changes = []
-    for name in names:
-        entry = entries.pop(name)
-        _remove_package_file(repo.directory, entry.filename)
-        changes.append(Change(name, "removed", entry.version))
-    repo.write(entries, signer)
+    with repo.locked():
+        entries = repo.entries()
+        missing = [name for name in names if name not in entries]
+        if missing:
+            raise ArchamiError(f"not in repository {repo.name}: {', '.join(missing)}")
+        changes = []
+        for name in names:
+            entry = entries.pop(name)
+            _remove_package_file(repo.directory, entry.filename)
+            changes.append(Change(name, "removed", entry.version))
+        repo.write(entries, signer)
     return changes
 
 
@@ -235,12 +266,12 @@ def _check_package(directory: Path, entry: DbEntry, verifier: Verifier) -> tuple
     path = directory / entry.filename
     if not path.is_file():
         return False, "file missing"
-    data = path.read_bytes()
-    if len(data) != entry.csize:
-        return False, f"size {len(data)} != database's {entry.csize}"
-    if hashlib.sha256(data).hexdigest() != entry.sha256sum:
+    digests = file_digests(path)
+    if digests.size != entry.csize:
+        return False, f"size {digests.size} != database's {entry.csize}"
+    if digests.sha256 != entry.sha256sum:
         return False, "sha256 differs from the database's"
-    if entry.md5sum and hashlib.md5(data).hexdigest() != entry.md5sum:
+    if entry.md5sum and digests.md5 != entry.md5sum:
         return False, "md5 differs from the database's"
     sig = _signature(path)
     if not entry.pgpsig:

@@ -96,6 +96,24 @@ _LIST_FIELDS = {f.name for f in fields(DbEntry) if f.name not in ("files", "extr
 _INT_FIELDS = {"csize", "isize", "builddate"}
 
 
+@dataclass(frozen=True)
+class FileDigests:
+    size: int
+    md5: str
+    sha256: str
+
+
+def file_digests(path: Path) -> FileDigests:
+    """Size, MD5 and SHA-256 of a file, read in chunks (kernel packages are large)."""
+    md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+    return FileDigests(size, md5.hexdigest(), sha256.hexdigest())
+
+
 def _normalize(value: str) -> str:
     # repo-add collapses every whitespace run in a .PKGINFO value to one space.
     return re.sub(r"\s+", " ", value).strip()
@@ -105,7 +123,7 @@ def entry_for_package(package: Path) -> DbEntry:
     """The database entry repo-add would write for `package` (and its detached `package.sig`)."""
     pkg = read_package(package)
     info = pkg.info
-    data = package.read_bytes()
+    digests = file_digests(package)
     pgpsig = ""
     sig = package.with_name(package.name + ".sig")
     if sig.exists():
@@ -123,10 +141,10 @@ def entry_for_package(package: Path) -> DbEntry:
         base=n(info.pkgbase),
         desc=n(info.pkgdesc),
         groups=[n(v) for v in info.groups],
-        csize=len(data),
+        csize=digests.size,
         isize=info.size,
-        md5sum=hashlib.md5(data).hexdigest(),
-        sha256sum=hashlib.sha256(data).hexdigest(),
+        md5sum=digests.md5,
+        sha256sum=digests.sha256,
         pgpsig=pgpsig,
         url=n(info.url),
         license=[n(v) for v in info.license],
