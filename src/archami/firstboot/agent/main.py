@@ -7,6 +7,7 @@ the boot test notices), 2 for bad arguments or settings. A status file per phase
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -52,7 +53,19 @@ def parse_args(argv: list[str]) -> dict[str, object]:
     return args
 
 
+def startup_seconds() -> float | None:
+    """Wall time from exec to now (interpreter start-up and imports), from /proc/self/stat's start time."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat(5), counted after "(comm)"
+        return round(time.clock_gettime(time.CLOCK_BOOTTIME) - started, 3)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    startup = {"cpu": round(time.process_time(), 4), "wall": startup_seconds()}
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         root = str(args["root"])
@@ -82,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.monotonic() - steps.started
     # The agent's own CPU since exec (interpreter start-up and imports included; ssh-keygen, gpg not).
     status = {"phase": phase, "ok": steps.ok, "instance_id": ctx.state.instance_id, "seconds": round(seconds, 3),
-              "cpu_self": round(time.process_time(), 4), "steps": steps.results}
+              "cpu_self": round(time.process_time(), 4), "startup": startup, "steps": steps.results,
+              "step_seconds": steps.seconds}
     write_atomic(ctx.path(f"{STATE_DIR}/status-{phase}.json"), (json.dumps(status, indent=2) + "\n").encode())
     log(f"phase {phase} {'done' if steps.ok else 'FAILED'} in {seconds:.2f} s")
     return 0 if steps.ok else 1

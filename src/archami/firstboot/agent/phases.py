@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable
 
 from . import identity, mirrors, sshkeys
@@ -58,16 +59,19 @@ def public_keys(client: ImdsClient) -> list[str]:
 def early(ctx: Context, client: ImdsClient, steps: Steps, *, slow_keys_later: bool) -> None:
     settings = ctx.settings
     fast_types = [t for t in settings.host_key_types if not (slow_keys_later and t in SLOW_KEY_TYPES)]
+    started = time.monotonic()
     try:
         md = Metadata(client)
     except ImdsUnavailable as exc:
         steps.fail("metadata", str(exc))
+        steps.seconds["metadata"] = round(time.monotonic() - started, 3)
         # Nothing per-instance can be decided without an instance-id; still let sshd start and the disk grow.
         if settings.mode == "archami":
             steps.run("host-keys", lambda: _generate(ctx, fast_types))
             _flag_late(ctx, None)
         _grow(ctx, steps)
         return
+    steps.seconds["metadata"] = round(time.monotonic() - started, 3)
     state = ctx.state
     iid = md.instance_id
     previous = state.instance_id

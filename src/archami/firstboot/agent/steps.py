@@ -12,15 +12,19 @@ from .files import log
 class Steps:
     def __init__(self) -> None:
         self.results: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}  # wall time per step, for the status file (slow boots explained)
         self.ok = True
         self.started = time.monotonic()
 
     def run(self, name: str, action: Callable[[], str]) -> bool:
+        started = time.monotonic()
         try:
             outcome = action()
         except Exception as exc:
             self.fail(name, f"{type(exc).__name__}: {exc}")
             return False
+        finally:
+            self.seconds[name] = round(time.monotonic() - started, 3)
         self.results[name] = outcome
         log(f"{name}: {outcome}")
         return True
