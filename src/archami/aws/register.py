@@ -57,13 +57,12 @@ def register_params(
                 },
             }
         ]
-        params["TagSpecifications"] = tag_specifications(["image"], tags)
     else:
         params["ImageLocation"] = image_location
         params["RootDeviceName"] = INSTANCE_STORE_ROOT
-        # Instance-store images are registered from S3 and have no snapshot; EC2 refuses TagSpecifications
-        # for them only on snapshots, so the image itself is still tagged at creation.
-        params["TagSpecifications"] = tag_specifications(["image"], tags)
+    # Tagged at creation, so even a run killed right after this call leaves an AMI a re-run can find.
+    # (The snapshot was tagged by StartSnapshot; instance-store images have none.)
+    params["TagSpecifications"] = tag_specifications(["image"], tags)
     if hvm:
         params["EnaSupport"] = True
         params["SriovNetSupport"] = "simple"

@@ -15,7 +15,7 @@ from archami.aws.context import PublishContext
 from archami.aws.crashpoints import boundary
 from archami.aws.images import delete_snapshot, image_snapshot_ids, images_named, tag_resources, wait_available
 from archami.aws.register import register, register_params
-from archami.aws.state import RegionState
+from archami.aws.state import PublishState, RegionState
 from archami.errors import ArchamiError
 
 
@@ -87,9 +87,9 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
     return snapshot_id
 
 
-def _count_upload(state: object, result: ebs_upload.UploadResult) -> None:
-    state.bytes_uploaded += result.bytes_sent  # type: ignore[attr-defined]
-    state.blocks_uploaded += result.blocks_sent  # type: ignore[attr-defined]
+def _count_upload(state: PublishState, result: ebs_upload.UploadResult) -> None:
+    state.bytes_uploaded += result.bytes_sent
+    state.blocks_uploaded += result.blocks_sent
 
 
 def _mark_complete(r: RegionState) -> None:
