@@ -158,15 +158,14 @@ def add_packages(
     with repo.locked():
         entries = repo.entries()
         newest = {name: entry.version for name, entry in entries.items()}
-        changes: list[Change] = []
-        accepted: list[Path] = []
+        planned: list[Change | Path] = []  # in argument order: a skip, or a package to add
         for package in packages:
             if not is_package_file(package) or not package.is_file():
                 raise ArchamiError(f"{package}: not a package file (*.pkg.tar.zst, .xz, .gz ...)")
             info = read_package(package).info
             known = newest.get(info.pkgname)
             if known is not None and vercmp(info.pkgver, known) < 0:
-                changes.append(Change(info.pkgname, "skipped", info.pkgver, known, "older than the repository's"))
+                planned.append(Change(info.pkgname, "skipped", info.pkgver, known, "older than the repository's"))
                 continue
             if resign or not _signature(package).exists():
                 if signer is None:
@@ -174,9 +173,8 @@ def add_packages(
             elif verifier is not None:
                 verifier.verify(package, _signature(package))
             newest[info.pkgname] = info.pkgver
-            accepted.append(package)
-        for package in accepted:
-            changes.append(_add_one(repo, entries, package, signer, resign))
+            planned.append(package)
+        changes = [p if isinstance(p, Change) else _add_one(repo, entries, p, signer, resign) for p in planned]
         repo.write(entries, signer)
     return changes
 
