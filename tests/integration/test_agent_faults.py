@@ -203,3 +203,26 @@ def test_no_metadata_service_at_all(tmp_path: Path) -> None:
     assert run.seconds < 2.0 + MARGIN
     assert_untouched(root)
     assert (root / "etc/ssh/ssh_host_ed25519_key").exists()
+
+
+def test_fault_plan_bad_keys(tmp_path: Path, key: str) -> None:
+    other = new_key(tmp_path, "bob")
+    root = make_root(tmp_path)
+    with ImdsServer(config(key, public_keys={"alice": key, "bob": other}), faults=FaultPlan(bad_keys=True)) as server:
+        run = run_agent(root, [server.url], deadline=DEADLINE)
+    assert run.returncode == 0, run.stderr
+    assert authorized_keys(root) == f"{key}\n{other}\n"
+    assert run.stderr.count("skipped a malformed public key") == 3
+    assert run.stderr.count("dropped a duplicate") == 2
+    assert "skipped a malformed public-keys entry 'garbage'" in run.stderr
+
+
+def test_fault_plan_huge_user_data(tmp_path: Path, key: str) -> None:
+    root = make_root(tmp_path)
+    with ImdsServer(config(key), faults=FaultPlan(huge_user_data=32 * 2**20)) as server:
+        run = run_agent(root, [server.url], deadline=DEADLINE)
+    assert run.returncode == 0, run.stderr
+    assert "ignored: larger than 16384 bytes" in str(run.status["steps"])
+    assert not (root / "var/log/archami/user-data.log").exists()
+    assert not (root / "var/lib/archami/firstboot/user-data").exists()
+    assert run.seconds < DEADLINE + MARGIN

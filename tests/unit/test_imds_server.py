@@ -242,3 +242,17 @@ def test_stop_while_still_refusing_is_prompt() -> None:
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 2
+
+
+def test_fault_bad_keys_listing() -> None:
+    with ImdsServer(CONFIG, faults=FaultPlan(bad_keys=True)) as server:
+        listing = get(server, "/latest/meta-data/public-keys/")[1].decode().split("\n")
+        assert listing == [f"{i}=key-{i}" for i in range(7)] + ["garbage"]
+        assert get(server, "/latest/meta-data/public-keys/2/openssh-key")[1] == (KEY + "\n").encode()
+        assert get(server, "/latest/meta-data/public-keys/5/openssh-key")[1] == b"not a key at all\n"
+
+
+def test_fault_huge_user_data() -> None:
+    with ImdsServer(CONFIG, faults=FaultPlan(huge_user_data=5 * 2**20)) as server:
+        status, body = get(server, "/latest/user-data")
+        assert status == 200 and body.startswith(b"#!/bin/sh\n") and len(body) == 5 * 2**20

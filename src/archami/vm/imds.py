@@ -67,6 +67,8 @@ class FaultPlan:
     refuse_for: float = 0.0  # seconds the port refuses connections after start() (the server starts late)
     truncate_first: int = 0  # the first N GET bodies promise more bytes than they send, then close
     truncate_always: bool = False
+    bad_keys: bool = False  # public-keys/ also lists malformed keys, a duplicate of each key and a bad entry
+    huge_user_data: int = 0  # serve a '#!' user-data script of this many bytes instead of the configured one
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,16 @@ def metadata_tree(config: ImdsConfig) -> Tree:
     if keys:
         tree["public-keys"] = keys
     return dict(sorted(tree.items()))
+
+
+def _bad_keys(config: ImdsConfig) -> Tree:
+    """The configured keys, each twice, plus lines an agent must refuse, and an entry that is no index."""
+    lines = list(config.public_keys.values())
+    lines = [*lines, *lines, "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC", "not a key at all",
+             'command="/bin/sh" ' + (lines[0] if lines else "ssh-ed25519 AAAA")]
+    keys: Tree = {f"{index}=key-{index}": {"openssh-key": line + "\n"} for index, line in enumerate(lines)}
+    keys["garbage"] = "x"
+    return keys
 
 
 def identity_document(config: ImdsConfig) -> str:
@@ -396,6 +408,9 @@ class ImdsServer:
         if not rest:
             top = ["dynamic", "meta-data"] + (["user-data"] if config.user_data is not None else [])
             return 200, "\n".join(top), "text/plain"
+        if rest == ["user-data"] and self.faults.huge_user_data:
+            head = b"#!/bin/sh\necho huge user-data\n"
+            return 200, head + b"#" * max(0, self.faults.huge_user_data - len(head)), "application/octet-stream"
         if rest == ["user-data"]:
             if config.user_data is None:
                 return 404, "Not Found", "text/plain"
@@ -406,7 +421,10 @@ class ImdsServer:
         elif rest[0] == "meta-data":
             if self.faults.public_keys_404 and rest[1:2] == ["public-keys"]:
                 return 404, "Not Found", "text/plain"
-            node = _lookup(metadata_tree(config), rest[1:])
+            tree = metadata_tree(config)
+            if self.faults.bad_keys:
+                tree["public-keys"] = _bad_keys(config)
+            node = _lookup(tree, rest[1:])
         else:
             node = None
         if node is None:

@@ -190,7 +190,9 @@ def _mirrors(ctx: Context, region: str) -> str:
 
 
 def _grow(ctx: Context, steps: Steps) -> None:
-    if not ctx.settings.grow_root:
+    if ctx.settings.mode != "archami":
+        steps.skip("grow-root", "cloud-init grows the root")
+    elif not ctx.settings.grow_root:
         steps.skip("grow-root", "disabled")
     elif not ctx.live:
         steps.skip("grow-root", "not a live system (--root)")
