@@ -26,20 +26,28 @@ def block_public_access_state(ec2: EC2Client) -> str:
     return str(answer["ImageBlockPublicAccessState"])
 
 
-PUBLIC_AMI_QUOTA_CODE = "L-0E3CBAB9"  # Service Quotas: EC2 "Public AMIs" per region
+PUBLIC_AMI_QUOTA_NAME = "Public AMIs"  # the Service Quotas entry limiting public AMIs per region
+
+
+def _public_ami_quota(quotas: Any) -> float | None:
+    """Found by name, not by a quota code archami would have to hard-code."""
+    for page in quotas.get_paginator("list_service_quotas").paginate(ServiceCode="ec2"):
+        for quota in page.get("Quotas", []):
+            if quota.get("QuotaName") == PUBLIC_AMI_QUOTA_NAME:
+                return float(quota["Value"])
+    return None
 
 
 def public_ami_headroom(ec2: EC2Client, quotas: Any) -> int | None:
     """How many more AMIs may be made public in the region; None when the quota cannot be read."""
     try:
-        quota = call_or_not_implemented(
-            "GetServiceQuota",
-            lambda: quotas.get_service_quota(ServiceCode="ec2", QuotaCode=PUBLIC_AMI_QUOTA_CODE),
-        )
-    except (NotImplementedByEndpoint, ClientError):  # no such quota known (an emulator), or no permission
+        quota = call_or_not_implemented("ListServiceQuotas", lambda: _public_ami_quota(quotas))
+    except (NotImplementedByEndpoint, ClientError):  # unknown to an emulator, or not permitted
+        return None
+    if quota is None:
         return None
     public = ec2.describe_images(Owners=["self"], Filters=[{"Name": "is-public", "Values": ["true"]}])["Images"]
-    return int(quota["Quota"]["Value"]) - len(public)
+    return int(quota) - len(public)
 
 
 def make_public(ec2: EC2Client, ami_id: str) -> None:

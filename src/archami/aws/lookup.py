@@ -8,9 +8,11 @@ from botocore.exceptions import ClientError
 
 from archami.aws.clients import AwsSettings, Clients
 from archami.aws.expose import ssm_parameter_name
+from archami.aws.failures import as_archami_errors
 from archami.aws.tags import VARIANT_TAG
 
 
+@as_archami_errors
 def latest_ami(
     region: str,
     variant_id: str,

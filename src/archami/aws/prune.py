@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from archami.aws.clients import Clients
 from archami.aws.expose import ssm_parameter_name
+from archami.aws.failures import as_archami_errors
 from archami.aws.images import delete_snapshot, deregister_with_snapshots, image_snapshot_ids, snapshots_tagged
 from archami.aws.tags import NAME_TAG, RELEASE_TAG, VARIANT_TAG, archami_tags, tags_of
 from archami.errors import ArchamiError
@@ -135,6 +136,7 @@ def apply_prune(clients: Clients, actions: list[PruneAction], ssm_prefix: str = 
         return list(pool.map(remove, actions))
 
 
+@as_archami_errors
 def prune(
     clients: Clients,
     regions: list[str],

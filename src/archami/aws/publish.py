@@ -27,6 +27,7 @@ from archami.artifacts import (
 from archami.aws import finalize, replicate, source
 from archami.aws.clients import AwsSettings, Clients
 from archami.aws.context import Method, PublishContext, UploadProgress
+from archami.aws.failures import as_archami_errors
 from archami.aws.preflight import preflight
 from archami.aws.regions import resolve_regions
 from archami.aws.state import PublishState, RegionState, StateStore
@@ -79,6 +80,7 @@ def load_build(build_dir: Path) -> tuple[Path, Manifest]:
     return image, manifest
 
 
+@as_archami_errors
 def publish(
     build_dir: Path,
     *,

@@ -193,6 +193,14 @@ def test_cli_publish_and_prune(tmp_path: Path, moto: MotoServer) -> None:
         assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert set(record["regions"]) == {"us-east-1", "eu-west-1"}
+    table = runner.invoke(
+        app,
+        ["publish", str(build), "--regions", "us-east-1,eu-west-1", "--endpoint-url", moto.url, "--release-id", "r2"],
+    )  # the human view: progress bar, AMI table
+    assert table.exit_code == 0, table.output
+    assert record["regions"]["eu-west-1"]["ami_id"] in table.stdout
+    missing = runner.invoke(app, ["publish", str(tmp_path / "nothing"), "--endpoint-url", moto.url])
+    assert missing.exit_code == 1 and "run `archami build` first" in str(missing.exception)
     args = ["prune", "--regions", "us-east-1,eu-west-1", "--keep", "1", "--endpoint-url", moto.url, "--json"]
     dry = runner.invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
