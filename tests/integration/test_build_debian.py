@@ -213,6 +213,6 @@ def test_interrupted_build_leaves_nothing(debian_build: BuildResult, tmp_path: P
 
 def test_interrupted_bootstrap_leaves_nothing(debian_build: BuildResult, tmp_path: Path) -> None:
     # Interrupted inside mmdebstrap (root mode: it mounts /proc, /sys, /dev in the new root).
-    out, code = _interrupt_build(tmp_path, signal.SIGTERM, "installing remaining packages", "--refresh")
+    out, code = _interrupt_build(tmp_path, signal.SIGTERM, "installing essential packages", "--refresh")
     assert code != 0
     _assert_nothing_left(out)

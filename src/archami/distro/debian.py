@@ -55,8 +55,11 @@ def bootstrap_packages(definition: Definition, variant: Variant) -> list[str]:
 
 
 def mirrors(definition: Definition) -> list[str]:
-    if definition.mirrors:
-        return list(definition.mirrors)
+    """Mirrors to bootstrap from. A mirror with "$region" in it is the instances' (the first-boot agent
+    fills in the region); it cannot serve the build."""
+    usable = [m for m in definition.mirrors if "$region" not in m]
+    if usable:
+        return usable
     env = os.environ.get(MIRROR_ENV, "").strip()
     return env.split() if env else []
 
