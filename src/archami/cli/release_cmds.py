@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from archami.cli.app import app, console, err_console
@@ -26,7 +28,8 @@ EndpointOpt = Annotated[
 
 
 def _log(message: str) -> None:
-    err_console.log(message, highlight=False)
+    stamp = datetime.now().strftime("%H:%M:%S")
+    err_console.print(f"[dim]{stamp}[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def ami_table(record: ReleaseRecord) -> Table:
@@ -89,6 +92,7 @@ def release(
     cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
     release_id: Annotated[str | None, typer.Option("--release-id", help="Use this id (resume or create).")] = None,
     new: Annotated[bool, typer.Option("--new", help="Abandon an unfinished release; start a new one.")] = False,
+    boot_timeout: Annotated[float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.")] = 600,
     as_json: JsonOpt = False,
 ) -> None:
     """Build, audit, boot-test and publish every variant, then write releases/<id>.json. Re-run to resume."""
@@ -97,7 +101,7 @@ def release(
         releases_dir=releases_dir, work_dir=work_dir, variants=parse_variant_list(variant) or None,
         regions=[r.strip() for r in regions.split(",") if r.strip()] or ["all"],
         endpoint_url=endpoint_url, public=public, skip_boot=set(parse_variant_list(skip_boot)),
-        builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new,
+        builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new, boot_timeout=boot_timeout,
     )
     outcome = run_release(loaded, options, _log)
     if as_json:
@@ -189,12 +193,12 @@ def demo(
     paths.add_column("where", overflow="fold")
     for progress in outcome.state.variants.values():
         build_dir = Path(progress.build_dir or "")
-        paths.add_row(f"image ({progress.variant_id})", str(build_dir / "image.raw"))
-        paths.add_row("manifest", str(build_dir / "manifest.json"))
+        paths.add_row(f"image ({progress.variant_id})", str((build_dir / "image.raw").resolve()))
+        paths.add_row("manifest", str((build_dir / "manifest.json").resolve()))
     for v in outcome.record.variants:
         paths.add_row(f"image size / used ({v.variant.id})", f"{v.image_size:,} B / {v.used_bytes:,} B")
-    paths.add_row("release record", str(outcome.record_path))
-    paths.add_row("site", str(result.site.index))
-    paths.add_row("screenshot", str(result.screenshot))
-    paths.add_row("screenshot (phone)", str(result.phone_screenshot))
+    paths.add_row("release record", str(Path(str(outcome.record_path)).resolve()))
+    paths.add_row("site", str(result.site.index.resolve()))
+    paths.add_row("screenshot", str(result.screenshot.resolve()))
+    paths.add_row("screenshot (phone)", str(result.phone_screenshot.resolve()))
     console.print(paths)

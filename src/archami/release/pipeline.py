@@ -66,7 +66,7 @@ class ReleaseOptions:
     release_id: str | None = None  # force an id (resume it, or create it if unused)
     new: bool = False  # abandon an unfinished release instead of resuming it
     today: date | None = None
-    boot_timeout: float = 300
+    boot_timeout: float = 600  # seconds to SSH; TCG on a busy 2-core host took 240 s for one boot
 
 
 @dataclass
