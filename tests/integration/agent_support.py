@@ -27,6 +27,13 @@ class AgentRun:
     seconds: float
     status: dict[str, object]
 
+    @property
+    def steps(self) -> dict[str, str]:
+        """Each step's outcome, from the agent's status file."""
+        steps = self.status.get("steps", {})
+        assert isinstance(steps, dict)
+        return {str(name): str(outcome) for name, outcome in steps.items()}
+
 
 def make_root(tmp_path: Path, example: str = "debian.toml", **settings: object) -> Path:
     """An image root as the build leaves it: agent installed, passwd, a committed machine-id, no keys."""

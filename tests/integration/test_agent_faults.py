@@ -70,7 +70,7 @@ def test_imdsv1_only_service_is_refused(tmp_path: Path, key: str) -> None:
     with ImdsServer(config(key), faults=FaultPlan(imdsv1_only=True)) as server:
         run = run_agent(root, [server.url], deadline=DEADLINE)
     assert run.returncode == 1
-    assert "IMDSv2 token refused" in str(run.status["steps"])
+    assert "IMDSv2 token refused" in str(run.steps)
     assert run.seconds < 2 + MARGIN  # refused at once, not retried until the deadline
     assert_untouched(root)
     assert (root / "etc/ssh/ssh_host_ed25519_key").exists()  # sshd can still start
@@ -177,7 +177,7 @@ def test_huge_user_data_is_refused_unread(tmp_path: Path, key: str) -> None:
         run = run_agent(root, [server.url], deadline=DEADLINE)
     assert run.returncode == 0, run.stderr
     assert not marker.exists()
-    assert "ignored: larger than 16384 bytes" in str(run.status["steps"])
+    assert "ignored: larger than 16384 bytes" in str(run.steps)
     assert run.seconds < DEADLINE + MARGIN
     assert_configured(root, key)
 
@@ -222,7 +222,7 @@ def test_fault_plan_huge_user_data(tmp_path: Path, key: str) -> None:
     with ImdsServer(config(key), faults=FaultPlan(huge_user_data=32 * 2**20)) as server:
         run = run_agent(root, [server.url], deadline=DEADLINE)
     assert run.returncode == 0, run.stderr
-    assert "ignored: larger than 16384 bytes" in str(run.status["steps"])
+    assert "ignored: larger than 16384 bytes" in str(run.steps)
     assert not (root / "var/log/archami/user-data.log").exists()
     assert not (root / "var/lib/archami/firstboot/user-data").exists()
     assert run.seconds < DEADLINE + MARGIN

@@ -137,7 +137,7 @@ def test_keyring_failure_leaves_no_keyring(tmp_path: Path) -> None:
     root = arch_root(deep, pacman_keyrings=[])
     run = run_agent(root, [], phase="keyring")
     assert run.returncode == 1
-    assert "made no master key" in str(run.status["steps"])
+    assert "made no master key" in str(run.steps)
     assert not (root / GPGDIR).exists()
     assert not list((root / "etc/pacman.d").glob("gnupg.archami-*"))
 
@@ -150,7 +150,7 @@ def test_keyring_populated_from_the_archlinux_keyring(short_tmp: Path) -> None:
     root = arch_root(short_tmp, pacman_keyrings=["archlinux"])
     run = run_agent(root, [], phase="keyring")
     assert run.returncode == 0, run.stderr
-    assert "populated archlinux" in str(run.status["steps"])
+    assert "populated archlinux" in str(run.steps)
     gpgdir = str(root / GPGDIR)
     try:
         out = subprocess.run(["gpg", "--homedir", gpgdir, "--batch", "--with-colons", "--list-keys"],

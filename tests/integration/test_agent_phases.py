@@ -20,7 +20,7 @@ def test_nothing_slow_means_no_late_unit(tmp_path: Path) -> None:
         run = run_agent(root, [server.url], phase="early")
     assert run.returncode == 0, run.stderr
     assert not (root / FLAG).exists()
-    assert run.status["steps"]["user-data"] == "none"  # type: ignore[index]
+    assert run.steps["user-data"] == "none"
 
 
 def test_user_data_script_runs_in_the_late_phase_once(tmp_path: Path) -> None:
@@ -58,4 +58,30 @@ def test_rsa_host_key_waits_for_the_late_phase(tmp_path: Path) -> None:
     late = run_agent(root, [], phase="late")
     assert late.returncode == 0, late.stderr
     assert (keys / "ssh_host_rsa_key").exists() and (keys / "ssh_host_rsa_key.pub").exists()
-    assert "generated rsa" in str(late.status["steps"])
+    assert "generated rsa" in str(late.steps)
+
+
+def test_cloud_init_mode_does_only_mirrors_and_keyring(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="fb", dir="/tmp"))  # gpg-agent's socket path limit
+    try:
+        root = make_root(short, "arch.toml", mode="cloud-init", pacman_keyrings=[])
+        (root / "etc/pacman.conf").write_text("[options]\n")
+        (root / "usr/share/ec2-pacman-mirrors").mkdir(parents=True)
+        (root / "usr/share/ec2-pacman-mirrors/us-east-1.mirrorlist").write_text("Server = http://use1.test/\n")
+        config = ImdsConfig(public_keys={"alice": new_key(tmp_path, "alice")}, user_data=b"#!/bin/sh\ntrue\n")
+        with ImdsServer(config) as server:
+            run = run_agent(root, [server.url])
+        assert run.returncode == 0, run.stderr
+        assert (root / "etc/pacman.d/mirrorlist").read_text() == "Server = http://use1.test/\n"
+        assert (root / "etc/pacman.d/gnupg/pubring.gpg").exists()
+        # cloud-init's part: keys, hostname, host keys, user-data, growing the root
+        assert not (root / "root/.ssh/authorized_keys").exists()
+        assert not (root / "etc/hostname").exists()
+        assert not list((root / "etc").glob("ssh/ssh_host_*"))
+        assert not (root / "var/lib/archami/firstboot/user-data").exists()
+        assert set(run.steps) == {"metadata", "mirrors", "grow-root", "keyring"}
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
