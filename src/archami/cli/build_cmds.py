@@ -18,8 +18,8 @@ from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
 
-_STAGES = ["bootstrap", "store_root_in_cache", *[step_name(s) for s in EC2_STEPS], "assemble_disk", "audit",
-           "manifest"]
+_STAGES = ["root", *[step_name(s) for s in EC2_STEPS], "assemble_disk", "audit", "manifest"]
+_ROOT_STAGES = ("bootstrap", "store_root_in_cache", "restore_cached_root")
 
 
 @app.command()
@@ -31,7 +31,9 @@ def build(
     ),
     cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).")] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Bootstrap afresh, ignoring the root cache.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the BuildResult records as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the BuildResult as JSON (a list when several variants are built).")
+    ] = False,
 ) -> None:
     """Build raw disk images (image.raw, manifest.json, build.log) for a definition's variants."""
     loaded = load_definition(file)
@@ -47,13 +49,15 @@ def build(
         with console.status(f"[bold]{v.id}[/]: starting", spinner="dots") as status:
 
             def progress(name: str, status: object = status, vid: str = v.id) -> None:
-                done = _STAGES.index(name) + 1 if name in _STAGES else 0
+                stage = "root" if name in _ROOT_STAGES else name
+                done = _STAGES.index(stage) + 1 if stage in _STAGES else 0
                 status.update(f"[bold]{vid}[/]: {name} ({done}/{len(_STAGES)})")  # type: ignore[attr-defined]
                 console.log(f"{vid}: {name}")
 
             results.append(build_variant(loaded, v, out, cache, refresh_root=refresh, progress=progress))
     if as_json:
-        print(json.dumps([json.loads(r.model_dump_json()) for r in results], indent=2))
+        records = [json.loads(r.model_dump_json()) for r in results]
+        print(json.dumps(records[0] if variant is not None else records, indent=2))
         return
     table = Table(title=f"{loaded.definition.name}: built {len(results)} variant(s)")
     for column in ("variant", "kernel", "packages", "size", "allocated", "seconds", "root cache", "image"):
