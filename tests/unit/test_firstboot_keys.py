@@ -87,3 +87,18 @@ def test_unknown_default_user_is_an_error(tmp_path: Path) -> None:
     ctx = make_root(tmp_path, "root:x:0:0::/root:/bin/sh\n")
     with pytest.raises(LookupError):
         write_authorized_keys(ctx, [ED])
+
+
+def test_ssh_dir_symlink_is_not_followed(tmp_path: Path) -> None:
+    """A previous instance's user points ~/.ssh at a system directory: root must not chmod/chown it."""
+    uid, gid = os.getuid(), os.getgid()
+    ctx = make_root(tmp_path, f"arch:x:{uid}:{gid}::/home/arch:/bin/bash\n")
+    victim = tmp_path / "etc/victim"
+    victim.mkdir(mode=0o755)
+    (tmp_path / "home/arch").mkdir(parents=True)
+    (tmp_path / "home/arch/.ssh").symlink_to(victim)
+    write_authorized_keys(ctx, [ED])
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o755
+    assert not (victim / "authorized_keys").exists()
+    assert not (tmp_path / "home/arch/.ssh").is_symlink()
+    assert (tmp_path / "home/arch/.ssh/authorized_keys").read_text() == ED + "\n"

@@ -90,6 +90,10 @@ def write_authorized_keys(ctx: Context, lines: list[str]) -> str:
     """Replace the default user's authorized_keys with `lines` (owner-only modes, right owner)."""
     user = ctx.user(ctx.settings.default_user)
     ssh_dir = ctx.path(os.path.join(user.home, ".ssh"))
+    if os.path.islink(ssh_dir):
+        # A symlink left by a previous instance's user would make root chmod/chown its target (say /etc).
+        log(f"removed the symlink {ssh_dir} -> {os.readlink(ssh_dir)}")
+        os.unlink(ssh_dir)
     makedirs(ssh_dir, 0o700, user.uid, user.gid)
     data = "".join(line + "\n" for line in lines).encode()
     write_atomic(os.path.join(ssh_dir, "authorized_keys"), data, 0o600, user.uid, user.gid)
