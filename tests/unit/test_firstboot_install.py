@@ -48,6 +48,8 @@ def test_arch_install_orders_host_keys_and_keyrings(tmp_path: Path) -> None:
     assert settings["pacman_keyrings"] == ["archlinux", "ec2"]
     wants = root / "etc/systemd/system/multi-user.target.wants"
     assert "archami-firstboot-keyring.service" in {p.name for p in wants.iterdir()}
+    # Arch's own host key generator would make the RSA key before sshd: the agent does it after.
+    assert str((root / "etc/systemd/system/sshdgenkeys.service").readlink()) == "/dev/null"
 
 
 def test_cloud_init_mode_has_no_late_phase(tmp_path: Path) -> None:
@@ -62,6 +64,7 @@ def test_cloud_init_mode_has_no_late_phase(tmp_path: Path) -> None:
         "archami-firstboot.service",
     ]
     assert json.loads((tmp_path / "etc/archami/firstboot.json").read_text())["mode"] == "cloud-init"
+    assert not (tmp_path / "etc/systemd/system/sshdgenkeys.service").is_symlink()  # cloud-init's job then
 
 
 def test_units_ordering() -> None:

@@ -31,6 +31,9 @@ KEYRING_UNIT = "archami-firstboot-keyring.service"
 LATE_UNIT = "archami-firstboot-late.service"
 # Fast host keys first so sshd can start; RSA last (15-30 s under emulation, generated after sshd is up).
 HOST_KEY_ORDER = ("ed25519", "ecdsa", "rsa")
+# Arch's openssh generates every missing host key type (RSA included) before sshd starts; with archami's
+# agent in charge of host keys that unit would block sshd for the RSA key and race the agent, so it is masked.
+MASKED_WITH_AGENT = {"arch": ["sshdgenkeys.service"]}
 
 
 def agent_settings(definition: Definition, variant: Variant) -> Settings:
@@ -93,6 +96,11 @@ def install_into(root: Path, definition: Definition, variant: Variant) -> None:
         link = wants / name
         link.unlink(missing_ok=True)
         link.symlink_to(f"{UNIT_DIR}/{name}")
+    if definition.firstboot.agent == "archami":
+        for name in MASKED_WITH_AGENT.get(definition.distro, []):
+            mask = root / "etc/systemd/system" / name
+            mask.unlink(missing_ok=True)
+            mask.symlink_to("/dev/null")  # what `systemctl mask` makes
     _precompile(root, target)
     log.info("first-boot agent installed: %s", ", ".join(agent_units(definition)))
 
