@@ -189,6 +189,10 @@ def _interrupt_build(tmp_path: Path, sig: signal.Signals, when: str, *extra: str
 def _assert_nothing_left(out: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [f"{DEBIAN_VARIANT}.failed.log"]
     assert "build failed" in (out / f"{DEBIAN_VARIANT}.failed.log").read_text()
+    _assert_no_process_or_mount(out)
+
+
+def _assert_no_process_or_mount(out: Path) -> None:
     assert str(out) not in Path("/proc/mounts").read_text()
     assert not [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(out) in m]
     assert not list((CACHE_DIR / "roots").glob(".*.tmp"))
@@ -216,3 +220,23 @@ def test_interrupted_bootstrap_leaves_nothing(debian_build: BuildResult, tmp_pat
     out, code = _interrupt_build(tmp_path, signal.SIGTERM, "installing essential packages", "--refresh")
     assert code != 0
     _assert_nothing_left(out)
+
+
+def test_killed_build_is_cleaned_up_by_the_next_one(debian_build: BuildResult, tmp_path: Path) -> None:
+    """SIGKILL runs no clean-up: the tools die with archami (no mounts outlive their namespaces), and the
+    next build of the variant removes the dead build's staging directory."""
+    out, code = _interrupt_build(tmp_path, signal.SIGKILL, "$ unshare")
+    assert code == -signal.SIGKILL
+    assert len(list(out.glob(f".{DEBIAN_VARIANT}.*.partial"))) == 1
+    deadline = time.monotonic() + 30
+    while True:  # the tools get SIGKILL from the kernel when archami dies (PR_SET_PDEATHSIG)
+        try:
+            _assert_no_process_or_mount(out)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    loaded = load_definition(DEBIAN_EXAMPLE)
+    result = build_variant(loaded, select(loaded.variants, DEBIAN_VARIANT)[0], out, CACHE_DIR)
+    assert sorted(p.name for p in out.iterdir()) == [DEBIAN_VARIANT]
+    assert result.manifest.root_cache_hit

@@ -9,6 +9,7 @@ the disk is assembled without loop devices, so nothing else can be left behind.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -47,6 +48,19 @@ def _logger(path: Path, variant_id: str) -> tuple[logging.Logger, logging.Handle
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     log.addHandler(handler)
     return log, handler
+
+
+def _remove_stale_staging(out_root: Path, variant_id: str) -> None:
+    """A build killed with SIGKILL cannot clean up after itself (mounts and loop devices cannot be
+    left: there are none outside private namespaces); its staging directory is removed by the next build
+    of the same variant once the process that owned it is gone."""
+    for stale in out_root.glob(f".{variant_id}.*.partial"):
+        try:
+            owner = int((stale / "pid").read_text())
+            os.kill(owner, 0)
+            continue  # still building
+        except (OSError, ValueError):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _publish(staging: Path, final: Path) -> None:
@@ -92,7 +106,9 @@ def build_variant(
     cache = RootCache(Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR)
     cache.directory.mkdir(parents=True, exist_ok=True)
     final = out_root / variant.id
+    _remove_stale_staging(out_root, variant.id)
     staging = Path(tempfile.mkdtemp(prefix=f".{variant.id}.", suffix=".partial", dir=out_root))
+    (staging / "pid").write_text(str(os.getpid()))
     log, handler = _logger(staging / LOG_NAME, variant.id)
     failed_log = out_root / f"{variant.id}.failed.log"
     try:
@@ -156,6 +172,7 @@ def build_variant(
             handler.close()
             # mkdtemp/mkstemp made these private; a build's outputs are for every stage to read.
             staging.chmod(0o755)
+            (staging / "pid").unlink()
             for name in (IMAGE_NAME, MANIFEST_NAME, LOG_NAME):
                 (staging / name).chmod(0o644)
             _publish(staging, final)

@@ -9,6 +9,7 @@ the namespace, so no exit path -- not even SIGKILL of archami -- can leave a mou
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shlex
@@ -31,6 +32,15 @@ class CommandError(ArchamiError):
 
 class BuildInterrupted(ArchamiError):
     exit_code = 130
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL if archami dies, even by SIGKILL (no finally runs then)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _stop_group(proc: subprocess.Popen[str]) -> None:
@@ -70,6 +80,7 @@ def run(
         env=full_env,
         cwd=cwd,
         start_new_session=True,
+        preexec_fn=_die_with_parent,  # the build runs its tools from one thread, so preexec_fn is safe
     )
     lines: list[str] = []
     errors: list[str] = []
