@@ -226,3 +226,13 @@ def test_fault_plan_huge_user_data(tmp_path: Path, key: str) -> None:
     assert not (root / "var/log/archami/user-data.log").exists()
     assert not (root / "var/lib/archami/firstboot/user-data").exists()
     assert run.seconds < DEADLINE + MARGIN
+
+
+def test_oversized_key_is_skipped_unread(tmp_path: Path, key: str) -> None:
+    root = make_root(tmp_path)
+    keys = {"huge": "ssh-rsa " + "A" * 200_000, "alice": key}
+    with ImdsServer(config(key, public_keys=keys)) as server:
+        run = run_agent(root, [server.url], deadline=DEADLINE)
+    assert run.returncode == 0, run.stderr
+    assert authorized_keys(root) == key + "\n"
+    assert "skipped public key 0: larger than 16384 bytes" in run.stderr

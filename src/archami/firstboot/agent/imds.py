@@ -41,8 +41,11 @@ class ImdsClient:
         self._backoff_base = min(0.2, request_timeout / 10)
         self._backoff_cap = max(self._backoff_base, min(2.0, request_timeout))
 
-    def get_text(self, path: str) -> str | None:
-        body = self.get(path, MAX_TEXT)
+    def get_text(self, path: str, max_bytes: int = MAX_TEXT) -> str | None:
+        try:
+            body = self.get(path, max_bytes)
+        except BodyTooLarge as exc:
+            raise ImdsUnavailable(f"GET {path}: answer too large ({exc})") from exc
         return None if body is None else body.decode("utf-8", errors="replace")
 
     def get(self, path: str, max_bytes: int) -> bytes | None:

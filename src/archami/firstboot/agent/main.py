@@ -84,14 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     phase = str(args["phase"])
     steps = Steps()
 
-    if phase in ("early", "all"):
-        client = ImdsClient(settings.imds_urls, deadline=settings.deadline, request_timeout=settings.request_timeout,
-                            token_ttl=settings.token_ttl, v1_fallback=settings.imds_v1_fallback)
-        phases.early(ctx, client, steps, slow_keys_later=phase == "early")
-    if phase in ("keyring", "all"):
-        phases.keyring(ctx, steps)
-    if phase in ("late", "all"):
-        phases.late(ctx, steps)
+    try:
+        if phase in ("early", "all"):
+            client = ImdsClient(settings.imds_urls, deadline=settings.deadline,
+                                request_timeout=settings.request_timeout, token_ttl=settings.token_ttl,
+                                v1_fallback=settings.imds_v1_fallback)
+            phases.early(ctx, client, steps, slow_keys_later=phase == "early")
+        if phase in ("keyring", "all"):
+            phases.keyring(ctx, steps)
+        if phase in ("late", "all"):
+            phases.late(ctx, steps)
+    except Exception as exc:  # outside any step (say, the state file cannot be written): still report it
+        steps.fail("agent", f"{type(exc).__name__}: {exc}")
     seconds = time.monotonic() - steps.started
     # The agent's own CPU since exec (interpreter start-up and imports included; ssh-keygen, gpg not).
     status = {"phase": phase, "ok": steps.ok, "instance_id": ctx.state.instance_id, "seconds": round(seconds, 3),

@@ -23,6 +23,7 @@ from .steps import Steps
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,32}$")
 SLOW_KEY_TYPES = ("rsa",)
+MAX_KEY_BYTES = 16384  # an RSA-16384 key line is ~2.8 KB: anything this large is not a key
 
 
 class Metadata:
@@ -50,9 +51,13 @@ def public_keys(client: ImdsClient) -> list[str]:
         if not index.isdigit():
             log(f"skipped a malformed public-keys entry {entry[:40]!r}")
             continue
-        text = client.get_text(f"meta-data/public-keys/{index}/openssh-key")
-        if text:
-            texts.append(text)
+        try:
+            body = client.get(f"meta-data/public-keys/{index}/openssh-key", MAX_KEY_BYTES)
+        except BodyTooLarge:
+            log(f"skipped public key {index}: larger than {MAX_KEY_BYTES} bytes")
+            continue
+        if body:
+            texts.append(body.decode("utf-8", errors="replace"))
     return texts
 
 
