@@ -98,3 +98,14 @@ def test_empty_releases_directory_renders_a_page(tmp_path: Path) -> None:
     files = build_site(tmp_path / "releases", tmp_path / "site", now=NOW)
     assert "No releases yet." in files.index.read_text()
     assert json.loads(files.json.read_text())["current"] is None
+
+
+def test_history_limits_the_page_not_the_json(tmp_path: Path) -> None:
+    files = build_site(RECORDS / "debian", tmp_path, now=NOW, history=1)
+    html = files.index.read_text()
+    assert "Release 2026.11.25.1" in html and "Release 2026.11.25<" in html
+    assert "Release 2026.11.18" not in html and "1 earlier release(s)" in html
+    assert "## Release 2026.11.18" not in files.markdown.read_text()
+    data = json.loads(files.json.read_text())
+    assert [r["release_id"] for r in data["releases"]] == ["2026.11.25.1", "2026.11.25", "2026.11.18"]
+    assert len(data["news"]) == 3

@@ -121,6 +121,7 @@ def site(
     out: Annotated[Path, typer.Option("--out", help="Output directory for the site.")] = Path("out/site"),
     name: Annotated[str | None, typer.Option("--name", help="Image family, when DIR holds several.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Page title (default: the description).")] = None,
+    history: Annotated[int, typer.Option("--history", min=0, help="Older releases shown on the page.")] = 5,
     shot: Annotated[bool, typer.Option("--screenshot", help="Save screenshot.png (headless Chromium).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -128,7 +129,7 @@ def site(
     from archami.release.browser import screenshot
     from archami.release.site import build_site
 
-    files = build_site(releases_dir, out, name=name, title=title)
+    files = build_site(releases_dir, out, name=name, title=title, history=history)
     picture = screenshot(files.index, out / "screenshot.png") if shot else None
     if as_json:
         print(json.dumps({"index": str(files.index), "json": str(files.json), "markdown": str(files.markdown),

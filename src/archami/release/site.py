@@ -88,16 +88,25 @@ def _family(records: list[ReleaseRecord], name: str | None, releases_dir: Path) 
     return records
 
 
+DEFAULT_HISTORY = 5
+
+
 def build_site(
     releases_dir: Path, out_dir: Path, *, name: str | None = None, title: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, history: int = DEFAULT_HISTORY,
 ) -> SiteFiles:
-    """Render the site for one image family's releases (all records in the directory unless `name`)."""
+    """Render the site for one image family's releases (all records in the directory unless `name`).
+
+    index.html and releases.md show the current release and `history` older ones (a year of weekly
+    releases in full made a 2.3 MB page: bench/release_site.py); releases.json and releases/<id>.json keep
+    every release.
+    """
     records = _family(load_records(releases_dir), name, releases_dir)
     logs = changelogs(records)
     generated_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rendered = []
-    for record in records:
+    shown = records[: history + 1]
+    for record in shown:
         table = release_table(record)
         rendered.append(RenderedRelease(record, table, markdown_table(table)))
     newest = records[0] if records else None
@@ -107,7 +116,8 @@ def build_site(
         "current": rendered[0] if rendered else None,
         "older": rendered[1:],
         "releases": rendered,
-        "logs": logs,
+        "logs": logs[: len(shown)],
+        "hidden": len(records) - len(shown),
         "version": __version__,
         "generated_at": generated_at,
     }
@@ -116,7 +126,7 @@ def build_site(
     files = SiteFiles(out_dir, out_dir / INDEX_NAME, out_dir / JSON_NAME, out_dir / MARKDOWN_NAME,
                       [r.release_id for r in records])
     _write(files.index, env.get_template("index.html.j2").render(context))
-    _write(files.markdown, markdown_page(str(context["title"]), rendered, logs))
+    _write(files.markdown, markdown_page(str(context["title"]), rendered, logs[: len(shown)]))
     _write(files.json, json.dumps(releases_json(records, logs, generated_at), indent=2) + "\n")
     # Each record is also served as it is, so `releases/<id>.json` links stay stable.
     copies = out_dir / "releases"

@@ -9,7 +9,7 @@ from archami.release.records import RegionAmi, ReleaseRecord, VariantInfo
 
 # Regions in the order AWS lists them on its own pages (older regions first, as on the seed's page);
 # regions not listed here follow alphabetically.
-_REGION_ORDER = [
+REGION_ORDER = [
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1",
     "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
     "eu-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
@@ -21,7 +21,7 @@ CONSOLE_LAUNCH = "https://console.aws.amazon.com/ec2/home?region={region}#Launch
 
 
 def region_order(region: str) -> tuple[int, str]:
-    return (_REGION_ORDER.index(region), "") if region in _REGION_ORDER else (len(_REGION_ORDER), region)
+    return (REGION_ORDER.index(region), "") if region in REGION_ORDER else (len(REGION_ORDER), region)
 
 
 def launch_url(region: str, ami_id: str) -> str:
