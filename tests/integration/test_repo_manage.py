@@ -174,3 +174,19 @@ def test_build_is_reproducible(tmp_path: Path) -> None:
     for db in ("ec2.db.tar.zst", "ec2.files.tar.zst"):
         one, two = read_db(tmp_path / "one" / db), read_db(tmp_path / "two" / db)
         assert [replace(e, pgpsig="") for e in one] == [replace(e, pgpsig="") for e in two], db
+
+
+def test_passphrase_protected_key(tmp_path: Path) -> None:
+    """A maintainer's protected key signs unattended with --passphrase-file (and not without it)."""
+    home, secret = tmp_path / "gnupg", tmp_path / "passphrase"
+    secret.write_text("correct horse battery staple\n")
+    with Gpg(home) as gpg:
+        gpg.ensure_home()
+        unlock = ["--pinentry-mode", "loopback", "--passphrase-file", str(secret)]
+        gpg.run([*unlock, "--quick-generate-key", "Protected <p@example.invalid>", "ed25519", "sign", "never"])
+    package = make_package(tmp_path, "tool", "1-1")
+    code, _, exc = cli("repo", "add", tmp_path / "repo", package, "--gnupghome", home)
+    assert code != 0 and "failed" in str(exc)
+    assert [p.name for p in (tmp_path / "repo").iterdir()] == [".ec2.lck"]  # nothing half-added
+    assert cli("repo", "add", tmp_path / "repo", package, "--gnupghome", home, "--passphrase-file", secret)[0] == 0
+    assert (tmp_path / "repo/ec2.db.sig").exists()

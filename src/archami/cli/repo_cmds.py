@@ -35,6 +35,12 @@ GnupgOpt = Annotated[
     Path,
     typer.Option("--gnupghome", envvar="ARCHAMI_GNUPGHOME", help="GnuPG home holding the signing key."),
 ]
+PassphraseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file", envvar="ARCHAMI_GPG_PASSPHRASE_FILE", help="File holding the signing key's passphrase."
+    ),
+]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Repository name (default: the database's, or ec2).")]
 KeyringOpt = Annotated[
     list[Path] | None,
@@ -91,6 +97,7 @@ def build(
     packages: Annotated[Path, typer.Option("--packages", help="Package definitions.")] = Path("packages"),
     key: KeyOpt = None,
     gnupghome: GnupgOpt = DEFAULT_GNUPGHOME,
+    passphrase_file: PassphraseOpt = None,
     name: Annotated[str, typer.Option("--name", help="Repository name.")] = "ec2",
     mirror: Annotated[
         list[str] | None,
@@ -105,7 +112,9 @@ def build(
     """
     mirrors = mirror or [u for u in re.split(r"[\s,]+", os.environ.get(MIRROR_ENV, "")) if u]
     out = out or REPO_ROOT / name / arch
-    report = build_repository(packages, out, gnupghome=gnupghome, key=key, name=name, mirrors=mirrors)
+    report = build_repository(
+        packages, out, gnupghome=gnupghome, key=key, name=name, mirrors=mirrors, passphrase_file=passphrase_file
+    )
     if as_json:
         print(json.dumps(_jsonable(asdict(report)), indent=2))
         return
@@ -128,6 +137,7 @@ def add(
     packages: Annotated[list[Path], typer.Argument(help="Package files (their .sig beside them is kept).")],
     key: KeyOpt = None,
     gnupghome: GnupgOpt = DEFAULT_GNUPGHOME,
+    passphrase_file: PassphraseOpt = None,
     name: NameOpt = None,
     keyring: KeyringOpt = None,
     resign: Annotated[bool, typer.Option("--resign", help="Replace existing signatures with ours.")] = False,
@@ -136,7 +146,7 @@ def add(
     """Add packages (built here or elsewhere); keeps only the newest version of each; re-signs the database."""
     repo = Repository.open(directory, name)
     with ExitStack() as stack:
-        gpg = stack.enter_context(Gpg(gnupghome))
+        gpg = stack.enter_context(Gpg(gnupghome, passphrase_file))
         signer = Signer(gpg, existing_signing_key(gpg, key))
         verifier = None
         arrives_signed = any(p.with_name(p.name + ".sig").exists() for p in packages)
@@ -159,6 +169,7 @@ def remove(
     names: Annotated[list[str], typer.Argument(help="Package names to remove.")],
     key: KeyOpt = None,
     gnupghome: GnupgOpt = DEFAULT_GNUPGHOME,
+    passphrase_file: PassphraseOpt = None,
     name: NameOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -166,7 +177,7 @@ def remove(
     repo = Repository.open(directory, name)
     if not repo.exists():
         raise ArchamiError(f"{directory}: no {repo.name} database")
-    with Gpg(gnupghome) as gpg:
+    with Gpg(gnupghome, passphrase_file) as gpg:
         changes = remove_packages(repo, names, signer=Signer(gpg, existing_signing_key(gpg, key)))
     if as_json:
         print(json.dumps([asdict(c) for c in changes], indent=2))

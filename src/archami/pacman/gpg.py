@@ -37,9 +37,11 @@ def _colons(output: str, record: str) -> list[list[str]]:
 class Gpg:
     """One GnuPG home directory. Use as a context manager to stop its gpg-agent afterwards."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, passphrase_file: Path | None = None) -> None:
         self.home = home
         self.binary = _gpg_binary()
+        # A protected key signs unattended with its passphrase read from a file (never a command line).
+        self.passphrase_file = passphrase_file
 
     def __enter__(self) -> Gpg:
         return self
@@ -104,7 +106,11 @@ class Gpg:
     def sign_detached(self, path: Path, key: str) -> Path:
         """Write the binary detached signature `path.sig` (what pacman and repo-add expect)."""
         sig = path.with_name(path.name + ".sig")
-        self.run(["--yes", "--local-user", key, "--no-armor", "--output", str(sig), "--detach-sign", str(path)])
+        unlock = []
+        if self.passphrase_file is not None:
+            unlock = ["--pinentry-mode", "loopback", "--passphrase-file", str(self.passphrase_file)]
+        detached = ["--yes", "--local-user", key, "--no-armor", "--output", str(sig), "--detach-sign", str(path)]
+        self.run([*unlock, *detached])
         return sig
 
 

@@ -122,6 +122,7 @@ def build_repository(
     name: str = "ec2",
     mirrors: list[str] | None = None,
     epoch: int | None = None,
+    passphrase_file: Path | None = None,
 ) -> BuildReport:
     """Build every package defined in packages_dir and add the new ones to the signed repository out_dir.
 
@@ -130,7 +131,7 @@ def build_repository(
     """
     definitions = load_definitions(packages_dir)
     keyring = _keyring_definition(definitions)
-    with Gpg(gnupghome) as gpg:
+    with Gpg(gnupghome, passphrase_file) as gpg:
         fingerprint, created = resolve_signing_key(gpg, key, keyring)
         report = BuildReport(out_dir, name, fingerprint, key_created=created)
         if keyring is not None:

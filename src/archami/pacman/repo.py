@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,14 +184,23 @@ def _add_one(
     repo: Repository, entries: dict[str, DbEntry], package: Path, signer: Signer | None, resign: bool
 ) -> Change:
     target = repo.directory / package.name
-    if package.resolve() != target.resolve():
-        shutil.copyfile(package, target)
-        _signature(target).unlink(missing_ok=True)
-        if _signature(package).exists() and not resign:
-            shutil.copyfile(_signature(package), _signature(target))
-    if resign or not _signature(target).exists():
-        assert signer is not None  # checked before anything was copied
-        signer.sign(target)
+    needs_signature = resign or not _signature(package).exists()
+    if package.resolve() != target.resolve() or needs_signature:
+        # Copy and sign under a temporary name, then rename both: a failure (a locked key, a full disk)
+        # never leaves a half-added package behind.
+        staged = repo.directory / f".archami-add-{package.name}"
+        try:
+            shutil.copyfile(package, staged)
+            if needs_signature:
+                assert signer is not None  # checked before anything was copied
+                signer.sign(staged)
+            else:
+                shutil.copyfile(_signature(package), _signature(staged))
+            os.replace(_signature(staged), _signature(target))
+            os.replace(staged, target)
+        finally:
+            staged.unlink(missing_ok=True)
+            _signature(staged).unlink(missing_ok=True)
     entry = entry_for_package(target)
     current = entries.get(entry.name)
     if current is not None and current.filename != entry.filename:
