@@ -175,3 +175,20 @@ def test_archami_repo_verify(built: Built) -> None:
     (built.variant("verify-stray") / "stray-1-1-any.pkg.tar.zst").write_bytes(b"x")
     for broken in ("verify-package", "verify-db", "verify-unsigned", "verify-signature", "verify-stray"):
         assert verify(broken) == 1, broken
+
+
+def test_pacman_reads_the_files_database(built: Built, trusted_gpgdir: Path) -> None:
+    """`pacman -Fy` downloads and checks ec2.files; `pacman -Fl` lists a package's files from it."""
+    dbpath = built.base / "files-db"
+    dbpath.mkdir()
+    config = built.base / "files-pacman.conf"
+    config.write_text(f"[options]\nArchitecture = x86_64\nSigLevel = Required\n[ec2]\nServer = {built.url}/good\n")
+    base = ["pacman", "--noconfirm", "--dbpath", str(dbpath), "--gpgdir", str(trusted_gpgdir), "--config", str(config)]
+    sync = subprocess.run([*base, "-Fy"], capture_output=True, text=True)
+    stop_agent(trusted_gpgdir)
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    listing = subprocess.run([*base, "-Fl", "ec2-keyring"], capture_output=True, text=True, check=True).stdout
+    assert "ec2-keyring usr/share/pacman/keyrings/ec2-trusted" in listing.splitlines()
+    owner = subprocess.run([*base, "-F", "/usr/share/ec2-pacman-mirrors/global.mirrorlist"], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    assert "ec2/ec2-pacman-mirrors" in owner
