@@ -77,8 +77,11 @@ def test_refusals_change_nothing(tmp_path: Path) -> None:
     before = {p.name: p.read_bytes() for p in repo.directory.iterdir() if p.is_file() and not p.is_symlink()}
     with pytest.raises(ArchamiError, match="unsigned"):
         add_packages(repo, [package(tmp_path, "b", "1-1"), package(tmp_path, "c", "1-1", signed=False)])
-    with pytest.raises(ArchamiError, match="not a package"):
+    with pytest.raises(ArchamiError, match="no such file"):
         add_packages(repo, [tmp_path / "missing.pkg.tar.zst"])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ArchamiError, match="not a package"):
+        add_packages(repo, [tmp_path / "notes.txt"])
     with pytest.raises(ArchamiError, match="zzz"):
         remove_packages(repo, ["a", "zzz"])
     after = {p.name: p.read_bytes() for p in repo.directory.iterdir() if p.is_file() and not p.is_symlink()}

@@ -161,7 +161,9 @@ def add_packages(
         newest = {name: entry.version for name, entry in entries.items()}
         planned: list[Change | Path] = []  # in argument order: a skip, or a package to add
         for package in packages:
-            if not is_package_file(package) or not package.is_file():
+            if not package.is_file():
+                raise ArchamiError(f"{package}: no such file")
+            if not is_package_file(package):
                 raise ArchamiError(f"{package}: not a package file (*.pkg.tar.zst, .xz, .gz ...)")
             info = read_package(package).info
             known = newest.get(info.pkgname)
