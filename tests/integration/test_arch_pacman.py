@@ -3,9 +3,11 @@
 The repository is made with the real tools users use — makepkg (as `nobody`: it refuses root), gpg
 detached signatures, repo-add --sign — and holds:
   core  (signed by the "distro" key, trusted like archlinux's):  group `base` = shell-dash + initscripts,
+        archlinux-keyring (holding the "newpackager" key, as a keyring newer than the host's would),
         test-kernel, broken-scriptlet (scriptlet exits 3), orphan-scriptlet (scriptlet, no shell dependency)
   extra (signed by the distro key): unsigned-pkg (no signature), rogue-pkg (signed by a key nobody trusts),
-        mkinitcpio-probe (a /usr/bin/mkinitcpio that records how it ran)
+        mkinitcpio-probe (a /usr/bin/mkinitcpio that records how it ran),
+        new-packager-pkg (signed by the "newpackager" key, known only from the refreshed keyring)
   ec2   (signed by the definition repository's own key, `first = true`): hello-scriptlet (install scriptlet)
 shell-dash is the host's dash and the libraries it needs: the /bin/sh that install scriptlets run with
 (hello-scriptlet depends on it, as Arch packages with scriptlets do on bash through `base`).
@@ -30,6 +32,7 @@ import pytest
 
 from archami.config import expand, parse_definition
 from archami.distro.arch import ArchBackend
+from archami.distro.arch_keyring import key_fingerprints
 from archami.distro.arch_pacman import PacmanPaths, install
 from archami.distro.base import BuildContext
 from archami.errors import ArchamiError
@@ -37,6 +40,7 @@ from archami.errors import ArchamiError
 pytestmark = pytest.mark.integration
 
 LOG = logging.getLogger("test-arch")
+KEY_NAMES = ("distro", "ec2", "rogue", "newpackager")
 
 
 # Stands in for mkinitcpio inside the test root (the real one needs a real Arch userland): records how it
@@ -162,11 +166,18 @@ def test_repo() -> Iterator[LocalRepo]:
     work.chmod(0o755)
     try:
         keys = {}
-        for name in ("distro", "ec2", "rogue"):
+        for name in KEY_NAMES:
             home = work / f"gnupg-{name}"
             home.mkdir(mode=0o700)
             keys[name] = (home, _gen_key(home, f"archami test {name} <{name}@archami.test>"))
         scriptlet = "post_install() {\n  echo ran > /var/lib/hello-scriptlet.ran\n}\n"
+        (newpackager,) = key_fingerprints(keys["newpackager"][1])
+        # The mirror's archlinux-keyring is newer than the host's: it knows a packager the host's doesn't.
+        keyring_files: dict[str, Path | bytes] = {
+            "usr/share/pacman/keyrings/archlinux.gpg": keys["newpackager"][1].read_bytes(),
+            "usr/share/pacman/keyrings/archlinux-trusted": f"{newpackager}:4:\n".encode(),
+            "usr/share/pacman/keyrings/archlinux-revoked": b"",
+        }
         packages = [
             Package("shell-dash", "core", "distro", _dash_files(), groups=("base",)),
             Package("initscripts", "core", "distro", {"etc/initscripts.conf": b"legacy\n"}, groups=("base",)),
@@ -179,6 +190,8 @@ def test_repo() -> Iterator[LocalRepo]:
             ),
             Package("mkinitcpio-probe", "extra", "distro", {"usr/bin/mkinitcpio": MKINITCPIO_PROBE.encode()},
                     depends=("shell-dash",)),
+            Package("archlinux-keyring", "core", "distro", keyring_files),
+            Package("new-packager-pkg", "extra", "newpackager", {"etc/new-packager": b"x\n"}),
             Package("orphan-scriptlet", "core", "distro", {"etc/orphan": b"x\n"}, install=scriptlet),
             Package(
                 "broken-scriptlet", "core", "distro", {"etc/broken": b"x\n"}, install="post_install() {\n  exit 3\n}\n"
@@ -215,7 +228,7 @@ def test_repo() -> Iterator[LocalRepo]:
         finally:
             server.shutdown()
     finally:
-        for name in ("distro", "ec2", "rogue"):
+        for name in KEY_NAMES:
             subprocess.run(["gpgconf", "--homedir", str(work / f"gnupg-{name}"), "--kill", "all"], check=False)
         shutil.rmtree(work, ignore_errors=True)
 
@@ -275,6 +288,14 @@ def test_bootstrap_installs_signed_packages_and_runs_scriptlets(bootstrapped: Bu
     # Packages came through archami's cache, and the host's pacman state was not used.
     assert list(bootstrapped.paths.cache_dir.glob("hello-scriptlet-1.0-1-x86_64.pkg.tar.zst"))
     assert (bootstrapped.ctx.work / "gnupg" / "pubring.gpg").exists()
+
+
+def test_keyring_refreshed_from_the_mirrors_archlinux_keyring_trusts_new_packagers(bootstrapped: Built) -> None:
+    # Unknown to the host's keyring and never added directly: trusted only through the refreshed keyring.
+    install(bootstrapped.paths, ["new-packager-pkg"], LOG, refresh=False)
+    assert (bootstrapped.ctx.root / "etc/new-packager").is_file()
+    # Downloaded for the keyring, not installed.
+    assert not list((bootstrapped.ctx.root / "var/lib/pacman/local").glob("archlinux-keyring-*"))
 
 
 def test_removed_packages_are_uninstalled(bootstrapped: Built) -> None:

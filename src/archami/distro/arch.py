@@ -1,7 +1,8 @@
 """Arch Linux backend: a root filesystem made by real pacman, with archami's own keyring and database.
 
     bootstrap:   pacman.conf (archami's paths, SigLevel Required) -> keyring (archlinux + repo keys, lsigned)
-                 -> pacman -Sy base KERNEL PACKAGES -> pacman -Rns REMOVED (if installed)
+                 -> refresh it from the mirror's archlinux-keyring -> pacman -Sy base KERNEL PACKAGES
+                 -> pacman -Rns REMOVED (if installed)
     initramfs:   mkinitcpio.conf (definition modules, no autodetect) -> mkinitcpio -P in the root
     package manager: the instance's /etc/pacman.conf (ec2 repo first) and /etc/pacman.d/mirrorlist
     clean:       package cache, sync databases, keyring (/etc/pacman.d/gnupg: first boot makes it), logs
@@ -28,7 +29,13 @@ from archami.distro.arch_conf import (
     mkinitcpio_conf,
     pacman_conf,
 )
-from archami.distro.arch_keyring import ARCH_KEYRING, keyring_files, prepare_keyring, stop_agent
+from archami.distro.arch_keyring import (
+    ARCH_KEYRING,
+    keyring_files,
+    populate_from_package,
+    prepare_keyring,
+    stop_agent,
+)
 from archami.distro.arch_pacman import PacmanPaths
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
@@ -62,12 +69,16 @@ class ArchBackend(DistroBackend):
         keyrings: tuple[str, ...] = (ARCH_KEYRING,),
         extra_trusted_keys: tuple[Path, ...] = (),
         distro_repositories: tuple[str, ...] = ARCH_REPOSITORIES,
+        refresh_keyring: bool = True,
     ) -> None:
         # keyrings: populated from /usr/share/keyrings; extra_trusted_keys: signing keys of a private mirror
         # of the distro repositories (added and lsigned like a definition repository's key).
         self.keyrings = keyrings
         self.extra_trusted_keys = extra_trusted_keys
         self.distro_repositories = distro_repositories
+        # The host's archlinux-keyring (Debian's) can be years old and miss newer packagers' keys: first fetch
+        # the mirror's archlinux-keyring (its signature checked with the host's keys) and populate from it.
+        self.refresh_keyring = refresh_keyring
         self._kernel_package: str | None = None
 
     # -- paths -------------------------------------------------------------------------------------------
@@ -137,6 +148,9 @@ class ArchBackend(DistroBackend):
         )
         try:
             self._kernel_package = ctx.variant.kernel_package
+            if self.refresh_keyring and ARCH_KEYRING in self.keyrings:
+                package = arch_pacman.download(paths, f"{ARCH_KEYRING}-keyring", ctx.log)
+                populate_from_package(paths.gpg_dir, package, ARCH_KEYRING, ctx.log)
             arch_pacman.install(paths, self.bootstrap_packages(ctx.variant), ctx.log)
             if ctx.variant.removed:
                 removed = arch_pacman.remove_installed(paths, list(ctx.variant.removed), ctx.log)

@@ -134,6 +134,37 @@ def make_offline(gpg_dir: Path) -> None:
     (gpg_dir / "dirmngr.conf").write_text("# archami: no network for this keyring\ndisable-http\ndisable-ldap\n")
 
 
+# Run the real `pacman-key --populate` against keyring files from a package instead of the host's: in a
+# private mount namespace, bind-mount them over /usr/share/keyrings (the directory Debian's pacman-key reads).
+_POPULATE_FROM = r"""
+set -eu
+mount --bind "$1" /usr/share/keyrings
+shift
+exec "$@"
+"""
+
+
+def populate_from_package(gpg_dir: Path, package: Path, keyring: str, log: logging.Logger) -> None:
+    """Populate `keyring` from the files inside a keyring package (e.g. a newer archlinux-keyring from the
+    mirror than the host's, which may lack the keys of recently added packagers)."""
+    require_tool("bsdtar")
+    require_tool("unshare")
+    with tempfile.TemporaryDirectory(prefix="archami-keyring-") as tmp:
+        run_logged(["bsdtar", "-xf", str(package), "-C", tmp, "usr/share/pacman/keyrings"], log, what="bsdtar")
+        files = Path(tmp) / "usr/share/pacman/keyrings"
+        if not (files / f"{keyring}.gpg").is_file():
+            raise ArchamiError(f"{package.name} holds no {keyring}.gpg keyring")
+        run_logged(
+            [
+                "unshare", "--mount", "--propagation", "private", "--fork", "--",
+                "sh", "-c", _POPULATE_FROM, "archami-populate", str(files),
+                "pacman-key", "--gpgdir", str(gpg_dir), "--populate", keyring,
+            ],
+            log,
+            what=f"pacman-key --populate {keyring} from {package.name}",
+        )
+
+
 def stop_agent(gpg_dir: Path) -> None:
     """pacman-key's gpg may leave a gpg-agent running on the keyring: stop it before the dir is removed."""
     if shutil.which("gpgconf") and gpg_dir.is_dir():

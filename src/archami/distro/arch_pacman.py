@@ -130,6 +130,22 @@ def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *,
     run_pacman(paths, [flags, "--needed", *packages], log, what=f"pacman {flags} {' '.join(packages)}")
 
 
+def download(paths: PacmanPaths, package: str, log: logging.Logger) -> Path:
+    """Download one package (signature checked) into the cache without installing it; return its file."""
+    run_pacman(paths, ["-Syw", package], log, what=f"pacman -Syw {package}")
+    # %l (the download URL) rather than %f (the file name): pacman 6.0 has no %f.
+    output = run_pacman(paths, ["-Sp", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    names = [
+        line.strip().rsplit("/", 1)[-1] for line in output.splitlines() if line.strip().endswith(_PACKAGE_SUFFIXES)
+    ]
+    if len(names) != 1 or not (paths.cache_dir / names[0]).is_file():
+        raise ArchamiError(f"pacman -Syw {package}: downloaded file not found in {paths.cache_dir}: {output!r}")
+    return paths.cache_dir / names[0]
+
+
+_PACKAGE_SUFFIXES = (".pkg.tar.zst", ".pkg.tar.xz", ".pkg.tar.gz", ".pkg.tar.bz2", ".pkg.tar")
+
+
 def remove_installed(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger) -> list[str]:
     """Remove those of `packages` that are installed (with their now unneeded dependencies); return them."""
     installed = {p.name for p in installed_packages(paths.root)}

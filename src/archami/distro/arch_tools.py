@@ -16,6 +16,7 @@ _PROVIDER = {
     "gpg": "gnupg",
     "unshare": "util-linux",
     "chroot": "coreutils",
+    "bsdtar": "libarchive-tools",
 }
 
 
