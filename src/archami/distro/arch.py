@@ -116,6 +116,9 @@ class ArchBackend(DistroBackend):
         the key and a cached root is reused for one day at most (re-bootstrapping still reuses the package
         cache, downloading only what changed). Keys are digested so a changed key re-bootstraps.
         """
+        mirrors = mirrors_for(definition)
+        if not mirrors:  # the first thing a user must fix, so say it before anything else can fail
+            raise ArchamiError(f"no Arch mirror configured: set {MIRROR_ENV} or list `mirrors` in the definition")
         keys = [_key_path(r.key) for r in definition.repositories if r.key] + list(self.extra_trusted_keys)
         keyrings = [p for name in self.keyrings for p in keyring_files(name)]
         return {
@@ -123,7 +126,7 @@ class ArchBackend(DistroBackend):
             "date": datetime.now(UTC).date().isoformat(),
             "packages": self.bootstrap_packages(variant),
             "removed": sorted(variant.removed),
-            "mirrors": mirrors_for(definition),
+            "mirrors": mirrors,
             "repositories": [r.model_dump() for r in definition.repositories],
             "distro_repositories": list(self.distro_repositories),
             "keys": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in [*keyrings, *keys]},
