@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from archami.artifacts import BuildResult, TestReport, boot_report_name, read_json
+from archami import artifacts
+from archami.artifacts import BuildResult, boot_report_name, read_json
 from archami.vm import ssh
 from archami.vm.boot import KEY_NAME, OVERLAY_NAME, boot_test, random_instance
 from archami.vm.guest import running_guest
@@ -21,17 +22,18 @@ from archami.vm.guest import running_guest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 GIB = 1024**3
+FirstBoot = tuple[artifacts.TestReport, Path]
 # A boot takes 30-70 s on an idle 2-core machine; allow for a busy one (seen: 215 s at load 11).
 BOOT_TIMEOUT = 600
 
 
-def _failed(report: TestReport) -> str:
+def _failed(report: artifacts.TestReport) -> str:
     lines = [f"{c.name}: {'ok' if c.ok else 'FAIL'} {c.detail}" for c in report.checks]
     return "\n".join(lines) + f"\nserial log: {report.serial_log}"
 
 
 @pytest.fixture(scope="module")
-def first_boot(debian_build: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> tuple[TestReport, Path]:
+def first_boot(debian_build: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> FirstBoot:
     """BIOS boot on a 4 GiB volume (the image is 2 GiB), disk kept for the second boot."""
     work = tmp_path_factory.mktemp("first-boot")
     report = boot_test(
@@ -42,17 +44,17 @@ def first_boot(debian_build: BuildResult, tmp_path_factory: pytest.TempPathFacto
     return report, work
 
 
-def test_bios_boot_logs_in_with_the_metadata_key_and_grows_root(first_boot: tuple[TestReport, Path]) -> None:
+def test_bios_boot_logs_in_with_the_metadata_key_and_grows_root(first_boot: FirstBoot) -> None:
     report, work = first_boot
     assert report.ok, _failed(report)
-    assert read_json(work / boot_report_name("bios"), TestReport) == report
+    assert read_json(work / boot_report_name("bios"), artifacts.TestReport) == report
     names = {c.name: c for c in report.checks}
     assert names["root filesystem fills the volume"].ok
     assert report.disk_size == 4 * GIB
     assert report.boot_to_ssh_seconds is not None and report.machine_id and report.host_key
 
 
-def test_second_instance_from_the_same_disk_gets_new_identity(first_boot: tuple[TestReport, Path]) -> None:
+def test_second_instance_from_the_same_disk_gets_new_identity(first_boot: FirstBoot) -> None:
     first, work = first_boot
     assert first.ok, _failed(first)
     old_key = ssh.SshKey(work / KEY_NAME, (work / (KEY_NAME + ".pub")).read_text().strip())
