@@ -73,6 +73,14 @@ def test_smbios_says_amazon_ec2_with_ec2_uuid_and_serial(tmp_path: Path) -> None
     assert fields["uuid"].startswith("ec2") and fields["serial"].startswith("ec2")
 
 
+def test_smbios_serial_defaults_to_the_uuid(tmp_path: Path) -> None:
+    spec = VmSpec(disk=tmp_path / "d", firmware="bios", ssh_port=1, imds_port=2, serial_log=tmp_path / "s",
+                  qmp_socket=tmp_path / "q")
+    (smbios,) = _option(qemu_command(spec), "-smbios")
+    fields = dict(part.split("=", 1) for part in smbios.split(",")[1:])
+    assert fields["uuid"] == fields["serial"] == spec.smbios_uuid and spec.smbios_uuid.startswith("ec2")
+
+
 def test_ec2_identity_is_a_uuid_starting_with_ec2() -> None:
     import uuid
 

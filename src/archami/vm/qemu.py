@@ -60,7 +60,7 @@ class VmSpec:
     memory_mib: int = 1024
     cpus: int = 2
     smbios_uuid: str = field(default_factory=lambda: ec2_identity()[0])
-    smbios_serial: str = field(default_factory=lambda: ec2_identity()[1])
+    smbios_serial: str | None = None  # None: the UUID, as on a Nitro instance
     volume_serial: str = "vol0a1b2c3d4e5f60718"
     ovmf_code: Path = OVMF_CODE
     ovmf_vars: Path | None = None  # the VM's own writable copy; required for uefi
@@ -93,7 +93,7 @@ def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
         "-smp", str(spec.cpus),
         "-m", str(spec.memory_mib),
         "-smbios", f"type=1,manufacturer=Amazon EC2,product=archami-qemu,uuid={spec.smbios_uuid},"
-        f"serial={spec.smbios_serial}",
+        f"serial={spec.smbios_serial or spec.smbios_uuid}",
     ]
     if spec.firmware == "uefi":
         argv += [
