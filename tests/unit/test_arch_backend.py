@@ -1,0 +1,56 @@
+"""ArchBackend's pure parts: the root cache key and the errors a user sees first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archami.config import Definition, expand, parse_definition
+from archami.distro.arch import ArchBackend
+from archami.errors import ArchamiError
+
+
+def _definition(
+    tmp_path: Path, key_text: str = "key one", mirrors: str = '["https://m.example/$repo/os/$arch"]'
+) -> Definition:
+    key = tmp_path / "ec2.asc"
+    key.write_text(key_text)
+    return parse_definition(
+        f'name = "a"\ndistro = "arch"\nrelease = "rolling"\nmirrors = {mirrors}\n'
+        '[kernel]\nstable = "linux-lts"\n[packages]\nadd = ["openssh", "base"]\nremove = ["sysvinit"]\n'
+        f'[[repositories]]\nname = "ec2"\nserver = "https://r.example/$arch"\nkey = "{key}"\nfirst = true\n'
+    )
+
+
+def test_cache_inputs_name_everything_that_shapes_the_root(tmp_path: Path) -> None:
+    definition = _definition(tmp_path)
+    (variant,) = expand(definition)
+    inputs = ArchBackend().cache_inputs(definition, variant)
+    assert inputs["packages"] == ["base", "linux-lts", "openssh"]
+    assert inputs["removed"] == ["sysvinit"]
+    assert inputs["mirrors"] == ["https://m.example/$repo/os/$arch"]
+    assert len(str(inputs["date"])) == 10  # rolling release: a cached root lives one UTC day
+    keys = inputs["keys"]
+    assert isinstance(keys, dict)
+    assert str(tmp_path / "ec2.asc") in keys and "/usr/share/keyrings/archlinux.gpg" in keys
+    changed = _definition(tmp_path, key_text="key two")
+    assert ArchBackend().cache_inputs(changed, variant)["keys"] != keys
+
+
+def test_cache_inputs_refuse_a_build_without_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARCHAMI_ARCH_MIRROR", raising=False)
+    definition = _definition(tmp_path, mirrors="[]")
+    (variant,) = expand(definition)
+    with pytest.raises(ArchamiError, match="no Arch mirror configured: set ARCHAMI_ARCH_MIRROR"):
+        ArchBackend().cache_inputs(definition, variant)
+    monkeypatch.setenv("ARCHAMI_ARCH_MIRROR", "https://env.example/$repo/os/$arch")
+    assert ArchBackend().cache_inputs(definition, variant)["mirrors"] == ["https://env.example/$repo/os/$arch"]
+
+
+def test_missing_repository_key_is_one_clear_error(tmp_path: Path) -> None:
+    definition = _definition(tmp_path)
+    (tmp_path / "ec2.asc").unlink()
+    (variant,) = expand(definition)
+    with pytest.raises(ArchamiError, match=r"repository key .* not found"):
+        ArchBackend().cache_inputs(definition, variant)
