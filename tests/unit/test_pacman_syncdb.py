@@ -8,6 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archami.pacman.archive import build_package
 from archami.pacman.compression import open_compressed_read
@@ -126,3 +128,26 @@ def test_unreadable_db(tmp_path: Path) -> None:
     bad.write_bytes(b"\x1f\x8bnot gzip at all")
     with pytest.raises(SyncDbError):
         read_db(bad)
+
+
+_line = st.text(st.characters(exclude_characters="\n", exclude_categories=["Cs"]), max_size=12)
+_item = _line.filter(bool)
+_SCALARS = ("base", "desc", "md5sum", "sha256sum", "pgpsig", "url", "arch", "packager")
+_LISTS = ("groups", "license", "depends", "optdepends")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scalars=st.fixed_dictionaries({k: _line for k in _SCALARS}),
+    lists=st.fixed_dictionaries({k: st.lists(_item, max_size=3) for k in _LISTS}),
+    numbers=st.tuples(st.integers(0, 2**40), st.integers(0, 2**40), st.integers(0, 2**33)),
+    names=st.tuples(_item, _item, _item),
+)
+def test_desc_text_round_trips(
+    scalars: dict[str, str], lists: dict[str, list[str]], numbers: tuple[int, int, int], names: tuple[str, str, str]
+) -> None:
+    """Whatever a desc entry holds (no newlines, no empty list items) reads back the same: unusual line
+    breaks like U+2028 or \\r stay inside their value, as they do for pacman, which splits on \\n only."""
+    entry = DbEntry(filename=names[0], name=names[1], version=names[2], csize=numbers[0], isize=numbers[1],
+                    builddate=numbers[2], **scalars, **lists)  # type: ignore[arg-type]  # fmt: skip
+    assert entry_from_desc(parse_desc(entry.desc_text()), None) == entry

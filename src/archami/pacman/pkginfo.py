@@ -116,7 +116,7 @@ class PkgInfo:
         values: dict[str, str] = {}
         lists: dict[str, list[str]] = {attr: [] for attr in _LIST_KEYS.values()}
         extra: list[tuple[str, str]] = []
-        for raw in text.splitlines():
+        for raw in text.split("\n"):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue

@@ -134,30 +134,35 @@ def entry_for_package(package: Path) -> DbEntry:
             raise SyncDbError(f"{sig}: {len(raw)} bytes is too big for a package signature")
         pgpsig = base64.b64encode(raw).decode()
     n = _normalize
+
+    def items(values: list[str]) -> list[str]:
+        # An empty value would end its %KEY% block early; repo-add drops such keys, we drop the value.
+        return [v for v in (_normalize(value) for value in values) if v]
+
     return DbEntry(
         filename=package.name,
         name=n(info.pkgname),
         version=n(info.pkgver),
         base=n(info.pkgbase),
         desc=n(info.pkgdesc),
-        groups=[n(v) for v in info.groups],
+        groups=items(info.groups),
         csize=digests.size,
         isize=info.size,
         md5sum=digests.md5,
         sha256sum=digests.sha256,
         pgpsig=pgpsig,
         url=n(info.url),
-        license=[n(v) for v in info.license],
+        license=items(info.license),
         arch=n(info.arch),
         builddate=info.builddate,
         packager=n(info.packager),
-        replaces=[n(v) for v in info.replaces],
-        conflicts=[n(v) for v in info.conflicts],
-        provides=[n(v) for v in info.provides],
-        depends=[n(v) for v in info.depends],
-        optdepends=[n(v) for v in info.optdepends],
-        makedepends=[n(v) for v in info.makedepends],
-        checkdepends=[n(v) for v in info.checkdepends],
+        replaces=items(info.replaces),
+        conflicts=items(info.conflicts),
+        provides=items(info.provides),
+        depends=items(info.depends),
+        optdepends=items(info.optdepends),
+        makedepends=items(info.makedepends),
+        checkdepends=items(info.checkdepends),
         files=pkg.files,
     )
 
@@ -166,7 +171,7 @@ def parse_desc(text: str) -> dict[str, list[str]]:
     """`%KEY%` blocks -> {KEY: [lines]}."""
     result: dict[str, list[str]] = {}
     key: str | None = None
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if key is None:
             if not line:
                 continue
