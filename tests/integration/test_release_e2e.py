@@ -113,9 +113,9 @@ def test_release_resume_latest_and_next_id(tmp_path: Path, debian_build: BuildRe
         images = _images(endpoint, region)
         names = sorted(i["Name"] for i in images)
         assert names == [variant.ami_name, newer.variants[0].ami_name]  # one AMI per release, no duplicates
-        latest = _archami("latest", "--region", region, "--variant", VARIANT, "--name", "debian",
-                          "--endpoint-url", endpoint)
-        assert latest.stdout.strip() == newer.variants[0].regions[region].ami_id
+    latest = _archami("latest", "--region", "ap-southeast-2", "--variant", VARIANT, "--name", "debian",
+                      "--endpoint-url", endpoint)
+    assert latest.stdout.strip() == newer.variants[0].regions["ap-southeast-2"].ami_id
 
     # 5. The site shows both releases, the newest first.
     site = _archami("site", "--releases", str(tmp_path / "releases"), "--out", str(tmp_path / "site"), "--json")
