@@ -6,7 +6,7 @@ detached signatures, repo-add --sign — and holds:
         archlinux-keyring (holding the "newpackager" key, as a keyring newer than the host's would),
         test-kernel, broken-scriptlet (scriptlet exits 3), orphan-scriptlet (scriptlet, no shell dependency)
   extra (signed by the distro key): unsigned-pkg (no signature), rogue-pkg (signed by a key nobody trusts),
-        mkinitcpio-probe (a /usr/bin/mkinitcpio that records how it ran),
+        mkinitcpio-probe (a /usr/bin/mkinitcpio that records how it ran), hook-probe (a pacman hook),
         new-packager-pkg (signed by the "newpackager" key, known only from the refreshed keyring)
   ec2   (signed by the definition repository's own key, `first = true`): hello-scriptlet (install scriptlet)
 shell-dash is the host's dash and the libraries it needs: the /bin/sh that install scriptlets run with
@@ -53,6 +53,19 @@ MKINITCPIO_PROBE = """#!/bin/sh
   [ -d /sys/kernel ] && echo "sys: yes"
   echo "pwd: $(pwd)"
 } > /var/lib/mkinitcpio-probe.log
+"""
+
+
+# A pacman hook shipped in the image (usr/share/libalpm/hooks): it must run, chrooted into the image.
+HOOK_PROBE = """[Trigger]
+Operation = Install
+Type = Package
+Target = new-packager-pkg
+
+[Action]
+Description = archami test hook
+When = PostTransaction
+Exec = /bin/sh -c 'echo hook > /var/lib/hook-probe.ran'
 """
 
 
@@ -192,6 +205,8 @@ def test_repo() -> Iterator[LocalRepo]:
                     depends=("shell-dash",)),
             Package("archlinux-keyring", "core", "distro", keyring_files),
             Package("new-packager-pkg", "extra", "newpackager", {"etc/new-packager": b"x\n"}),
+            Package("hook-probe", "extra", "distro", {"usr/share/libalpm/hooks/90-probe.hook": HOOK_PROBE.encode()},
+                    depends=("shell-dash",)),
             Package("orphan-scriptlet", "core", "distro", {"etc/orphan": b"x\n"}, install=scriptlet),
             Package(
                 "broken-scriptlet", "core", "distro", {"etc/broken": b"x\n"}, install="post_install() {\n  exit 3\n}\n"
@@ -267,7 +282,7 @@ class Built:
 def bootstrapped(test_repo: LocalRepo, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """One bootstrap shared by the tests below: the keyring's --populate archlinux costs ~25 s."""
     base = tmp_path_factory.mktemp("arch-build")
-    definition = parse_definition(_definition_toml(test_repo, ["hello-scriptlet", "mkinitcpio-probe"]))
+    definition = parse_definition(_definition_toml(test_repo, ["hello-scriptlet", "mkinitcpio-probe", "hook-probe"]))
     (variant,) = expand(definition)
     ctx = BuildContext(
         definition=definition, variant=variant, root=base / "root", work=base / "work", cache=base / "cache", log=LOG
@@ -294,6 +309,8 @@ def test_keyring_refreshed_from_the_mirrors_archlinux_keyring_trusts_new_package
     # Unknown to the host's keyring and never added directly: trusted only through the refreshed keyring.
     install(bootstrapped.paths, ["new-packager-pkg"], LOG, refresh=False)
     assert (bootstrapped.ctx.root / "etc/new-packager").is_file()
+    # hook-probe's hook (installed in the image by the bootstrap) ran in the image for this install.
+    assert (bootstrapped.ctx.root / "var/lib/hook-probe.ran").read_text() == "hook\n"
     # Downloaded for the keyring, not installed.
     assert not list((bootstrapped.ctx.root / "var/lib/pacman/local").glob("archlinux-keyring-*"))
 

@@ -67,6 +67,7 @@ class PacmanPaths:
             "--gpgdir", str(self.gpg_dir),
             "--cachedir", str(self.cache_dir),
             "--logfile", str(self.log_file),
+            "--hookdir", str(self.root / "etc/pacman.d/hooks"),
             "--noconfirm",
             "--noprogressbar",
             "--color", "never",
