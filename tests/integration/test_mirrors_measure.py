@@ -3,6 +3,7 @@ hangs, one that trickles, one that returns errors and one that is stale by statu
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import threading
@@ -16,7 +17,17 @@ import pytest
 from typer.testing import CliRunner
 
 from archami.cli import app
-from archami.mirrors import MeasurementReport, MirrorFilter, Timeouts, filter_mirrors, measure, parse_status, rank
+from archami.errors import ArchamiError
+from archami.mirrors import (
+    MeasurementReport,
+    MirrorFilter,
+    Timeouts,
+    filter_mirrors,
+    load_status,
+    measure,
+    parse_status,
+    rank,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -146,6 +157,21 @@ def test_order_is_right_and_hanging_mirrors_cost_only_their_deadline(
     # All six in parallel: the run takes one deadline, not the sum of the slow ones.
     assert elapsed < deadline + 2.0
     assert servers["stale"].behaviour.requests == []
+
+
+def test_status_document_can_come_from_a_url(mirrors: tuple[dict[str, MirrorServer], Path]) -> None:
+    servers, status = mirrors
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(status.parent))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{status.name}"
+        assert [m.url for m in load_status(url)] == [s.url for s in servers.values()]
+        with pytest.raises(ArchamiError, match="cannot fetch the mirror status"):
+            load_status(url + ".missing")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_concurrency_bounds_requests_in_flight(mirrors: tuple[dict[str, MirrorServer], Path]) -> None:

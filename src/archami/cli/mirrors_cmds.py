@@ -37,15 +37,24 @@ CountryOpt = Annotated[list[str], typer.Option("--country", help="Keep mirrors i
 ProtocolOpt = Annotated[list[str], typer.Option("--protocol", help="Allowed protocols (default: https).")]
 AgeOpt = Annotated[float, typer.Option("--max-age", help="Hours since last sync, at most (0: any).")]
 CompletionOpt = Annotated[float, typer.Option("--completion", help="Minimum completion percentage.")]
+DelayOpt = Annotated[float, typer.Option("--max-delay", help="Hours behind the main mirror, at most (0: any).")]
+IpOpt = Annotated[str, typer.Option("--ip", help="Require 'ipv4', 'ipv6' or 'any' support.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _filter(countries: list[str], protocols: list[str], max_age: float, completion: float) -> MirrorFilter:
+def _filter(
+    countries: list[str], protocols: list[str], max_age: float, completion: float, max_delay: float, ip: str
+) -> MirrorFilter:
+    if ip not in ("any", "ipv4", "ipv6"):
+        raise ArchamiError(f"--ip must be any, ipv4 or ipv6, not {ip!r}")
     return MirrorFilter(
         max_age=timedelta(hours=max_age) if max_age > 0 else None,
         min_completion=completion / 100.0,
+        max_delay=timedelta(hours=max_delay) if max_delay > 0 else None,
         protocols=tuple(protocols or ["https"]),
         countries=tuple(countries),
+        ipv4=ip == "ipv4",
+        ipv6=ip == "ipv6",
     )
 
 
@@ -60,6 +69,8 @@ def rank_cmd(
     protocol: ProtocolOpt = [],  # noqa: B006
     max_age: AgeOpt = 24.0,
     completion: CompletionOpt = 100.0,
+    max_delay: DelayOpt = 0.0,
+    ip: IpOpt = "any",
     path: Annotated[str, typer.Option(help="Repository file to download from each mirror.")] = DEFAULT_PATH,
     concurrency: Annotated[int, typer.Option(help="Mirrors measured at once.")] = 8,
     connect_timeout: Annotated[float, typer.Option(help="Seconds to connect.")] = 3.0,
@@ -75,7 +86,7 @@ def rank_cmd(
     """Filter mirrors by status, measure them, and print or write the fastest first."""
     if region is not None and region not in REGION_COUNTRY:
         raise ArchamiError(f"unknown AWS region {region!r}")
-    candidates = filter_mirrors(load_status(status), _filter(country, protocol, max_age, completion))
+    candidates = filter_mirrors(load_status(status), _filter(country, protocol, max_age, completion, max_delay, ip))
     if not candidates:
         raise ArchamiError("no mirror in the status document passed the filter")
     err_console.print(f"measuring {len(candidates)} mirror(s), {concurrency} at a time, {timeout:g}s deadline")
@@ -124,13 +135,15 @@ def regions_cmd(
     protocol: ProtocolOpt = [],  # noqa: B006
     max_age: AgeOpt = 24.0,
     completion: CompletionOpt = 100.0,
+    max_delay: DelayOpt = 0.0,
+    ip: IpOpt = "any",
     top: Annotated[int, typer.Option(help="Mirrors per list.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge per-region measurements into one mirrorlist per AWS region plus a global one."""
     files = [p for m in measurements for p in (sorted(m.glob("*.json")) if m.is_dir() else [m])]
     reports = [MeasurementReport.read(p) for p in files]
-    mirrors = filter_mirrors(load_status(status), _filter(country, protocol, max_age, completion))
+    mirrors = filter_mirrors(load_status(status), _filter(country, protocol, max_age, completion, max_delay, ip))
     lists = region_lists(mirrors, reports, region or tuple(REGION_COUNTRY), top=top)
     written = write_region_lists(lists, out)
     if as_json:
