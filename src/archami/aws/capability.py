@@ -1,6 +1,7 @@
 """Tell "this endpoint does not implement the call" apart from a real refusal.
 
-Local emulators (moto) answer unimplemented EC2 actions with an HTML 500 page that botocore cannot parse;
+Local emulators (moto) answer unimplemented actions with an HTML 500 page: botocore cannot parse it (XML
+protocols) or finds no error code in it (JSON protocols, where the code becomes the status, "500");
 AWS itself answers unknown actions with InvalidAction/UnsupportedOperation. Either means "not
 implemented", which archami reports as such instead of treating it as blocked or failed.
 
@@ -49,6 +50,8 @@ def call_or_not_implemented(operation: str, call: Callable[[], T]) -> T:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if code in NOT_IMPLEMENTED_CODES:
                 raise NotImplementedByEndpoint(operation, code) from exc
+            if status >= 500 and code == str(status):  # no AWS error in the body: an HTML error page
+                raise NotImplementedByEndpoint(operation, f"HTTP {status} without an AWS error") from exc
             if last or not (status >= 500 or code in THROTTLING_CODES):
                 raise
         except (ConnectionClosedError, EndpointConnectionError, ReadTimeoutError):

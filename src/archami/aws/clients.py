@@ -90,8 +90,8 @@ class Clients:
         client: SSMClient = self._client("ssm", region)
         return client
 
-    def service_quotas(self, region: str) -> Any:  # no stubs installed for this one service
-        return self._client("service-quotas", region)
+    def service_quotas(self, region: str, max_attempts: int | None = None) -> Any:  # no stubs for this one
+        return self._client("service-quotas", region, max_attempts)
 
     def account_id(self, region: str) -> str:
         sts = self._client("sts", region)

@@ -42,7 +42,9 @@ def _check_block_public_access(ctx: PublishContext) -> None:
 
 def _check_public_quota(ctx: PublishContext) -> None:
     already_public = {r for r, st in ctx.store.state.regions.items() if st.public}
-    headroom = _per_region(ctx, lambda r: public_ami_headroom(ctx.clients.ec2(r), ctx.clients.service_quotas(r)))
+    headroom = _per_region(
+        ctx, lambda r: public_ami_headroom(ctx.clients.ec2(r), ctx.clients.service_quotas(r, max_attempts=1))
+    )
     full = sorted(r for r, h in headroom.items() if h is not None and h < 1 and r not in already_public)
     if full:
         raise ArchamiError(

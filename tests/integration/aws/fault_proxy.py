@@ -27,6 +27,8 @@ class Faults:
     # Calls whose first occurrence is acted on by the service and then loses its answer, e.g.
     # "RegisterImage", "CopyImage" (EC2 actions) or "StartSnapshot" (POST /snapshots).
     lose_first_answer: frozenset[str] = frozenset()
+    # Faults for the first requests, in order, so every kind is exercised whatever the random draws.
+    opening: tuple[str, ...] = ()
 
 
 def _error_body(path: str, headers: dict[str, str], body: bytes, throttle: bool) -> tuple[int, dict[str, str], bytes]:
@@ -73,6 +75,7 @@ class FaultProxy:
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
         self.lost: set[str] = set()
+        self.seen = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -130,6 +133,10 @@ class FaultProxy:
             if part.startswith(b"Action="):
                 call = part[7:].decode()
         with self.lock:
+            self.seen += 1
+            if self.seen <= len(f.opening):
+                self.injected[f.opening[self.seen - 1]] += 1
+                return f.opening[self.seen - 1]
             if call in f.lose_first_answer and call not in self.lost:
                 self.lost.add(call)
                 self.injected["drop_after"] += 1

@@ -35,6 +35,7 @@ def test_publish_through_faults(tmp_path: Path, moto: MotoServer, seed: int) -> 
         drop_after=0.06,
         seed=seed,
         lose_first_answer=frozenset({"StartSnapshot", "RegisterImage", "CopyImage"}),
+        opening=("throttle", "server_error", "drop_before", "drop_after"),
     )
     with FaultProxy(moto.url, faults) as proxy:
         faulty = Clients(AwsSettings(endpoint_url=proxy.url, connect_timeout=2, read_timeout=10))
