@@ -112,7 +112,8 @@ def boot_test(
         disk_size=volume, instance_id=instance.instance_id, work_dir=str(work) if keep else None,
     )
     try:
-        with running_guest(overlay, firmware, instance, key, work, timeout=timeout) as guest:
+        # A kept disk may be booted again, so it is shut down cleanly; a throwaway overlay is not worth it.
+        with running_guest(overlay, firmware, instance, key, work, timeout=timeout, clean_shutdown=keep) as guest:
             report.accel = guest.accel
             report.boot_to_ssh_seconds = round(guest.boot_seconds, 1)
             report.checks, facts = run_checks(guest, instance, volume)
