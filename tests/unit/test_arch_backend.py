@@ -54,3 +54,15 @@ def test_missing_repository_key_is_one_clear_error(tmp_path: Path) -> None:
     (variant,) = expand(definition)
     with pytest.raises(ArchamiError, match=r"repository key .* not found"):
         ArchBackend().cache_inputs(definition, variant)
+
+
+def test_each_architecture_uses_its_distributions_keyring(tmp_path: Path) -> None:
+    definition = _definition(tmp_path)
+    (variant,) = expand(definition)
+    assert ArchBackend().keyrings_for(variant) == ("archlinux",)
+    i686 = variant.model_copy(update={"architecture": "i686"})
+    assert ArchBackend().keyrings_for(i686) == ("archlinux32",)
+    assert ArchBackend(keyrings=("mine",)).keyrings_for(i686) == ("mine",)
+    # Debian ships no archlinux32 keyring: the error says so instead of a failed signature check later.
+    with pytest.raises(ArchamiError, match=r"archlinux32\.gpg not found: install the archlinux32 keyring"):
+        ArchBackend().cache_inputs(definition, i686)

@@ -30,7 +30,6 @@ from archami.distro.arch_conf import (
     pacman_conf,
 )
 from archami.distro.arch_keyring import (
-    ARCH_KEYRING,
     keyring_files,
     populate_from_package,
     prepare_keyring,
@@ -43,6 +42,11 @@ from archami.errors import ArchamiError
 __all__ = ["MIRROR_ENV", "ArchBackend", "mirrorlist", "mkinitcpio_conf", "pacman_conf"]
 
 INSTANCE_MIRRORLIST = "/etc/pacman.d/mirrorlist"
+
+# Arch Linux proper is x86_64 only; i686 is Arch Linux 32 and aarch64 Arch Linux ARM, each with its own
+# signing keys (and mirrors: set them in the definition or $ARCHAMI_ARCH_MIRROR). The keyring's files must be
+# in /usr/share/keyrings (Debian ships only archlinux's); the build says how when they are missing.
+KEYRING_FOR_ARCHITECTURE = {"x86_64": "archlinux", "i686": "archlinux32", "aarch64": "archlinuxarm"}
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -66,12 +70,13 @@ class ArchBackend(DistroBackend):
     def __init__(
         self,
         *,
-        keyrings: tuple[str, ...] = (ARCH_KEYRING,),
+        keyrings: tuple[str, ...] | None = None,
         extra_trusted_keys: tuple[Path, ...] = (),
         distro_repositories: tuple[str, ...] = ARCH_REPOSITORIES,
         refresh_keyring: bool = True,
     ) -> None:
-        # keyrings: populated from /usr/share/keyrings; extra_trusted_keys: signing keys of a private mirror
+        # keyrings: populated from /usr/share/keyrings (default: the architecture's distribution's, see
+        # KEYRING_FOR_ARCHITECTURE); extra_trusted_keys: signing keys of a private mirror
         # of the distro repositories (added and lsigned like a definition repository's key).
         self.keyrings = keyrings
         self.extra_trusted_keys = extra_trusted_keys
@@ -106,6 +111,9 @@ class ArchBackend(DistroBackend):
             log_file=paths.log_file,
         )
 
+    def keyrings_for(self, variant: Variant) -> tuple[str, ...]:
+        return self.keyrings if self.keyrings is not None else (KEYRING_FOR_ARCHITECTURE[variant.architecture],)
+
     def bootstrap_packages(self, variant: Variant) -> list[str]:
         return _unique(["base", variant.kernel_package, *variant.packages])
 
@@ -120,7 +128,7 @@ class ArchBackend(DistroBackend):
         if not mirrors:  # the first thing a user must fix, so say it before anything else can fail
             raise ArchamiError(f"no Arch mirror configured: set {MIRROR_ENV} or list `mirrors` in the definition")
         keys = [_key_path(r.key) for r in definition.repositories if r.key] + list(self.extra_trusted_keys)
-        keyrings = [p for name in self.keyrings for p in keyring_files(name)]
+        keyrings = [p for name in self.keyrings_for(variant) for p in keyring_files(name)]
         return {
             "tool": "pacman",
             "date": datetime.now(UTC).date().isoformat(),
@@ -145,15 +153,16 @@ class ArchBackend(DistroBackend):
         prepare_keyring(
             paths.gpg_dir,
             ctx.log,
-            keyrings=self.keyrings,
+            keyrings=self.keyrings_for(ctx.variant),
             trusted_keys=[*trusted, *self.extra_trusted_keys],
             cache_dir=ctx.cache / "arch",
         )
         try:
             self._kernel_package = ctx.variant.kernel_package
-            if self.refresh_keyring and ARCH_KEYRING in self.keyrings:
-                package = arch_pacman.download(paths, f"{ARCH_KEYRING}-keyring", ctx.log)
-                populate_from_package(paths.gpg_dir, package, ARCH_KEYRING, ctx.log)
+            main_keyring = KEYRING_FOR_ARCHITECTURE[ctx.variant.architecture]
+            if self.refresh_keyring and main_keyring in self.keyrings_for(ctx.variant):
+                package = arch_pacman.download(paths, f"{main_keyring}-keyring", ctx.log)
+                populate_from_package(paths.gpg_dir, package, main_keyring, ctx.log)
             arch_pacman.install(paths, self.bootstrap_packages(ctx.variant), ctx.log)
             if ctx.variant.removed:
                 removed = arch_pacman.remove_installed(paths, list(ctx.variant.removed), ctx.log)

@@ -27,9 +27,9 @@ def keyring_files(name: str = ARCH_KEYRING, directory: Path = KEYRING_DIR) -> li
     """The files `pacman-key --populate NAME` reads; missing ones mean archlinux-keyring isn't installed."""
     main = directory / f"{name}.gpg"
     if not main.is_file():
+        how = "apt-get install archlinux-keyring" if name == ARCH_KEYRING else f"copy {name}'s keyring files there"
         raise ArchamiError(
-            f"{main} not found: install the {name} keyring (Debian/Ubuntu: apt-get install archlinux-keyring; "
-            "Arch: pacman -S archlinux-keyring)"
+            f"{main} not found: install the {name} keyring (Debian/Ubuntu: {how}; Arch: pacman -S {name}-keyring)"
         )
     return [p for p in (main, directory / f"{name}-trusted", directory / f"{name}-revoked") if p.is_file()]
 
