@@ -10,6 +10,7 @@ import random
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -65,11 +66,17 @@ def _error_body(path: str, headers: dict[str, str], body: bytes, throttle: bool)
     )
 
 
+Intercept = Callable[[str, str, bytes], "tuple[int, dict[str, str], bytes] | None"]
+
+
 class FaultProxy:
-    def __init__(self, upstream: str, faults: Faults) -> None:
+    """`intercept(method, path, body)` may answer a call itself (an API the emulator lacks)."""
+
+    def __init__(self, upstream: str, faults: Faults, intercept: Intercept | None = None) -> None:
         target = urlsplit(upstream)
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self.faults = faults
+        self.intercept = intercept
         self.random = random.Random(faults.seed)
         self.lock = threading.Lock()
         self.injected: Counter[str] = Counter()
@@ -100,7 +107,12 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return None
-                status, reply_headers, reply = proxy.forward(self.command, self.path, self.headers.items(), body)
+                answer = proxy.intercept(self.command, self.path, body) if proxy.intercept else None
+                if answer is not None:
+                    status, extra_headers, reply = answer
+                    reply_headers = list(extra_headers.items())
+                else:
+                    status, reply_headers, reply = proxy.forward(self.command, self.path, self.headers.items(), body)
                 if fault == "drop_after":
                     return self.drop()
                 self.send_response(status)

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from aws_helpers import RequestRecorder, make_build
+from fault_proxy import FaultProxy, Faults
+from import_shim import ImportSnapshotShim
 from moto_server import MotoServer
 from typer.testing import CliRunner
 
 from archami.aws.blocks import EBS_BLOCK_SIZE, linear_checksum
-from archami.aws.clients import Clients
+from archami.aws.clients import AwsSettings, Clients
 from archami.aws.lookup import latest_ami
 from archami.aws.prune import prune
 from archami.aws.publish import publish
@@ -234,3 +236,39 @@ def test_public_encrypted_is_refused_before_anything_is_created(
             clients=clients,
         )
     assert recorder.requests == []
+
+
+def test_s3_import_fallback_end_to_end(tmp_path: Path, moto: MotoServer) -> None:
+    """With ImportSnapshot answered as EC2 does (moto lacks it), the fallback registers the imported snapshot,
+    tags it, and removes the S3 copy."""
+    build = make_build(tmp_path)
+    direct = Clients(AwsSettings(endpoint_url=moto.url))
+    shim = ImportSnapshotShim(direct, "eu-west-1")
+    with FaultProxy(moto.url, Faults(), intercept=shim) as proxy:
+        proxied = Clients(AwsSettings(endpoint_url=proxy.url))
+        recorder = RequestRecorder()
+        proxied.on("before-send", recorder)
+        record = publish(
+            build,
+            regions=["eu-west-1", "us-east-1"],
+            public=False,
+            endpoint_url=proxy.url,
+            release_id="r1",
+            method="s3-import",
+            bucket="archami-import",
+            clients=proxied,
+            poll=0.05,
+        )
+    (task_id,) = shim.tasks
+    imported = shim.tasks[task_id]["snapshot"]
+    assert record.regions["eu-west-1"].snapshot_id == imported
+    (form,) = recorder.ec2_actions("RegisterImage")
+    assert form["BlockDeviceMapping.1.Ebs.SnapshotId"] == imported
+    assert form["BlockDeviceMapping.1.Ebs.VolumeSize"] == "1"
+    assert shim.calls[0]["ClientToken"] and shim.calls[0]["DiskContainer.Format"] == "RAW"
+    snapshot = direct.ec2("eu-west-1").describe_snapshots(SnapshotIds=[imported])["Snapshots"][0]
+    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["archami:release"] == "r1"
+    assert direct.s3("eu-west-1").list_objects_v2(Bucket="archami-import").get("KeyCount") == 0
+    state = PublishState.model_validate_json((build / "publish-r1.state.json").read_text())
+    assert state.regions["eu-west-1"].import_task_id == task_id and state.done
+    assert len(direct.ec2("us-east-1").describe_images(Owners=["self"])["Images"]) == 1
