@@ -199,11 +199,15 @@ def make_overlay(image: Path, overlay: Path, size: int | None = None) -> None:
         raise VmError(f"qemu-img create failed: {result.stderr.strip()}")
 
 
+# Looked up once in the parent: between fork and exec (other threads may hold locks, e.g. the IMDS server's)
+# the child must do nothing but call it.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: the kernel sends QEMU SIGKILL when the Python process dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @contextlib.contextmanager
