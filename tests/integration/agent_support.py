@@ -7,6 +7,7 @@ non-stdlib import would fail), with the units' flags (-I -S), through the instal
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from archami.config import load_definition
 from archami.firstboot.install import PYTHON_FLAGS, install_into
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-SYSTEM_PYTHON = "/usr/bin/python3"
+# The image's interpreter stands in as the system python3; ARCHAMI_AGENT_PYTHON picks another (e.g. a 3.13
+# like Arch's) to run the same tests against it.
+SYSTEM_PYTHON = os.environ.get("ARCHAMI_AGENT_PYTHON", "/usr/bin/python3")
 ROOT_MACHINE_ID = "5f3c1a0e9b7d4c2a8e6f1b3d5a7c9e01"
 
 
