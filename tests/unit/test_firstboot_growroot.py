@@ -7,7 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from archami.firstboot.agent.growroot import GrowPlan, grow_partition_table, plan, root_device
+import pytest
+
+from archami.firstboot.agent.growroot import GrowPlan, ext4_size, grow_partition_table, plan, root_device
 
 MOUNTINFO = """22 28 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:13 - proc proc rw
 28 1 259:3 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p3 rw
@@ -59,9 +61,27 @@ def test_plan_not_last_partition(tmp_path: Path) -> None:
 
 
 def test_plan_whole_disk_root(tmp_path: Path) -> None:
+    """pv-grub 'hd0' volumes carry the filesystem without a partition table: only the filesystem grows."""
     sysfs = fake_sysfs(tmp_path, 8192 * MIB, {})
-    whole = MOUNTINFO.replace("259:3", "259:0")
-    assert plan(whole, sysfs) == "root (259:0) is not on a partition"
+    result = plan(MOUNTINFO.replace("259:3", "259:0"), sysfs)
+    assert isinstance(result, GrowPlan)
+    assert (result.disk, result.number, result.growth) == ("nvme0n1", 0, 8192 * MIB * 512)
+
+
+@pytest.mark.parametrize("options", [[], ["-O", "^64bit"], ["-b", "1024"]])
+def test_ext4_size_from_the_superblock(tmp_path: Path, options: list[str]) -> None:
+    image = tmp_path / "fs.img"
+    with image.open("wb") as handle:
+        handle.truncate(64 * 2**20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", *options, str(image), "40M"], check=True)
+    assert ext4_size(str(image)) == 40 * 2**20
+
+
+def test_ext4_size_refuses_other_data(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\0" * 4096)
+    with pytest.raises(ValueError, match="no ext4 superblock"):
+        ext4_size(str(junk))
 
 
 def sfdisk_json(image: Path) -> dict[str, object]:

@@ -3,6 +3,7 @@
 The root block device is found from /proc/self/mountinfo and sysfs; the partition table is rewritten with
 `sfdisk -N` (after moving the GPT backup header to the new end of the disk), the kernel is told the new
 size with `partx -u` (BLKPG, works on a mounted disk) and `resize2fs` grows the mounted filesystem online.
+A root filesystem on an unpartitioned volume (pv-grub "hd0" layouts) is grown by resize2fs alone.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def plan(mountinfo: str, sysfs: str = "/sys") -> GrowPlan | str:
     part_dir = os.path.realpath(os.path.join(sysfs, "dev/block", devno))
     number_text = read_text(os.path.join(part_dir, "partition"))
     if number_text is None:
-        return f"root ({devno}) is not on a partition"
+        # An unpartitioned volume (pv-grub "hd0" layouts): only the filesystem grows, up to the device.
+        disk_bytes = int((read_text(os.path.join(part_dir, "size")) or "0").strip()) * SECTOR
+        name = os.path.basename(part_dir)
+        return GrowPlan(name, name, 0, disk_bytes, fstype)
     disk_dir = os.path.dirname(part_dir)
     start = int((read_text(os.path.join(part_dir, "start")) or "0").strip())
     size = int((read_text(os.path.join(part_dir, "size")) or "0").strip())
@@ -83,6 +87,19 @@ def grow_partition_table(disk: str, number: int) -> None:
     )
 
 
+def ext4_size(device: str) -> int:
+    """Bytes an ext4 filesystem spans, from its superblock (1024 bytes in; fields as in ext4's on-disk format)."""
+    with open(device, "rb") as handle:
+        handle.seek(1024)
+        block = handle.read(1024)
+    if len(block) < 0x154 or block[0x38:0x3A] != b"\x53\xef":
+        raise ValueError(f"{device}: no ext4 superblock")
+    count = int.from_bytes(block[4:8], "little")
+    if int.from_bytes(block[0x60:0x64], "little") & 0x80:  # INCOMPAT_64BIT: the count has a high half
+        count |= int.from_bytes(block[0x150:0x154], "little") << 32
+    return count * (1024 << int.from_bytes(block[24:28], "little"))
+
+
 def grow_root(mountinfo_path: str = "/proc/self/mountinfo", sysfs: str = "/sys") -> str:
     import subprocess
 
@@ -91,6 +108,13 @@ def grow_root(mountinfo_path: str = "/proc/self/mountinfo", sysfs: str = "/sys")
         return f"nothing to do: {result}"
     if result.fstype != "ext4":
         return f"nothing to do: root is {result.fstype}, only ext4 is grown"
+    if result.number == 0:
+        device = f"/dev/{result.disk}"
+        growth = result.growth - ext4_size(device)
+        if growth < MIN_GROWTH:
+            return "nothing to do: root already fills the volume"
+        subprocess.run(["resize2fs", device], capture_output=True, check=True)
+        return f"{device} (unpartitioned) grown by {growth // 2**20} MiB"
     disk, part = f"/dev/{result.disk}", f"/dev/{result.partition}"
     log(f"growing {part} by {result.growth // 2**20} MiB")
     grow_partition_table(disk, result.number)
