@@ -106,7 +106,7 @@ def main() -> None:
         print(f"{name:<22}{statistics.median(own):>10.1f}{min(own):>8.1f}{max(own):>8.1f}"
               f"{statistics.median(s[1] * 1000 for s in samples):>18.1f}"
               f"{statistics.median(s[2] * 1000 for s in samples):>10.1f}")
-    print(f"{'(python3 -I -S -c pass)':<22}{baseline(args.runs) * 1000:>10.1f}   x2 processes per boot")
+    print(f"{'(python3 -I -S -c pass)':<22}{baseline(args.runs) * 1000:>10.1f}   per process, for scale")
 
 
 if __name__ == "__main__":
