@@ -37,6 +37,7 @@ def test_user_data_script_runs_in_the_late_phase_once(tmp_path: Path) -> None:
         log = (root / "var/log/archami/user-data.log").read_text()
         assert f"late work in {root}" in log and "exit status 3" in log
         assert not (root / FLAG).exists()
+        assert list((root / "var/lib/archami/firstboot/user-data").iterdir()) == []  # the script is gone
 
         again = run_agent(root, [server.url], phase="early")  # a reboot: nothing queued, nothing flagged
         assert again.returncode == 0

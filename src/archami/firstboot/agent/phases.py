@@ -231,7 +231,11 @@ def _run_user_data(ctx: Context, iid: str) -> str:
 
     # Marked before running: "once per instance" must hold even if the script reboots the machine.
     ctx.state.mark("user-data", iid)
-    return userdata.run_script(ctx, _pending_script(ctx, iid), iid)
+    script = _pending_script(ctx, iid)
+    try:
+        return userdata.run_script(ctx, script, iid)
+    finally:
+        remove(script)  # user-data may hold secrets: it must not ride along into an AMI made from this disk
 
 
 def _flag_late(ctx: Context, iid: str | None) -> None:
