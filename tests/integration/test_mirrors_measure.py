@@ -20,6 +20,7 @@ from archami.cli import app
 from archami.errors import ArchamiError
 from archami.mirrors import (
     MeasurementReport,
+    Mirror,
     MirrorFilter,
     Timeouts,
     filter_mirrors,
@@ -42,6 +43,7 @@ class Behaviour:
     status: int = 200
     hang: bool = False  # read the request, never answer
     trickle: bool = False  # headers at once, then one byte every 0.2 s
+    redirect_to: str | None = None  # answer 301 with this Location
     requests: list[str] = field(default_factory=list)
 
 
@@ -62,6 +64,12 @@ class MirrorServer:
                     server.stop.wait(60)
                     return
                 time.sleep(b.delay)
+                if b.redirect_to is not None:
+                    self.send_response(301)
+                    self.send_header("Location", b.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if b.status != 200 or self.path != f"/archlinux/{DB_PATH}":
                     self.send_error(b.status if b.status != 200 else 404)
                     return
@@ -216,3 +224,15 @@ def test_rank_and_regions_commands_write_lists_and_measurements(
         "eu-central-1.mirrorlist", "global.mirrorlist", "sa-east-1.mirrorlist", "us-east-1.mirrorlist",
     ]
     assert "no measurements" in (lists / "eu-central-1.mirrorlist").read_text()
+
+
+def test_redirects_are_followed_a_few_times_only() -> None:
+    with MirrorServer(Behaviour()) as target, MirrorServer(Behaviour()) as moved, \
+            MirrorServer(Behaviour()) as looping:
+        moved.behaviour.redirect_to = target.url + DB_PATH
+        looping.behaviour.redirect_to = f"/archlinux/{DB_PATH}"  # relative, to itself
+        mirrors = [Mirror(moved.url, "http"), Mirror(looping.url, "http")]
+        first, second = measure(mirrors, path=DB_PATH, timeouts=Timeouts(connect=1.0, deadline=5.0))
+    assert first.ok and first.size == len(BODY)
+    assert target.behaviour.requests == [f"/archlinux/{DB_PATH}"]
+    assert not second.ok and "redirects" in second.error
