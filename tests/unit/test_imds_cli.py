@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from archami.cli import app
+from archami.cli.imds_cmds import parse_faults
+from archami.errors import ArchamiError
+from archami.vm.imds import FaultPlan
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBS72FDJm5LdY/JnUUKSLLm4v4Ik2Q19XIn/Jl0T1PIz me@host"
 runner = CliRunner()
@@ -69,3 +73,16 @@ def test_runs_for_a_duration_and_stops() -> None:
     result = runner.invoke(app, ["imds", "--duration", "0.3"])
     assert result.exit_code == 0, result.output
     assert "local IMDSv2" in result.output
+
+
+def test_fault_options() -> None:
+    plan = parse_faults(["token-delay=1.5", "public-keys-404", "errors-500-first=3", "invalidate-tokens-after=4"])
+    assert plan == FaultPlan(token_delay=1.5, public_keys_404=True, errors_500_first=3, invalidate_tokens_after=4)
+    assert parse_faults(["truncate-always=no"]) == FaultPlan()
+
+
+def test_bad_fault_options() -> None:
+    with pytest.raises(ArchamiError, match="unknown fault"):
+        parse_faults(["explode"])
+    with pytest.raises(ArchamiError, match="needs a number"):
+        parse_faults(["token-delay=soon"])

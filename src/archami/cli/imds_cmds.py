@@ -11,7 +11,7 @@ from rich.table import Table
 
 from archami.cli.app import app, console
 from archami.errors import ArchamiError
-from archami.vm.imds import ImdsConfig, ImdsServer
+from archami.vm.imds import FaultPlan, ImdsConfig, ImdsServer
 
 
 def _read_keys(files: list[Path]) -> dict[str, str]:
@@ -29,6 +29,29 @@ def _read_keys(files: list[Path]) -> dict[str, str]:
     return keys
 
 
+def parse_faults(specs: list[str]) -> FaultPlan:
+    """'--fault token-delay=2 --fault public-keys-404' -> FaultPlan(token_delay=2.0, public_keys_404=True)."""
+    defaults = FaultPlan()
+    values: dict[str, object] = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        field = name.strip().replace("-", "_")
+        if field not in FaultPlan.__dataclass_fields__:
+            known = ", ".join(f.replace("_", "-") for f in FaultPlan.__dataclass_fields__)
+            raise ArchamiError(f"--fault {spec}: unknown fault (known: {known})")
+        default = getattr(defaults, field)
+        try:
+            if isinstance(default, bool):
+                values[field] = text.lower() not in ("0", "false", "no") if sep else True
+            elif default is None or isinstance(default, int):
+                values[field] = int(text)
+            else:
+                values[field] = float(text)
+        except ValueError as exc:
+            raise ArchamiError(f"--fault {spec}: needs a number, e.g. {name}=2") from exc
+    return FaultPlan(**values)  # type: ignore[arg-type]
+
+
 @app.command()
 def imds(
     port: Annotated[int, typer.Option(help="Port on the loopback address (0: any free port).")] = 0,
@@ -40,6 +63,9 @@ def imds(
     hostname: Annotated[str, typer.Option(help="local-hostname to report.")] = ImdsConfig.hostname,
     user_data: Annotated[Path | None, typer.Option(help="File served as user-data.")] = None,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C).")] = 0,
+    fault: Annotated[
+        list[str] | None, typer.Option("--fault", help="Misbehave: e.g. token-delay=2, public-keys-404 (repeatable).")
+    ] = None,
 ) -> None:
     """Serve EC2 instance metadata (IMDSv2: token required) on a loopback port until interrupted."""
     if host not in ("127.0.0.1", "::1", "localhost"):
@@ -57,7 +83,7 @@ def imds(
         user_data=data,
     )
     try:
-        server = ImdsServer(config, host=host, port=port)
+        server = ImdsServer(config, host=host, port=port, faults=parse_faults(fault or []))
     except OSError as exc:
         raise ArchamiError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     table = Table(title="local IMDSv2", show_header=False)
@@ -66,6 +92,7 @@ def imds(
         ("zone", config.availability_zone), ("hostname", config.hostname),
         ("public keys", ", ".join(config.public_keys) or "(none)"),
         ("user-data", f"{len(data)} bytes" if data is not None else "(none)"),
+        ("faults", ", ".join(fault or []) or "(none)"),
     ):
         table.add_row(name, value)
     console.print(table)
