@@ -11,7 +11,7 @@ import pytest
 
 from archami.config import load_definition
 from archami.firstboot import install
-from archami.firstboot.agent.settings import DEFAULTS, Settings
+from archami.firstboot.agent.settings import DEFAULTS, LATE_FLAG, Settings
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 AGENT_SOURCE = Path(install.__file__).parent / "agent"
@@ -77,6 +77,7 @@ def test_units_ordering() -> None:
     assert "After=archami-firstboot.service" in keyring and "Before=archlinux-keyring-wkd-sync.service" in keyring
     late = (units / install.LATE_UNIT).read_text()
     assert "sshd.service" in late.split("After=", 1)[1].split("\n", 1)[0]
+    assert f"ConditionPathExists={LATE_FLAG}\n" in late  # the file the early phase leaves when late has work
     for text in (early, keyring, late):
         assert f"ExecStart=/usr/bin/python3 {' '.join(install.PYTHON_FLAGS)} {install.LAUNCHER} --phase" in text
         assert "WantedBy=multi-user.target" in text
