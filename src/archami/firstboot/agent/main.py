@@ -15,6 +15,7 @@ from . import phases
 from .context import Context
 from .files import log, write_atomic
 from .imds import ImdsClient
+from .platform import on_ec2
 from .settings import SETTINGS_PATH, STATE_DIR, load_settings
 from .steps import Steps
 
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"error: {exc}")
         return 2
     ctx = Context(root, settings)
+    if ctx.live and args["deadline"] is None and not on_ec2():
+        log(f"this machine does not look like EC2: waiting at most {settings.deadline_off_ec2:.0f} s for metadata")
+        settings.deadline = min(settings.deadline, settings.deadline_off_ec2)
     phase = str(args["phase"])
     steps = Steps()
 

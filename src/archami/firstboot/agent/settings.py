@@ -29,6 +29,7 @@ DEFAULTS: dict[str, object] = {
     "token_ttl": 21600,
     "request_timeout": 2.0,
     "deadline": 120.0,  # seconds for a whole phase's metadata before the agent gives up
+    "deadline_off_ec2": 10.0,  # the same when the machine does not look like EC2 (nothing may ever answer)
     "user_data_max_bytes": 16384,  # EC2's own limit on user-data
     "user_data_timeout": 900.0,
 }
@@ -49,6 +50,7 @@ class Settings:
     token_ttl: int
     request_timeout: float
     deadline: float
+    deadline_off_ec2: float
     user_data_max_bytes: int
     user_data_timeout: float
 
