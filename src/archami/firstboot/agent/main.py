@@ -15,7 +15,7 @@ from . import phases
 from .context import Context
 from .files import log, write_atomic
 from .imds import ImdsClient
-from .platform import on_ec2
+from .ec2detect import on_ec2
 from .settings import SETTINGS_PATH, STATE_DIR, load_settings
 from .steps import Steps
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from archami.firstboot.agent.platform import on_ec2
+from archami.firstboot.agent.ec2detect import on_ec2
 
 
 def sysfs(tmp_path: Path, files: dict[str, str]) -> str:
