@@ -13,9 +13,9 @@ import time
 
 from . import phases
 from .context import Context
+from .ec2detect import on_ec2
 from .files import log, write_atomic
 from .imds import ImdsClient
-from .ec2detect import on_ec2
 from .settings import SETTINGS_PATH, STATE_DIR, load_settings
 from .steps import Steps
 
