@@ -22,15 +22,15 @@ from pathlib import Path
 from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, BuildResult, write_json_atomic
 from archami.build import disk
 from archami.build.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
+from archami.build.layout import DiskLayout, plan_layout
 from archami.build.layout import kernel_cmdline as make_cmdline
-from archami.build.layout import plan_layout
 from archami.build.manifest import make_manifest, sparse_sha256
 from archami.build.runner import sigterm_interrupts
 from archami.build.steps import EC2_STEPS, StepEnv, step_name
 from archami.config.load import LoadedDefinition
 from archami.config.variant import Variant
 from archami.distro import backend_for
-from archami.distro.base import BuildContext
+from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
 
 LOG_NAME = "build.log"
@@ -121,6 +121,58 @@ def _audit(image: Path, log: logging.Logger) -> None:
         raise AuditFailed(f"the image failed its audit ({len(report.findings)} findings): {shown}")
 
 
+def _prepare_root(
+    ctx: BuildContext, backend: DistroBackend, cache: RootCache, refresh: bool, notify: Progress
+) -> tuple[str, bool]:
+    """Unpack the cached root for these inputs, or bootstrap one and cache it. Returns (key, cache hit)."""
+    inputs = cache_inputs(backend, ctx.definition, ctx.variant)
+    key = cache_key(inputs)
+    cached = None if refresh else cache.lookup(ctx.variant, key)
+    if cached is not None:
+        notify("restore_cached_root")
+        ctx.log.info("step: restore_cached_root (%s)", cached.name)
+        cache.restore(cached, ctx.root, ctx.log)
+        return key, True
+    notify("bootstrap")
+    ctx.log.info("step: bootstrap (root cache key %s)", key)
+    backend.bootstrap(ctx)
+    notify("store_root_in_cache")
+    ctx.log.info("step: store_root_in_cache")
+    cache.store(ctx.variant, key, inputs, ctx.root, ctx.log)
+    return key, False
+
+
+def _assemble_and_check(ctx: BuildContext, layout: DiskLayout, staging: Path, image: Path, notify: Progress) -> str:
+    """Write the disk image to `image`, audit it, and return its sha256; the root tree is deleted."""
+    in_ram = (staging / "work").is_symlink()
+    # In RAM, mkfs writes without waiting for the shared disk; the result is then copied out
+    # with `cp --sparse=always`, which also leaves every all-zero block of the copy a hole.
+    assembled = ctx.work / IMAGE_NAME if in_ram else image
+    notify("assemble_disk")
+    ctx.log.info("step: assemble_disk (%s)", layout.scheme)
+    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log)
+    ctx.log.info("image: %d bytes, %d allocated before copying out", report.image_size, report.used_bytes)
+    # Independent jobs at once: delete the root tree (tens of thousands of files), copy the image out,
+    # hash it (hashlib releases the GIL) and audit it.
+    jobs = [subprocess.Popen(["rm", "-rf", "--one-file-system", str(ctx.root)])]
+    if in_ram:
+        jobs.append(subprocess.Popen(["cp", "--sparse=always", str(assembled), str(image)]))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashing = pool.submit(sparse_sha256, assembled)
+        try:
+            notify("audit")
+            ctx.log.info("step: audit")
+            _audit(assembled, ctx.log)
+            notify("manifest")
+            digest = hashing.result()
+        finally:
+            codes = [job.wait() for job in jobs]
+    if any(codes):
+        raise ArchamiError(f"deleting the root or copying the image out failed (exit codes {codes})")
+    _remove_work_dir(staging)
+    return digest
+
+
 def build_variant(
     loaded: LoadedDefinition,
     variant: Variant,
@@ -156,60 +208,20 @@ def build_variant(
                                  esp_size=definition.disk.esp_size, seed=f"{loaded.sha256}/{variant.id}")
             cmdline = make_cmdline(layout, list(definition.kernel.cmdline), variant.virtualization)
 
-            inputs = cache_inputs(backend, definition, variant)
-            key = cache_key(inputs)
-            cached = None if refresh_root else cache.lookup(variant, key)
-            if cached is not None:
-                notify("restore_cached_root")
-                log.info("step: restore_cached_root (%s)", cached.name)
-                cache.restore(cached, root, log)
-            else:
-                notify("bootstrap")
-                log.info("step: bootstrap (root cache key %s)", key)
-                backend.bootstrap(ctx)
-                notify("store_root_in_cache")
-                log.info("step: store_root_in_cache")
-                cache.store(variant, key, inputs, root, log)
-
+            key, cache_hit = _prepare_root(ctx, backend, cache, refresh_root, notify)
             env = StepEnv(ctx, backend, layout, cmdline)
             for step in EC2_STEPS:
                 notify(step_name(step))
                 log.info("step: %s", step_name(step))
                 step(env)
-
             packages = backend.installed_packages(root)
             kernel = backend.kernel_version(root)
             image = staging / IMAGE_NAME
-            in_ram = (staging / "work").is_symlink()
-            # In RAM, mkfs writes without waiting for the shared disk; the result is then copied out
-            # with `cp --sparse=always`, which also leaves every all-zero block of the copy a hole.
-            assembled = work / IMAGE_NAME if in_ram else image
-            notify("assemble_disk")
-            log.info("step: assemble_disk (%s)", layout.scheme)
-            report = disk.assemble(assembled, layout, root, work, log)
-            log.info("image: %d bytes, %d allocated before copying out", report.image_size, report.used_bytes)
-            # Independent jobs at once: delete the root tree (tens of thousands of files), copy the image
-            # out, hash it (hashlib releases the GIL) and audit it.
-            jobs = [subprocess.Popen(["rm", "-rf", "--one-file-system", str(root)])]
-            if in_ram:
-                jobs.append(subprocess.Popen(["cp", "--sparse=always", str(assembled), str(image)]))
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                hashing = pool.submit(sparse_sha256, assembled)
-                try:
-                    notify("audit")
-                    log.info("step: audit")
-                    _audit(assembled, log)
-                    notify("manifest")
-                    digest = hashing.result()
-                finally:
-                    codes = [job.wait() for job in jobs]
-            if any(codes):
-                raise ArchamiError(f"cleaning up or copying the image out failed (exit codes {codes})")
-            _remove_work_dir(staging)
+            digest = _assemble_and_check(ctx, layout, staging, image, notify)
             manifest = make_manifest(
                 loaded=loaded, variant=variant, layout=layout, cmdline=cmdline, kernel_version=kernel,
                 packages=packages, image=image, image_sha256=digest,
-                build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cached is not None,
+                build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cache_hit,
             )
             write_json_atomic(staging / MANIFEST_NAME, manifest)
             log.info("built %s in %.1f s", variant.id, manifest.build_seconds)
