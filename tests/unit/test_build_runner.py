@@ -65,7 +65,8 @@ def test_sigterm_stops_the_tool_and_its_children(tmp_path: Path) -> None:
         from archami.build.runner import run, sigterm_interrupts, BuildInterrupted
         try:
             with sigterm_interrupts():
-                run(["sh", "-c", "sleep 300 & echo $! > {pidfile}; wait"], logging.getLogger("x"))
+                run(["sh", "-c", "sleep 300 & echo $! > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; wait"],
+                    logging.getLogger("x"))
         except BuildInterrupted:
             sys.exit(42)
     """)
@@ -79,7 +80,8 @@ def test_sigterm_stops_the_tool_and_its_children(tmp_path: Path) -> None:
     assert proc.wait(30) == 42
     deadline = time.monotonic() + 10
     while _alive(grandchild):
-        assert time.monotonic() < deadline, "the tool's child survived the interrupted build"
+        cmdline = Path(f"/proc/{grandchild}/cmdline").read_bytes()
+        assert time.monotonic() < deadline, f"the tool's child {grandchild} {cmdline!r} survived"
         time.sleep(0.05)
 
 
