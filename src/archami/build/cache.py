@@ -26,7 +26,7 @@ from archami.distro.base import DistroBackend
 # Bump when archami changes how it bootstraps in a way the inputs below do not show.
 CACHE_FORMAT = 1
 DEFAULT_CACHE_DIR = Path("/var/cache/archami")
-KEEP_PER_FAMILY = 3  # roots kept per distro/release/arch; older ones are deleted
+KEEP_PER_FAMILY = 6  # roots kept per distro/release/arch (least recently used go first)
 _TAR_FLAGS = ["--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"]
 _MIRROR_ENVS = ("ARCHAMI_ARCH_MIRROR", "ARCHAMI_DEBIAN_MIRROR")
 
