@@ -6,6 +6,8 @@ name), so re-running after any interruption continues instead of starting over.
 
 from __future__ import annotations
 
+import shutil
+
 from botocore.exceptions import ClientError
 
 from archami.aws import ebs_upload, s3_transfer
@@ -156,9 +158,11 @@ def ensure_bundle(ctx: PublishContext) -> str:
             "instance-store variants need --ec2-cert: the EC2 bundling certificate of the region's partition"
         )
     s3 = ctx.clients.s3(region)
+    bundle_dir = ctx.build_dir / "bundle"
+    shutil.rmtree(bundle_dir, ignore_errors=True)  # an interrupted run's parts (new key and IV each time)
     bundle = write_bundle(
         ctx.image,
-        ctx.build_dir / "bundle",
+        bundle_dir,
         name="image",
         account_id=ctx.clients.account_id(region),
         architecture=ctx.manifest.variant.ec2_architecture,

@@ -21,6 +21,7 @@ class ImportSnapshotShim:
         self.region = region
         self.tasks: dict[str, dict[str, Any]] = {}
         self.calls: list[dict[str, str]] = []
+        self.by_token: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -38,10 +39,14 @@ class ImportSnapshotShim:
     def _import(self, form: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             self.calls.append(form)
+            token = form.get("ClientToken", "")
+            if token in self.by_token:  # EC2 returns the first task for a repeated ClientToken
+                return _xml("ImportSnapshotResponse", f"<importTaskId>{self.by_token[token]}</importTaskId>")
             bucket, key = form["DiskContainer.UserBucket.S3Bucket"], form["DiskContainer.UserBucket.S3Key"]
             size = self.clients.s3(self.region).head_object(Bucket=bucket, Key=key)["ContentLength"]
             task_id = f"import-snap-{next(self._ids):017x}"
             self.tasks[task_id] = {"size": size, "polls": 0, "snapshot": None}
+            self.by_token[token] = task_id
         return _xml(
             "ImportSnapshotResponse",
             f"<importTaskId>{task_id}</importTaskId><snapshotTaskDetail><status>active</status></snapshotTaskDetail>",
