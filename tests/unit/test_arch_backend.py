@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from archami.config import Definition, expand, parse_definition
-from archami.distro.arch import ArchBackend
+from archami.distro.arch import ArchBackend, write_instance_pacman_config
 from archami.errors import ArchamiError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _definition(
@@ -66,3 +68,18 @@ def test_each_architecture_uses_its_distributions_keyring(tmp_path: Path) -> Non
     # Debian ships no archlinux32 keyring: the error says so instead of a failed signature check later.
     with pytest.raises(ArchamiError, match=r"archlinux32\.gpg not found: install the archlinux32 keyring"):
         ArchBackend().cache_inputs(definition, i686)
+
+
+def test_instance_pacman_conf_uses_the_repositorys_public_address(tmp_path: Path) -> None:
+    text = (EXAMPLES / "arch.toml").read_text().replace(
+        '# instance_server = "https://<your-bucket>.s3.<region>.amazonaws.com/$repo/$arch"',
+        'instance_server = "https://repo.invalid/$repo/$arch"',
+    )
+    definition = parse_definition(text)
+    write_instance_pacman_config(tmp_path, definition, "x86_64", {"ARCHAMI_ARCH_MIRROR": "http://127.0.0.1:9/$repo"})
+    conf = (tmp_path / "etc/pacman.conf").read_text()
+    assert "Server = https://repo.invalid/$repo/$arch" in conf
+    assert "file:///var/lib/archami/repo" not in conf
+    # Without instance_server the build's address is what instances get.
+    write_instance_pacman_config(tmp_path, parse_definition((EXAMPLES / "arch.toml").read_text()), "x86_64", {})
+    assert "Server = file:///var/lib/archami/repo/$repo/$arch" in (tmp_path / "etc/pacman.conf").read_text()

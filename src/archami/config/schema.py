@@ -168,7 +168,12 @@ class FirstBoot(Strict):
 
 class Repository(Strict):
     name: str = Field(description="Repository name ([name] in pacman.conf, a label for apt).")
-    server: str = Field(description="Base URL ($repo and $arch expanded by pacman).")
+    server: str = Field(description="Base URL the build installs from ($repo and $arch expanded by pacman).")
+    instance_server: str | None = Field(
+        default=None,
+        description="Base URL instances use for updates, when it differs from the build's (e.g. a file:// build "
+        "copy of a repository that instances reach over HTTPS). Default: server.",
+    )
     siglevel: str = Field(default="Required", description="pacman SigLevel for this repository.")
     key: str | None = Field(default=None, description="Path of an ASCII-armoured public key to trust.")
     first: bool = Field(default=False, description="Put this repository before the distro's own.")

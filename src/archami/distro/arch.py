@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
-from archami.config.schema import Definition
+from archami.config.schema import Definition, Repository
 from archami.config.variant import Variant
 from archami.distro import arch_pacman
 from archami.distro.arch_conf import (
@@ -208,13 +208,20 @@ def write_instance_pacman_config(root: Path, definition: Definition, architectur
     (etc / "pacman.conf").write_text(
         pacman_conf(
             architecture=architecture,
-            repositories=definition.repositories,
+            repositories=[_as_seen_by_instances(r) for r in definition.repositories],
             mirrorlist_path=INSTANCE_MIRRORLIST,
         )
     )
     (root / INSTANCE_MIRRORLIST.lstrip("/")).write_text(
         mirrorlist(mirrors_for(definition, env), header="Mirrors the image was built from.")
     )
+
+
+def _as_seen_by_instances(repository: Repository) -> Repository:
+    """The build may read a repository from a local copy; instances use its public address."""
+    if repository.instance_server is None:
+        return repository
+    return repository.model_copy(update={"server": repository.instance_server})
 
 
 def kernel_version(root: Path, kernel_package: str | None = None) -> str:
