@@ -109,3 +109,31 @@ def test_initramfs_key_follows_packages_and_initramfs_configuration(tmp_path: Pa
     assert second != first
     _status(ctx.root, [("linux-image-6.1.0-9-cloud-amd64", "6.1.1-2", "install ok installed")])
     assert debian.initramfs_key(ctx, "6.1.0-9-cloud-amd64") != second
+
+
+def test_path_excludes_keep_copyright_files() -> None:
+    assert debian.excluded("/usr/share/doc/bash/README")
+    assert not debian.excluded("/usr/share/doc/bash/copyright")
+    assert debian.excluded("/usr/share/man/man1/ls.1.gz")
+    assert debian.excluded("/usr/share/locale/de/LC_MESSAGES/x.mo")
+    assert not debian.excluded("/usr/share/locale/locale.alias")
+    assert not debian.excluded("/usr/bin/ls")
+
+
+def test_remove_excluded_cleans_what_the_first_unpack_left(tmp_path: Path) -> None:
+    for rel in ("usr/share/doc/bash/README", "usr/share/doc/bash/copyright", "usr/share/man/man1/ls.1.gz",
+                "usr/share/locale/locale.alias", "usr/share/locale/de/LC_MESSAGES/x.mo", "usr/bin/ls"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    (tmp_path / "usr/share/doc/libalias").symlink_to("bash")
+    assert debian.remove_excluded(tmp_path) == 4
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_dir())
+    assert left == ["usr/bin/ls", "usr/share/doc/bash/copyright", "usr/share/locale/locale.alias"]
+
+
+def test_the_excludes_hook_writes_the_same_file_dpkg_reads(tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["sh", "-c", debian._write_excludes_hook(), "hook", str(tmp_path)], check=True)
+    written = (tmp_path / debian.EXCLUDES_FILE).read_text().splitlines()
+    assert [line for line in written if not line.startswith("#")] == debian.DPKG_EXCLUDES
