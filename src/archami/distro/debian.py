@@ -106,12 +106,12 @@ class DebianBackend(DistroBackend):
             # crude unpack of the essential packages left.
             f"--setup-hook={_write_excludes_hook()}",
             *(f"--aptopt={o}" for o in APT_OPTIONS),
-            # The package cache: synced into apt's archive dir before downloading, and back out after.
             # Merged /usr by the usr-is-merged package, not usrmerge (which drags in perl: ~50 MB).
             "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
             # dpkg without fsync (removed again before mmdebstrap finishes): the root is a throwaway
             # directory until it is packed, so durability of each file is pointless and slow.
             "--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata",
+            # The package cache: synced into apt's archive dir before downloading, and back out after.
             "--skip=essential/unlink",
             "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
             f"--setup-hook=sync-in {debs} /var/cache/apt/archives/",
