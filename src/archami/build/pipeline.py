@@ -183,6 +183,9 @@ def build_variant(
     progress: Progress | None = None,
 ) -> BuildResult:
     """Build one variant. `refresh_root` bootstraps afresh even when the root cache has this root."""
+    if os.geteuid() != 0:
+        # Unpacking a root keeps file owners, and the image's own tools run chrooted: both need root.
+        raise ArchamiError("archami build needs root (file ownership in the image, chroot); run it as root")
     started = time.monotonic()
     definition = loaded.definition
     notify = progress or (lambda _name: None)
