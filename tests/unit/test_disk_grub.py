@@ -114,6 +114,16 @@ def test_boot_files_arch_names(tmp_path: Path) -> None:
     assert grub.find_boot_files(tmp_path) == grub.BootFiles("/boot/vmlinuz-linux", "/boot/initramfs-linux.img")
 
 
+def test_boot_files_arch_lts_kernel(tmp_path: Path) -> None:
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot/vmlinuz-linux-lts").write_bytes(b"k")
+    (tmp_path / "boot/initramfs-linux-lts.img").write_bytes(b"i")
+    (tmp_path / "boot/initramfs-linux-lts-fallback.img").write_bytes(b"f")
+    assert grub.find_boot_files(tmp_path) == grub.BootFiles(
+        "/boot/vmlinuz-linux-lts", "/boot/initramfs-linux-lts.img"
+    )
+
+
 def test_no_kernel_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "boot").mkdir()
     with pytest.raises(grub.GrubError, match="no kernel"):

@@ -61,9 +61,12 @@ def find_boot_files(root: Path) -> BootFiles:
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
     if not kernels:
         raise GrubError(f"no kernel in {root}/boot")
-    version = kernels[-1].name.removeprefix("vmlinuz-")
-    initrd_path = root / "boot" / f"initrd.img-{version}"
-    return BootFiles(f"/boot/{kernels[-1].name}", f"/boot/{initrd_path.name}" if initrd_path.exists() else None)
+    suffix = kernels[-1].name.removeprefix("vmlinuz-")
+    # Debian names the initramfs after the kernel version, Arch after the kernel package (linux-lts ...).
+    for initrd_name in (f"initrd.img-{suffix}", f"initramfs-{suffix}.img"):
+        if (root / "boot" / initrd_name).exists():
+            return BootFiles(f"/boot/{kernels[-1].name}", f"/boot/{initrd_name}")
+    return BootFiles(f"/boot/{kernels[-1].name}", None)
 
 
 def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 1) -> str:
