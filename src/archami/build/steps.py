@@ -18,6 +18,7 @@ from archami.build.rootfs import make_symlink, remove, resolve_in_root, write_fi
 from archami.build.runner import run
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
+from archami.fsutil import empty_dir
 
 # DHCP option names (as dhclient spells them, and the definition uses) -> option codes (RFC 2132, 4702)
 # for systemd-networkd's RequestOptions=.
@@ -278,16 +279,6 @@ def lock_root_password(root: Path) -> None:
     shadow.write_text("\n".join(lines) + "\n")
 
 
-def _empty_dir(directory: Path) -> None:
-    if not directory.is_dir() or directory.is_symlink():
-        return
-    for entry in directory.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-
-
 def remove_secrets(env: StepEnv) -> None:
     root = env.root
     for pattern in _SECRETS:
@@ -302,7 +293,7 @@ def remove_secrets(env: StepEnv) -> None:
     write_file(root, "/etc/machine-id", "", 0o444)
     lock_root_password(root)
     for scratch in ("tmp", "var/tmp"):
-        _empty_dir(root / scratch)
+        empty_dir(root / scratch)
     # Logs of the build are the build's (build.log), not the image's.
     if (root / "var/log").is_dir():
         for log_file in (root / "var/log").rglob("*"):

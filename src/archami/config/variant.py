@@ -25,29 +25,26 @@ class Variant(BaseModel):
     services_disabled: tuple[str, ...]
     multi_release: bool = False  # the matrix spans releases, so the id names the release
 
-    @property
-    def id(self) -> str:
-        """Stable short id, in the seed's column order: 'ebs-hvm-gpu-x86_64', 'instance-store-paravirtual-i686'."""
+    def _parts(self, root_device: str) -> list[str]:
+        """The seed's column order: [release] root-device virtualization [flavour] architecture [kernel]."""
         parts = [self.release] if self.multi_release else []
-        parts += [self.root_device, self.virtualization]
+        parts += [root_device, self.virtualization]
         if self.flavour != "default":
             parts.append(self.flavour)
         parts.append(self.architecture)
         if self.kernel_channel != "stable":
             parts.append(self.kernel_channel)
-        return "-".join(parts)
+        return parts
+
+    @property
+    def id(self) -> str:
+        """Stable short id: 'ebs-hvm-gpu-x86_64', 'instance-store-paravirtual-i686'."""
+        return "-".join(self._parts(self.root_device))
 
     @property
     def label(self) -> str:
         """Column heading as on the seed's release page: 'ebs hvm gpu x86_64' (instance-store shown as s3)."""
-        parts = [self.release] if self.multi_release else []
-        parts += ["s3" if self.root_device == "instance-store" else "ebs", self.virtualization]
-        if self.flavour != "default":
-            parts.append(self.flavour)
-        parts.append(self.architecture)
-        if self.kernel_channel != "stable":
-            parts.append(self.kernel_channel)
-        return " ".join(parts)
+        return " ".join(self._parts("s3" if self.root_device == "instance-store" else "ebs"))
 
     @property
     def boot_mode(self) -> str:

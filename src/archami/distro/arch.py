@@ -38,6 +38,7 @@ from archami.distro.arch_keyring import (
 from archami.distro.arch_pacman import PacmanPaths
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
+from archami.fsutil import empty_dir
 
 __all__ = ["MIRROR_ENV", "ArchBackend", "mirrorlist", "mkinitcpio_conf", "pacman_conf"]
 
@@ -190,8 +191,8 @@ class ArchBackend(DistroBackend):
         stop_agent(ctx.work / "gnupg")
         for path in (ctx.root / "etc/pacman.d/gnupg", ctx.work / "gnupg"):
             shutil.rmtree(path, ignore_errors=True)
-        arch_pacman.remove_tree_contents(ctx.root / "var/cache/pacman/pkg")
-        arch_pacman.remove_tree_contents(ctx.root / "var/lib/pacman/sync")
+        empty_dir(ctx.root / "var/cache/pacman/pkg")
+        empty_dir(ctx.root / "var/lib/pacman/sync")
         for log in ("var/log/pacman.log",):
             (ctx.root / log).unlink(missing_ok=True)
         ctx.log.info("removed package cache, sync databases, keyring and pacman log from the image")

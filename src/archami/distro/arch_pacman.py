@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,14 +182,3 @@ def installed_packages(root: Path) -> list[PackageInfo]:
                 arch = fields.get("ARCH", [""])[0]
                 packages.append(PackageInfo(name=fields["NAME"][0], version=fields["VERSION"][0], architecture=arch))
     return sorted(packages, key=lambda p: p.name)
-
-
-def remove_tree_contents(path: Path) -> None:
-    """Empty a directory but keep it (e.g. the package cache directory the image expects to exist)."""
-    if not path.is_dir():
-        return
-    for child in path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
