@@ -29,6 +29,7 @@ WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
 EARLY_UNIT = "archami-firstboot.service"
 KEYRING_UNIT = "archami-firstboot-keyring.service"
 LATE_UNIT = "archami-firstboot-late.service"
+ALL_UNITS = (EARLY_UNIT, KEYRING_UNIT, LATE_UNIT)
 # Fast host keys first so sshd can start; RSA last (15-30 s under emulation, generated after sshd is up).
 HOST_KEY_ORDER = ("ed25519", "ecdsa", "rsa")
 # Arch's openssh generates every missing host key type (RSA included) before sshd starts; with archami's
@@ -70,28 +71,35 @@ def agent_units(definition: Definition) -> list[str]:
     return units
 
 
+def agent_files() -> list[tuple[str, bytes]]:
+    """(absolute path in the image, content) of the agent, its launcher and its units: what install_into
+    copies and what the archami-firstboot pacman package ships."""
+    package = resources.files("archami.firstboot")
+    files = [
+        (f"{AGENT_DIR}/{AGENT_PACKAGE}/{source.name}", source.read_bytes())
+        for source in sorted(package.joinpath("agent").iterdir(), key=lambda p: p.name)
+        if source.name.endswith(".py")
+    ]
+    files.append((LAUNCHER, package.joinpath("launcher.py").read_bytes()))
+    files += [(f"{UNIT_DIR}/{name}", package.joinpath("units", name).read_bytes()) for name in ALL_UNITS]
+    return files
+
+
 def install_into(root: Path, definition: Definition, variant: Variant) -> None:
     """Copy the agent into `root`, write its settings, install and enable its systemd units."""
-    package = resources.files("archami.firstboot")
     target = root / AGENT_DIR.lstrip("/")
     agent_target = target / AGENT_PACKAGE
     if agent_target.exists():
         shutil.rmtree(agent_target)
     agent_target.mkdir(parents=True, mode=0o755)
-    for source in sorted(package.joinpath("agent").iterdir(), key=lambda p: p.name):
-        if source.name.endswith(".py"):
-            _write(agent_target / source.name, source.read_bytes(), 0o644)
-    _write(target / "firstboot.py", package.joinpath("launcher.py").read_bytes(), 0o644)
+    for path, data in agent_files():
+        _write(root / path.lstrip("/"), data, 0o644)
 
     settings = agent_settings(definition, variant)
     _write(root / SETTINGS_PATH.lstrip("/"), settings.to_json().encode(), 0o644)
 
-    unit_dir = root / UNIT_DIR.lstrip("/")
     wants = root / WANTS_DIR.lstrip("/")
-    unit_dir.mkdir(parents=True, exist_ok=True)
     wants.mkdir(parents=True, exist_ok=True)
-    for name in (EARLY_UNIT, KEYRING_UNIT, LATE_UNIT):
-        _write(unit_dir / name, package.joinpath("units", name).read_bytes(), 0o644)
     for name in agent_units(definition):
         link = wants / name
         link.unlink(missing_ok=True)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from archami.distro.arch_conf import mirrorlist
 from archami.errors import ArchamiError
 from archami.firstboot.agent.mirrors import GLOBAL_LIST, MIRROR_LISTS, valid_region
-from archami.firstboot.install import AGENT_DIR, AGENT_PACKAGE, UNIT_DIR
+from archami.firstboot.install import agent_files
 from archami.pacman.definitions import PackageDefinition
 from archami.pacman.gpg import key_file_fingerprints
 
@@ -113,12 +112,5 @@ def _stage_mirrorlists(definition: PackageDefinition, root: Path, ctx: StagingCo
 
 def _stage_firstboot(definition: PackageDefinition, root: Path, ctx: StagingContext) -> None:
     # The same files install_into copies (without the image-specific settings and enable links).
-    package = resources.files("archami.firstboot")
-    for source in sorted(package.joinpath("agent").iterdir(), key=lambda p: p.name):
-        if source.name.endswith(".py"):
-            _write(root, f"{AGENT_DIR}/{AGENT_PACKAGE}/{source.name}", source.read_bytes())
-    _write(root, f"{AGENT_DIR}/firstboot.py", package.joinpath("launcher.py").read_bytes())
-    for unit in sorted(package.joinpath("units").iterdir(), key=lambda p: p.name):
-        if unit.name.endswith((".service", ".timer", ".target")):
-            _write(root, f"{UNIT_DIR}/{unit.name}", unit.read_bytes())
-
+    for path, data in agent_files():
+        _write(root, path, data)
