@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from archami.fsutil import data_extents
+
 EBS_BLOCK_SIZE = 512 * 1024  # PutSnapshotBlock takes exactly this many bytes per block
 GIB = 1024**3
 ZERO_BLOCK = bytes(EBS_BLOCK_SIZE)
@@ -21,21 +23,6 @@ ZERO_BLOCK = bytes(EBS_BLOCK_SIZE)
 def volume_size_gib(image_size: int) -> int:
     """Smallest whole number of GiB that holds the image (EBS volumes are sized in GiB)."""
     return max(1, -(-image_size // GIB))
-
-
-def data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
-    """(start, end) byte ranges holding data, per the filesystem's allocation map."""
-    offset = 0
-    while offset < size:
-        try:
-            start = os.lseek(fd, offset, os.SEEK_DATA)
-        except OSError:  # ENXIO: no data after offset
-            return
-        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
-        if start >= size:
-            return
-        yield start, end
-        offset = end
 
 
 def data_block_indices(path: Path) -> list[int]:

@@ -13,6 +13,7 @@ from archami.artifacts import Manifest, PackageInfo, PartitionInfo
 from archami.build.layout import DiskLayout
 from archami.config.load import LoadedDefinition
 from archami.config.variant import Variant
+from archami.fsutil import allocated_bytes
 
 _CHUNK = 8 * 1024 * 1024
 _ZEROS = bytes(_CHUNK)
@@ -84,7 +85,7 @@ def make_manifest(
         boot_mode=variant.boot_mode,
         root_device_name="/dev/xvda" if variant.virtualization == "hvm" else "/dev/sda1",
         image_size=st.st_size,
-        used_bytes=st.st_blocks * 512,
+        used_bytes=allocated_bytes(image),
         image_sha256=image_sha256,
         packages=packages,
         packages_sha256=packages_digest(packages),
