@@ -182,3 +182,19 @@ def test_steps_are_named_and_ordered() -> None:
     # secrets go last.
     assert names.index("write_fstab") < names.index("regenerate_initramfs") < names.index("write_boot_config")
     assert names[-1] == "remove_secrets"
+
+
+def test_deferred_unit_moves_to_multi_user_target(tmp_path: Path) -> None:
+    from archami.build.steps import defer_unit
+
+    system = tmp_path / "etc/systemd/system"
+    (system / "sysinit.target.wants").mkdir(parents=True)
+    (system / "sysinit.target.wants/systemd-resolved.service").symlink_to(
+        "/usr/lib/systemd/system/systemd-resolved.service"
+    )
+    defer_unit(tmp_path, "systemd-resolved.service")
+    assert not (system / "sysinit.target.wants/systemd-resolved.service").is_symlink()
+    moved = system / "multi-user.target.wants/systemd-resolved.service"
+    assert os.readlink(moved) == "/usr/lib/systemd/system/systemd-resolved.service"
+    with pytest.raises(ArchamiError, match="not enabled"):
+        defer_unit(tmp_path, "rngd.service")

@@ -7,6 +7,7 @@ can be unit-tested on a temporary directory.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,6 +209,27 @@ def set_services(env: StepEnv) -> None:
     """`systemctl --root` reads each unit's [Install] section and makes the links systemd would."""
     _systemctl(env, "enable", *env.ctx.variant.services_enabled)
     _systemctl(env, "disable", *env.ctx.variant.services_disabled)
+    for unit in env.ctx.variant.services_deferred:
+        defer_unit(env.root, unit)
+
+
+def defer_unit(root: Path, unit: str) -> None:
+    """Start an enabled unit from multi-user.target instead of the target its [Install] section names.
+
+    A target waits for every unit it wants; under TCG systemd-resolved held sysinit.target (and so sshd)
+    for 7 s. Deferred, it starts beside sshd, which needs no DNS."""
+    system = root / "etc/systemd/system"
+    # Not glob(): its last, literal component follows symlinks, and these point into the image, not the host.
+    links = [wants / unit for wants in system.glob("*.target.wants") if (wants / unit).is_symlink()]
+    if not links:
+        raise ArchamiError(f"services.deferred: {unit} is not enabled (list it in services.enable too)")
+    target = os.readlink(links[0])
+    for link in links:
+        link.unlink()
+    wants = system / "multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / unit).unlink(missing_ok=True)
+    (wants / unit).symlink_to(target)
 
 
 def configure_package_manager(env: StepEnv) -> None:

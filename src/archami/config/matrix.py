@@ -83,6 +83,7 @@ def expand(definition: Definition) -> list[Variant]:
                 removed=tuple(sorted(removed)),
                 services_enabled=tuple(dict.fromkeys(enabled)),
                 services_disabled=tuple(dict.fromkeys(disabled)),
+                services_deferred=tuple(definition.services.deferred),
                 multi_release=len(releases) > 1,
             )
         )

@@ -60,8 +60,13 @@ class Packages(Strict):
 class Services(Strict):
     enable: list[str] = Field(default_factory=list, description="systemd units enabled at boot.")
     disable: list[str] = Field(default_factory=list, description="systemd units disabled (or masked).")
+    deferred: list[str] = Field(
+        default_factory=list,
+        description="Enabled units started by multi-user.target instead of their [Install] target, so they "
+        "run beside sshd rather than before it (e.g. systemd-resolved, which otherwise holds sysinit.target).",
+    )
 
-    @field_validator("enable", "disable")
+    @field_validator("enable", "disable", "deferred")
     @classmethod
     def _names(cls, names: list[str]) -> list[str]:
         for name in names:

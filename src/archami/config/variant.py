@@ -23,6 +23,7 @@ class Variant(BaseModel):
     removed: tuple[str, ...]
     services_enabled: tuple[str, ...]
     services_disabled: tuple[str, ...]
+    services_deferred: tuple[str, ...] = ()
     multi_release: bool = False  # the matrix spans releases, so the id names the release
 
     def _parts(self, root_device: str) -> list[str]:
