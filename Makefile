@@ -9,7 +9,7 @@ STAMP_PIP := $(VENV)/.pip-stamp
 APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin grub-efi-amd64-bin \
   grub-common qemu-system-x86 qemu-utils ovmf netcat-openbsd openssh-client zstd \
   pacman-package-manager makepkg arch-install-scripts archlinux-keyring libarchive-tools gnupg \
-  chromium python3-venv
+  chromium python3-venv debian-archive-keyring
 
 .PHONY: deps venv demo test lint clean
 
@@ -19,7 +19,7 @@ $(STAMP_APT):
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing host packages: $$missing"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 	@touch $@
 
