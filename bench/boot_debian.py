@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def build_image(out: Path) -> Path:
-    from archami.build.pipeline import build_variant
     from archami.config import load_definition, select
+    from archami.image.pipeline import build_variant
 
     loaded = load_definition(REPO / "examples" / "debian.toml")
     variant = select(loaded.variants, "bookworm-ebs-hvm-x86_64")[0]

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from archami.build.cache import DEFAULT_CACHE_DIR
-from archami.build.pipeline import build_variant
 from archami.config import load_definition, select
+from archami.image.cache import DEFAULT_CACHE_DIR
+from archami.image.pipeline import build_variant
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "debian.toml"

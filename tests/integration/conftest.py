@@ -8,8 +8,8 @@ import pytest
 from build_support import CACHE_DIR, DEBIAN_EXAMPLE, DEBIAN_VARIANT
 
 from archami.artifacts import BuildResult
-from archami.build.pipeline import build_variant
 from archami.config import load_definition, select
+from archami.image.pipeline import build_variant
 
 
 @pytest.fixture(scope="session")

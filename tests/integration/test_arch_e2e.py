@@ -16,9 +16,9 @@ import pytest
 
 from archami import artifacts
 from archami.artifacts import BuildResult
-from archami.build.pipeline import build_variant
 from archami.config import load_definition, select
 from archami.distro.arch_conf import MIRROR_ENV
+from archami.image.pipeline import build_variant
 from archami.pacman.project import build_repository
 from archami.vm.boot import boot_test
 

@@ -18,10 +18,10 @@ from build_support import CACHE_DIR, DEBIAN_EXAMPLE, DEBIAN_VARIANT
 
 from archami.artifacts import BuildResult
 from archami.audit import audit_image
-from archami.build.layout import BIOS_BOOT_TYPE, ESP_TYPE, LINUX_ROOT_X86_64_TYPE
-from archami.build.pipeline import build_variant
 from archami.config import load_definition, select
 from archami.fsutil import allocated_bytes
+from archami.image.layout import BIOS_BOOT_TYPE, ESP_TYPE, LINUX_ROOT_X86_64_TYPE
+from archami.image.pipeline import build_variant
 
 pytestmark = pytest.mark.integration
 MB = 1000 * 1000

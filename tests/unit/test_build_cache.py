@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from archami.build.cache import KEEP_PER_FAMILY, RootCache, cache_inputs, cache_key
 from archami.config import parse_definition
 from archami.config.matrix import expand
 from archami.distro.debian import DebianBackend
+from archami.image.cache import KEEP_PER_FAMILY, RootCache, cache_inputs, cache_key
 
 BASE = """
 name = "t"

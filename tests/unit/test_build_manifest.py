@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from archami.artifacts import PackageInfo
-from archami.build.manifest import packages_digest, sparse_sha256
+from archami.image.manifest import packages_digest, sparse_sha256
 
 
 def _plain(path: Path) -> str:

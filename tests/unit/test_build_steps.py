@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from archami.build import steps
-from archami.build.layout import MIB, plan_layout
 from archami.config import parse_definition
 from archami.config.matrix import expand
 from archami.distro.base import BuildContext
 from archami.distro.debian import DebianBackend
 from archami.errors import ArchamiError
+from archami.image import steps
+from archami.image.layout import MIB, plan_layout
 
 BASE = """
 name = "t"
@@ -185,7 +185,7 @@ def test_steps_are_named_and_ordered() -> None:
 
 
 def test_deferred_unit_moves_to_multi_user_target(tmp_path: Path) -> None:
-    from archami.build.steps import defer_unit
+    from archami.image.steps import defer_unit
 
     system = tmp_path / "etc/systemd/system"
     (system / "sysinit.target.wants").mkdir(parents=True)

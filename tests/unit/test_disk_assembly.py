@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from archami.build import disk
-from archami.build.layout import MIB, DiskLayout, plan_layout
+from archami.image import disk
+from archami.image.layout import MIB, DiskLayout, plan_layout
 
 LOG = logging.getLogger("test")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archami.build import grub
+from archami.image import grub
 
 PC_DIR = Path("/usr/lib/grub/i386-pc")
 

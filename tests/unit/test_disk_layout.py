@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archami.build.layout import (
+from archami.image.layout import (
     BIOS_BOOT_TYPE,
     ESP_TYPE,
     LINUX_ROOT_X86_64_TYPE,

@@ -10,13 +10,13 @@ import typer
 from rich.table import Table
 
 from archami.artifacts import BuildResult
-from archami.build.pipeline import build_variant
-from archami.build.steps import EC2_STEPS, step_name
-from archami.build.tools import check_tools
 from archami.cli.app import app, console, err_console
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
+from archami.image.pipeline import build_variant
+from archami.image.steps import EC2_STEPS, step_name
+from archami.image.tools import check_tools
 
 _STAGES = ["root", *[step_name(s) for s in EC2_STEPS], "assemble_disk", "audit", "manifest"]
 _ROOT_STAGES = ("bootstrap", "store_root_in_cache", "restore_cached_root")

@@ -1,6 +1,6 @@
 """The one interface behind which distro differences live.
 
-The build stage calls these methods in this order (see build/ for the whole execution order):
+The build stage calls these methods in this order (see image/ for the whole execution order):
 
     bootstrap -> (EC2 steps, distro-neutral) -> configure_package_manager -> regenerate_initramfs
     -> installed_packages / kernel_version (manifest) -> clean

@@ -16,12 +16,12 @@ import shutil
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
-from archami.build.runner import run, run_in_root
-from archami.build.tools import require, tool_path
 from archami.config.schema import Definition
 from archami.config.variant import Variant
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
+from archami.image.tools import require, tool_path
+from archami.runner import run, run_in_root
 
 MIRROR_ENV = "ARCHAMI_DEBIAN_MIRROR"
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386"}
@@ -291,4 +291,4 @@ def tool_path_dpkg_query() -> str:
 
 
 def _quiet_logger() -> logging.Logger:
-    return logging.getLogger("archami.build.quiet")
+    return logging.getLogger("archami.image.quiet")

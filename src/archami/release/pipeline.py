@@ -226,7 +226,7 @@ def _build(
         log(f"{variant.id}: using the finished build in {progress.build_dir}")
         save()
         return Path(progress.build_dir)
-    from archami.build.pipeline import build_variant  # the build stage (heavy imports only when building)
+    from archami.image.pipeline import build_variant  # the build stage (heavy imports only when building)
 
     log(f"{variant.id}: building")
     with _step(progress, "build", save, log):

@@ -16,12 +16,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from archami.build import grub
-from archami.build.layout import SECTOR, DiskLayout, PlannedPartition
-from archami.build.runner import run, run_in_root
-from archami.build.steps import grub_platform_dir
-from archami.build.tools import require
 from archami.errors import ArchamiError
+from archami.image import grub
+from archami.image.layout import SECTOR, DiskLayout, PlannedPartition
+from archami.image.steps import grub_platform_dir
+from archami.image.tools import require
+from archami.runner import run, run_in_root
 
 # GRUB 2.06 (Debian bookworm's) cannot read ext4 with metadata_csum_seed; never enable it.
 EXT4_FEATURES = "^metadata_csum_seed"

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from archami.build import grub
-from archami.build.layout import DiskLayout
-from archami.build.rootfs import make_symlink, remove, resolve_in_root, write_file
-from archami.build.runner import run
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
 from archami.fsutil import empty_dir
+from archami.image import grub
+from archami.image.layout import DiskLayout
+from archami.image.rootfs import make_symlink, remove, resolve_in_root, write_file
+from archami.runner import run
 
 # DHCP option names (as dhclient spells them, and the definition uses) -> option codes (RFC 2132, 4702)
 # for systemd-networkd's RequestOptions=.

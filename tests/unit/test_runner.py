@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from archami.build.runner import CommandError, run
+from archami.runner import CommandError, run
 
 
 class _Collect(logging.Handler):
@@ -62,7 +62,7 @@ def test_sigterm_stops_the_tool_and_its_children(tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
     script = textwrap.dedent(f"""
         import logging, sys
-        from archami.build.runner import run, sigterm_interrupts, BuildInterrupted
+        from archami.runner import run, sigterm_interrupts, BuildInterrupted
         try:
             with sigterm_interrupts():
                 run(["sh", "-c", "sleep 300 & echo $! > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; wait"],

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from archami.build.runner import run
 from archami.config.schema import Definition
 from archami.config.variant import Variant
 from archami.distro.base import DistroBackend
+from archami.runner import run
 
 # Bump when archami changes how it bootstraps in a way the inputs below do not show.
 CACHE_FORMAT = 1

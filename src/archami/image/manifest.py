@@ -10,10 +10,10 @@ from pathlib import Path
 
 from archami import __version__
 from archami.artifacts import Manifest, PackageInfo, PartitionInfo
-from archami.build.layout import DiskLayout
 from archami.config.load import LoadedDefinition
 from archami.config.variant import Variant
 from archami.fsutil import allocated_bytes
+from archami.image.layout import DiskLayout
 
 _CHUNK = 8 * 1024 * 1024
 _ZEROS = bytes(_CHUNK)

@@ -20,18 +20,18 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, BuildResult, write_json_atomic
-from archami.build import disk
-from archami.build.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
-from archami.build.layout import DiskLayout, plan_layout
-from archami.build.layout import kernel_cmdline as make_cmdline
-from archami.build.manifest import make_manifest, sparse_sha256
-from archami.build.runner import sigterm_interrupts
-from archami.build.steps import EC2_STEPS, StepEnv, step_name
 from archami.config.load import LoadedDefinition
 from archami.config.variant import Variant
 from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
+from archami.image import disk
+from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
+from archami.image.layout import DiskLayout, plan_layout
+from archami.image.layout import kernel_cmdline as make_cmdline
+from archami.image.manifest import make_manifest, sparse_sha256
+from archami.image.steps import EC2_STEPS, StepEnv, step_name
+from archami.runner import sigterm_interrupts
 
 LOG_NAME = "build.log"
 Progress = Callable[[str], None]
@@ -42,7 +42,7 @@ class AuditFailed(ArchamiError):
 
 
 def _logger(path: Path, variant_id: str) -> tuple[logging.Logger, logging.Handler]:
-    log = logging.getLogger(f"archami.build.{variant_id}.{id(path)}")
+    log = logging.getLogger(f"archami.image.{variant_id}.{id(path)}")
     log.setLevel(logging.INFO)
     log.propagate = False
     handler = logging.FileHandler(path)
