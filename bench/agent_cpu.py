@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from archami.config import load_definition
+from archami.distro import backend_for
 from archami.firstboot.install import PYTHON_FLAGS, install_into
 from archami.vm.imds import ImdsConfig, ImdsServer
 
@@ -33,7 +34,7 @@ EXAMPLE = Path(__file__).parents[1] / "examples/debian.toml"
 def make_root(base: Path, compiled: bool) -> Path:
     root = Path(tempfile.mkdtemp(dir=base))
     loaded = load_definition(EXAMPLE)
-    install_into(root, loaded.definition, loaded.variants[0])
+    install_into(root, loaded.specs[0], backend_for(loaded.definition.distro))
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (root / "root").mkdir(mode=0o700, exist_ok=True)
     (root / "etc/machine-id").write_text("5f3c1a0e9b7d4c2a8e6f1b3d5a7c9e01\n")

@@ -1,5 +1,8 @@
-"""Run host tools for the build: every command and its output go to the build log, failures become
-ArchamiError, and an interrupted build takes its child processes down with it.
+"""The one process runner: every command archami runs on the host or in an image root goes through `run`.
+
+Every command and its output go to the stage's log at INFO, failures become a CommandError quoting the end
+of the output, a missing tool a ToolMissingError, and an interrupted build takes its child processes down
+with it.
 
 Each tool runs in its own process group so Ctrl-C / SIGTERM of archami can stop the whole tree (mmdebstrap
 starts apt, dpkg, chroot'ed maintainer scripts...). Tools that run *inside* the image root do so in a
@@ -18,10 +21,12 @@ import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from archami.errors import ArchamiError
+from archami.errors import ArchamiError, ToolMissingError
 
 _GRACE_SECONDS = 15.0
 
@@ -43,7 +48,7 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _stop_group(proc: subprocess.Popen[str]) -> None:
+def _stop_group(proc: subprocess.Popen[Any]) -> None:
     for sig, wait in ((signal.SIGTERM, _GRACE_SECONDS), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
@@ -65,23 +70,21 @@ def run(
     input_text: str | None = None,
     capture: bool = False,
     check: bool = True,
+    what: str | None = None,
+    clean_env: bool = False,
 ) -> str:
-    """Run a command; its output is logged line by line (and returned when `capture`)."""
+    """Run a command; its output is logged line by line and returned (stdout only when `capture`, which
+    keeps stderr out of the result but still in the log). `what` names the command in errors; with
+    `clean_env` the command sees only `env` (commands in an image root: the host's PATH means nothing there)."""
     argv = [str(a) for a in args]
     log.info("$ %s", shlex.join(argv))
-    full_env = {**os.environ, **env} if env else None
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if not capture else subprocess.PIPE,
-        text=True,
-        errors="replace",
-        env=full_env,
-        cwd=cwd,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,  # the build runs its tools from one thread, so preexec_fn is safe
-    )
+    full_env = dict(env or {}) if clean_env else ({**os.environ, **env} if env else None)
+    try:
+        proc = _start(argv, input_text is not None, capture, full_env, cwd)
+    except FileNotFoundError:
+        from archami.hosttools import install_hint
+
+        raise ToolMissingError(f"{argv[0]} is not installed ({install_hint(argv[0])})") from None
     lines: list[str] = []
     errors: list[str] = []
     try:
@@ -115,15 +118,119 @@ def run(
     if check and code != 0:
         tail = (errors if capture else [x.rstrip("\n") for x in lines])[-5:]
         detail = " | ".join(t.strip() for t in tail if t.strip())
-        raise CommandError(f"{Path(argv[0]).name} failed (exit {code}): {detail or 'no output'}")
+        raise CommandError(f"{what or Path(argv[0]).name} failed (exit {code}): {detail or 'no output'}")
     return "".join(lines)
 
 
-# Mount /proc and bind /dev inside a private mount namespace, then chroot. `$0` is the root.
-_IN_ROOT = (
-    'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && '
-    'mount -t tmpfs tmpfs "$0/run" && mount -t tmpfs tmpfs "$0/tmp" && exec chroot "$0" "$@"'
-)
+@dataclass(frozen=True)
+class Finished:
+    """A command run for its bytes (keys, signatures, file contents): not logged line by line."""
+
+    args: list[str]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def run_bytes(
+    args: Sequence[str | Path], *, input_bytes: bytes | None = None, timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Finished:
+    """Run a command whose output is data, not a log: own process group, killed with archami, bounded by
+    `timeout` (then a CommandError). The caller judges the exit status."""
+    argv = [str(a) for a in args]
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env} if env else None,
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )
+    except FileNotFoundError:
+        from archami.hosttools import install_hint
+
+        raise ToolMissingError(f"{argv[0]} is not installed ({install_hint(argv[0])})") from None
+    try:
+        out, err = proc.communicate(input_bytes, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        raise CommandError(f"{Path(argv[0]).name} did not finish within {timeout:.0f} s") from None
+    except BaseException:
+        _stop_group(proc)
+        raise
+    return Finished(argv, proc.returncode, out, err)
+
+
+def spawn(args: Sequence[str | Path], **popen: Any) -> subprocess.Popen[Any]:
+    """Start a long-running or streaming command (a VM, a pipe stage) in its own process group that dies
+    with archami; stop it with `stop`. `popen` are subprocess.Popen's stream and environment arguments."""
+    argv = [str(a) for a in args]
+    try:
+        return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent, **popen)
+    except FileNotFoundError:
+        from archami.hosttools import install_hint
+
+        raise ToolMissingError(f"{argv[0]} is not installed ({install_hint(argv[0])})") from None
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Stop a spawned command and its whole process group: SIGTERM, then SIGKILL after a grace period."""
+    if proc.poll() is None:
+        _stop_group(proc)
+
+
+def _start(
+    argv: list[str], stdin: bool, capture: bool, env: dict[str, str] | None, cwd: Path | None
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if not capture else subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=env,
+        cwd=cwd,
+        start_new_session=True,  # its own process group: stopped whole on Ctrl-C or SIGTERM
+        preexec_fn=_die_with_parent,  # archami runs its tools from one thread, so preexec_fn is safe
+    )
+
+
+# In a private mount and PID namespace: mount the API filesystems into the root ($1), then exec the rest.
+# The mounts vanish with the namespace and every process in it dies with its first one (--kill-child),
+# however the command ends: nothing is left mounted or running on the host.
+_API_MOUNTS = r"""
+set -eu
+root=$1; shift
+mkdir -p "$root/proc" "$root/dev" "$root/sys" "$root/run" "$root/tmp"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount -t sysfs -o ro sysfs "$root/sys"
+mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+exec "$@"
+"""
+_NAMESPACE = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"]
+# A clean environment for commands in the image.
+IMAGE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
+
+
+def run_with_api_mounts(
+    root: Path,
+    args: Sequence[str | Path],
+    log: logging.Logger,
+    *,
+    env: Mapping[str, str] | None = None,
+    clean_env: bool = False,
+    capture: bool = False,
+    input_text: str | None = None,
+    check: bool = True,
+    what: str | None = None,
+) -> str:
+    """Run a host command that works on an image root (e.g. `pacman --root`), with the root's /proc, /dev,
+    /sys, /run and /tmp mounted for the scriptlets and hooks it runs chrooted."""
+    argv = [*_NAMESPACE, "sh", "-c", _API_MOUNTS, "archami-root", str(root), *(str(a) for a in args)]
+    return run(argv, log, env=env, clean_env=clean_env, capture=capture, input_text=input_text, check=check,
+               what=what or Path(str(args[0])).name)
 
 
 def run_in_root(
@@ -134,12 +241,11 @@ def run_in_root(
     capture: bool = False,
     input_text: str | None = None,
     check: bool = True,
+    what: str | None = None,
 ) -> str:
     """Run a command inside the image root (the image's own tools), in a throwaway mount namespace."""
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
-    argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-            "sh", "-c", _IN_ROOT, str(root), *args]
-    return run(argv, log, env=env, capture=capture, input_text=input_text, check=check)
+    return run_with_api_mounts(root, ["chroot", str(root), *args], log, env=IMAGE_ENV, clean_env=True,
+                               capture=capture, input_text=input_text, check=check, what=what or args[0])
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.config import load_definition
+from archami.distro import backend_for
 from archami.firstboot.install import PYTHON_FLAGS, install_into
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -42,7 +43,7 @@ def make_root(tmp_path: Path, example: str = "debian.toml", **settings: object) 
     """An image root as the build leaves it: agent installed, passwd, a committed machine-id, no keys."""
     root = tmp_path / "root"
     loaded = load_definition(EXAMPLES / example)
-    install_into(root, loaded.definition, loaded.variants[0])
+    install_into(root, loaded.specs[0], backend_for(loaded.definition.distro))
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (root / "root").mkdir(mode=0o700, exist_ok=True)
     (root / "etc/machine-id").write_text(ROOT_MACHINE_ID + "\n")

@@ -204,6 +204,9 @@ def test_repo() -> Iterator[LocalRepo]:
             Package("mkinitcpio-probe", "extra", "distro", {"usr/bin/mkinitcpio": MKINITCPIO_PROBE.encode()},
                     depends=("shell-dash",)),
             Package("archlinux-keyring", "core", "distro", keyring_files),
+            # The backend always installs what its steps need (sshd; Python for the first-boot agent).
+            Package("openssh", "core", "distro", {"etc/ssh/sshd_config": b"# test\n"}),
+            Package("python", "core", "distro", {"usr/share/python-test": b"x\n"}),
             Package("new-packager-pkg", "extra", "newpackager", {"etc/new-packager": b"x\n"}),
             Package("hook-probe", "extra", "distro", {"usr/share/libalpm/hooks/90-probe.hook": HOOK_PROBE.encode()},
                     depends=("shell-dash",)),
@@ -283,10 +286,8 @@ def bootstrapped(test_repo: LocalRepo, tmp_path_factory: pytest.TempPathFactory)
     """One bootstrap shared by the tests below: the keyring's --populate archlinux costs ~25 s."""
     base = tmp_path_factory.mktemp("arch-build")
     definition = parse_definition(_definition_toml(test_repo, ["hello-scriptlet", "mkinitcpio-probe", "hook-probe"]))
-    (variant,) = expand(definition)
-    ctx = BuildContext(
-        definition=definition, variant=variant, root=base / "root", work=base / "work", cache=base / "cache", log=LOG
-    )
+    (spec,) = expand(definition)
+    ctx = BuildContext(spec=spec, root=base / "root", work=base / "work", cache=base / "cache", log=LOG)
     backend = ArchBackend(extra_trusted_keys=(test_repo.distro_key,))
     backend.bootstrap(ctx)
     return Built(ctx=ctx, backend=backend, paths=backend.paths(ctx))
@@ -299,7 +300,7 @@ def test_bootstrap_installs_signed_packages_and_runs_scriptlets(bootstrapped: Bu
     assert {"shell-dash": "1.0-1", "test-kernel": "1.0-1", "hello-scriptlet": "1.0-1"}.items() <= names.items()
     # The ec2 repository's scriptlet ran with the image's own /bin/sh.
     assert (root / "var/lib/hello-scriptlet.ran").read_text() == "ran\n"
-    assert bootstrapped.backend.kernel_version(root) == "6.1.0-test"
+    assert bootstrapped.backend.kernel_version(root, bootstrapped.ctx.spec) == "6.1.0-test"
     # Packages came through archami's cache, and the host's pacman state was not used.
     assert list(bootstrapped.paths.cache_dir.glob("hello-scriptlet-1.0-1-x86_64.pkg.tar.zst"))
     assert (bootstrapped.ctx.work / "gnupg" / "pubring.gpg").exists()

@@ -27,9 +27,10 @@ def _definition(
 
 def test_cache_inputs_name_everything_that_shapes_the_root(tmp_path: Path) -> None:
     definition = _definition(tmp_path)
-    (variant,) = expand(definition)
-    inputs = ArchBackend().cache_inputs(definition, variant)
-    assert inputs["packages"] == ["base", "linux-lts", "openssh"]
+    (spec,) = expand(definition)
+    inputs = ArchBackend().cache_inputs(spec)
+    # What the steps need (openssh, python for the agent) is added by the backend.
+    assert inputs["packages"] == ["base", "linux-lts", "openssh", "python"]
     assert inputs["removed"] == ["sysvinit"]
     assert inputs["mirrors"] == ["https://m.example/$repo/os/$arch"]
     assert len(str(inputs["date"])) == 10  # rolling release: a cached root lives one UTC day
@@ -37,37 +38,37 @@ def test_cache_inputs_name_everything_that_shapes_the_root(tmp_path: Path) -> No
     assert isinstance(keys, dict)
     assert str(tmp_path / "ec2.asc") in keys and "/usr/share/keyrings/archlinux.gpg" in keys
     changed = _definition(tmp_path, key_text="key two")
-    assert ArchBackend().cache_inputs(changed, variant)["keys"] != keys
+    assert ArchBackend().cache_inputs(expand(changed)[0])["keys"] != keys
 
 
 def test_cache_inputs_refuse_a_build_without_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ARCHAMI_ARCH_MIRROR", raising=False)
     definition = _definition(tmp_path, mirrors="[]")
-    (variant,) = expand(definition)
+    (spec,) = expand(definition)
     with pytest.raises(ArchamiError, match="no Arch mirror configured: set ARCHAMI_ARCH_MIRROR"):
-        ArchBackend().cache_inputs(definition, variant)
+        ArchBackend().cache_inputs(spec)
     monkeypatch.setenv("ARCHAMI_ARCH_MIRROR", "https://env.example/$repo/os/$arch")
-    assert ArchBackend().cache_inputs(definition, variant)["mirrors"] == ["https://env.example/$repo/os/$arch"]
+    assert ArchBackend().cache_inputs(spec)["mirrors"] == ["https://env.example/$repo/os/$arch"]
 
 
 def test_missing_repository_key_is_one_clear_error(tmp_path: Path) -> None:
     definition = _definition(tmp_path)
     (tmp_path / "ec2.asc").unlink()
-    (variant,) = expand(definition)
+    (spec,) = expand(definition)
     with pytest.raises(ArchamiError, match=r"repository key .* not found"):
-        ArchBackend().cache_inputs(definition, variant)
+        ArchBackend().cache_inputs(spec)
 
 
 def test_each_architecture_uses_its_distributions_keyring(tmp_path: Path) -> None:
     definition = _definition(tmp_path)
-    (variant,) = expand(definition)
-    assert ArchBackend().keyrings_for(variant) == ("archlinux",)
-    i686 = variant.model_copy(update={"architecture": "i686"})
+    (spec,) = expand(definition)
+    assert ArchBackend().keyrings_for(spec) == ("archlinux",)
+    i686 = spec.model_copy(update={"variant": spec.variant.model_copy(update={"architecture": "i686"})})
     assert ArchBackend().keyrings_for(i686) == ("archlinux32",)
     assert ArchBackend(keyrings=("mine",)).keyrings_for(i686) == ("mine",)
     # Debian ships no archlinux32 keyring: the error says so instead of a failed signature check later.
     with pytest.raises(ArchamiError, match=r"archlinux32\.gpg not found: install the archlinux32 keyring"):
-        ArchBackend().cache_inputs(definition, i686)
+        ArchBackend().cache_inputs(i686)
 
 
 def test_instance_pacman_conf_uses_the_repositorys_public_address(tmp_path: Path) -> None:
@@ -75,11 +76,11 @@ def test_instance_pacman_conf_uses_the_repositorys_public_address(tmp_path: Path
         '# instance_server = "https://<your-bucket>.s3.<region>.amazonaws.com/$repo/$arch"',
         'instance_server = "https://repo.invalid/$repo/$arch"',
     )
-    definition = parse_definition(text)
-    write_instance_pacman_config(tmp_path, definition, "x86_64", {"ARCHAMI_ARCH_MIRROR": "http://127.0.0.1:9/$repo"})
+    spec = expand(parse_definition(text))[0]
+    write_instance_pacman_config(tmp_path, spec, {"ARCHAMI_ARCH_MIRROR": "http://127.0.0.1:9/$repo"})
     conf = (tmp_path / "etc/pacman.conf").read_text()
     assert "Server = https://repo.invalid/$repo/$arch" in conf
     assert "file:///var/lib/archami/repo" not in conf
     # Without instance_server the build's address is what instances get.
-    write_instance_pacman_config(tmp_path, parse_definition((EXAMPLES / "arch.toml").read_text()), "x86_64", {})
+    write_instance_pacman_config(tmp_path, expand(parse_definition((EXAMPLES / "arch.toml").read_text()))[0], {})
     assert "Server = file:///var/lib/archami/repo/$repo/$arch" in (tmp_path / "etc/pacman.conf").read_text()

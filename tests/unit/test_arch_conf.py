@@ -101,15 +101,15 @@ def test_no_mirror_is_a_clear_error() -> None:
 
 def test_mirrors_come_from_the_definition_else_the_environment() -> None:
     loaded = load_definition(EXAMPLES / "arch.toml")
-    assert mirrors_for(loaded.definition, {MIRROR_ENV: f"{MIRROR}, https://b.example/$repo/os/$arch"}) == [
+    assert mirrors_for(loaded.definition.mirrors, {MIRROR_ENV: f"{MIRROR}, https://b.example/$repo/os/$arch"}) == [
         MIRROR, "https://b.example/$repo/os/$arch",
     ]
-    assert mirrors_for(loaded.definition, {}) == []
+    assert mirrors_for(loaded.definition.mirrors, {}) == []
     own = parse_definition(
         'name = "a"\ndistro = "arch"\nrelease = "rolling"\nmirrors = ["https://own.example/$repo/os/$arch"]\n'
         '[kernel]\nstable = "linux"\n'
     )
-    assert mirrors_for(own, {MIRROR_ENV: MIRROR}) == ["https://own.example/$repo/os/$arch"]
+    assert mirrors_for(own.mirrors, {MIRROR_ENV: MIRROR}) == ["https://own.example/$repo/os/$arch"]
 
 
 def test_example_arch_definition_renders_ec2_first_with_its_key() -> None:

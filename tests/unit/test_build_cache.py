@@ -24,7 +24,7 @@ packages = { add = ["openssh-server", "sudo"] }
 
 def _key(extra: str = "", base: str = BASE) -> str:
     definition = parse_definition(base + extra)
-    return cache_key(cache_inputs(DebianBackend(), definition, expand(definition)[0]))
+    return cache_key(cache_inputs(DebianBackend(), expand(definition)[0]))
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def _root(path: Path) -> Path:
 
 def test_store_and_restore_round_trip(tmp_path: Path) -> None:
     definition = parse_definition(BASE)
-    variant = expand(definition)[0]
+    variant = expand(definition)[0].variant
     cache = RootCache(tmp_path / "cache")
     log = logging.getLogger("t")
     assert cache.lookup(variant, "k" * 64) is None
@@ -96,7 +96,7 @@ def test_store_and_restore_round_trip(tmp_path: Path) -> None:
 
 def test_old_roots_are_pruned(tmp_path: Path) -> None:
     definition = parse_definition(BASE)
-    variant = expand(definition)[0]
+    variant = expand(definition)[0].variant
     cache = RootCache(tmp_path / "cache")
     source = _root(tmp_path / "src")
     log = logging.getLogger("t")

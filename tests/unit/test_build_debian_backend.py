@@ -23,13 +23,13 @@ packages = { add = ["sudo"], remove = ["nano"] }
 
 def _ctx(tmp_path: Path, extra: str = "") -> BuildContext:
     definition = parse_definition(BASE + extra)
-    return BuildContext(definition, expand(definition)[0], tmp_path / "root", tmp_path, tmp_path / "cache",
+    return BuildContext(expand(definition)[0], tmp_path / "root", tmp_path, tmp_path / "cache",
                         logging.getLogger("t"))
 
 
 def test_bootstrap_packages_add_what_the_ec2_build_needs(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
-    packages = debian.bootstrap_packages(ctx.definition, ctx.variant)
+    packages = debian.bootstrap_packages(ctx.spec)
     assert packages == sorted(packages)
     for name in ("sudo", "linux-image-cloud-amd64", "initramfs-tools", "openssh-server", "systemd-resolved",
                  "python3", "systemd-sysv"):
@@ -39,7 +39,7 @@ def test_bootstrap_packages_add_what_the_ec2_build_needs(tmp_path: Path) -> None
 
 def test_dhclient_and_cloud_init_change_the_package_set(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, '[network]\nstack = "dhclient"\n[firstboot]\nagent = "cloud-init"\n')
-    packages = debian.bootstrap_packages(ctx.definition, ctx.variant)
+    packages = debian.bootstrap_packages(ctx.spec)
     assert "isc-dhcp-client" in packages and "cloud-init" in packages
     assert "systemd-resolved" not in packages
 
@@ -79,9 +79,9 @@ def test_kernel_version_needs_a_kernel_and_its_modules(tmp_path: Path) -> None:
     (tmp_path / "boot").mkdir()
     (tmp_path / "boot/vmlinuz-6.1.0-9-cloud-amd64").write_bytes(b"k")
     with pytest.raises(Exception, match="no kernel"):
-        backend.kernel_version(tmp_path)
+        backend.kernel_version(tmp_path, _ctx(tmp_path).spec)
     (tmp_path / "usr/lib/modules/6.1.0-9-cloud-amd64").mkdir(parents=True)
-    assert backend.kernel_version(tmp_path) == "6.1.0-9-cloud-amd64"
+    assert backend.kernel_version(tmp_path, _ctx(tmp_path).spec) == "6.1.0-9-cloud-amd64"
 
 
 def test_superseded_debs_are_pruned_others_kept(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from archami import hosttools as tools
 from archami.cli import app
 from archami.errors import ToolMissingError
-from archami.image import tools
 
 
 def test_every_tool_names_a_debian_and_an_arch_package() -> None:

@@ -33,7 +33,7 @@ def _env(tmp_path: Path, extra: str = "") -> steps.StepEnv:
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "etc/ssh/sshd_config").write_text("Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n")
     (root / "etc/shadow").write_text("root:$6$salt$hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
-    ctx = BuildContext(definition, variant, root, tmp_path, tmp_path / "cache", logging.getLogger("t"))
+    ctx = BuildContext(variant, root, tmp_path, tmp_path / "cache", logging.getLogger("t"))
     layout = plan_layout(2048 * MIB, virtualization="hvm", esp_size=64 * MIB, seed="s")
     return steps.StepEnv(ctx, DebianBackend(), layout, "root=UUID=x ro")
 

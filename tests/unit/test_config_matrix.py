@@ -35,7 +35,7 @@ def test_arch_example_has_the_seed_columns() -> None:
         "ebs hvm x86_64",
         "ebs hvm gpu x86_64",
     }
-    gpu = next(v for v in loaded.variants if v.flavour == "gpu")
+    gpu = next(s for s in loaded.specs if s.variant.flavour == "gpu")
     assert "nvidia" in gpu.packages and "linux" in gpu.packages
     assert "initscripts" in gpu.removed and "initscripts" not in gpu.packages
 
@@ -63,10 +63,10 @@ exclude = [{ virtualization = "paravirtual", architecture = "aarch64" }, { flavo
     assert len(ids) == len(set(ids)) == 2 * 2 * 2 * 2 - 4 - 3
     assert "ebs-hvm-aarch64-lts" in ids and "ebs-hvm-gpu-x86_64-lts" not in ids
     lts = next(v for v in variants if v.id == "ebs-hvm-x86_64-lts")
-    assert lts.kernel_package == "linux-lts" and "linux" not in lts.packages
-    arm = next(v for v in variants if v.id == "ebs-hvm-aarch64")
+    assert lts.variant.kernel_package == lts.kernel.package == "linux-lts" and "linux" not in lts.packages
+    arm = next(v.variant for v in variants if v.id == "ebs-hvm-aarch64")
     assert arm.boot_mode == "uefi" and arm.ec2_architecture == "arm64"
-    pv = next(v for v in variants if v.id == "ebs-paravirtual-x86_64")
+    pv = next(v.variant for v in variants if v.id == "ebs-paravirtual-x86_64")
     assert pv.boot_mode == "legacy-bios"
 
 
@@ -96,4 +96,4 @@ flavour = ["gpu"]
 """
     )
     (v,) = expand(d)
-    assert v.services_enabled == ("sshd.service", "nvidia-persistenced.service")
+    assert v.services.enabled == ("sshd.service", "nvidia-persistenced.service")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from archami.config import load_definition
+from archami.distro import backend_for
 from archami.firstboot import install
 from archami.firstboot.agent.settings import DEFAULTS, LATE_FLAG, Settings
 
@@ -19,7 +20,7 @@ AGENT_SOURCE = Path(install.__file__).parent / "agent"
 
 def installed(tmp_path: Path, example: str) -> tuple[Path, dict[str, object]]:
     loaded = load_definition(EXAMPLES / example)
-    install.install_into(tmp_path, loaded.definition, loaded.variants[0])
+    install.install_into(tmp_path, loaded.specs[0], backend_for(loaded.definition.distro))
     return tmp_path, json.loads((tmp_path / "etc/archami/firstboot.json").read_text())
 
 
@@ -54,10 +55,9 @@ def test_arch_install_orders_host_keys_and_keyrings(tmp_path: Path) -> None:
 
 def test_cloud_init_mode_has_no_late_phase(tmp_path: Path) -> None:
     loaded = load_definition(EXAMPLES / "arch.toml")
-    definition = loaded.definition.model_copy(
-        update={"firstboot": loaded.definition.firstboot.model_copy(update={"agent": "cloud-init"})}
-    )
-    install.install_into(tmp_path, definition, loaded.variants[0])
+    spec = loaded.specs[0]
+    spec = spec.model_copy(update={"firstboot": spec.firstboot.model_copy(update={"agent": "cloud-init"})})
+    install.install_into(tmp_path, spec, backend_for("arch"))
     wants = tmp_path / "etc/systemd/system/multi-user.target.wants"
     assert sorted(p.name for p in wants.iterdir()) == [
         "archami-firstboot-keyring.service",

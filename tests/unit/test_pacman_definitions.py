@@ -10,6 +10,7 @@ import pytest
 
 from archami import __version__
 from archami.config import load_definition as load_image_definition
+from archami.distro import backend_for
 from archami.errors import ArchamiError, ConfigError
 from archami.firstboot.agent.settings import SETTINGS_PATH
 from archami.firstboot.install import WANTS_DIR, install_into
@@ -115,7 +116,7 @@ def test_firstboot_package_holds_what_install_into_installs(tmp_path: Path) -> N
     stage(load_definition(PACKAGES / "archami-firstboot"), packaged, StagingContext())
     image = tmp_path / "image"
     loaded = load_image_definition(REPO_ROOT / "examples/arch.toml")
-    install_into(image, loaded.definition, loaded.variants[0])
+    install_into(image, loaded.specs[0], backend_for(loaded.definition.distro))
     image_only = (SETTINGS_PATH.lstrip("/"), WANTS_DIR.lstrip("/"))
     installed = {path: data for path, data in files_under(image).items() if not path.startswith(image_only)}
     assert files_under(packaged) == installed

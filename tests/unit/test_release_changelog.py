@@ -2,9 +2,12 @@ from pathlib import Path
 
 import pytest
 
+from archami.distro.rules import ARCH, DEBIAN
 from archami.release.changelog import changelog, changelogs, diff_packages
 from archami.release.records import ReleaseRecord, linux_version, load_records
-from archami.release.versions import dpkg_compare, pacman_compare
+
+dpkg_compare = DEBIAN.compare_versions
+pacman_compare = ARCH.compare_versions
 
 RECORDS = Path(__file__).parent / "release_records"
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import posixpath
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from archami.audit.fsview import Entry, kind_of
-from archami.errors import ArchamiError, ToolMissingError
+from archami.errors import ArchamiError
+from archami.runner import Finished, run_bytes
 
 EXT4_MAGIC_OFFSET = 1024 + 0x38  # s_magic in the superblock
 EXT4_MAGIC = b"\x53\xef"
@@ -30,11 +30,8 @@ class Partition:
     size: int
 
 
-def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(argv, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload,no-any-return]
-    except FileNotFoundError as exc:
-        raise ToolMissingError(f"{argv[0]} is not installed (Debian: apt-get install fdisk e2fsprogs)") from exc
+def _run(argv: list[str], timeout: float | None = None) -> Finished:
+    return run_bytes(argv, timeout=timeout)
 
 
 def is_ext4(image: Path, offset: int) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from archami.artifacts import AuditFinding
 from archami.audit import sshd
 from archami.audit.fsview import Entry, FsView, read_followed
+from archami.distro.rules import ALL_RULES
 
 Rule = Callable[[FsView], Iterator[AuditFinding]]
 
@@ -25,13 +26,14 @@ HISTORY_NAMES = frozenset({
 USER_PRIVATE_KEY_NAMES = frozenset({"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"})
 GNUPG_DIR_NAMES = frozenset({"gnupg", ".gnupg"})
 PACKAGE_SUFFIXES = (".deb", ".pkg.tar.zst", ".pkg.tar.xz", ".pkg.tar.gz", ".pkg.tar")
-PACKAGE_CACHES = ("/var/cache/apt/archives", "/var/cache/pacman/pkg")
+PACKAGE_CACHES = tuple(path for rules in ALL_RULES for path in rules.package_caches)
 SCRATCH_DIRS = ("/tmp", "/var/tmp")
 # Left by bootstrap tools or a build and harmful in an instance (policy-rc.d stops services from starting).
 LEFTOVER_PATHS = ("/usr/sbin/policy-rc.d", "/var/cache/archami")
-# Text in apt configuration that only makes sense on the build machine (mmdebstrap keeps its --aptopt
-# options in 99mmdebstrap on purpose; those are fine unless they point at the build's proxy or caches).
-APT_HOST_MARKERS = ("::proxy", "/var/cache/archami")
+# Text in package manager configuration that only makes sense on the build machine (e.g. a bootstrap tool's
+# options kept on purpose are fine unless they point at the build's proxy or caches).
+HOST_MARKERS = ("::proxy", "/var/cache/archami")
+CONFIG_DIRS = tuple(path for rules in ALL_RULES for path in rules.config_dirs)
 
 
 def _name(entry: Entry) -> str:
@@ -144,11 +146,12 @@ def host_leftovers(view: FsView, host_root: Path = Path("/")) -> Iterator[AuditF
             yield _finding("package-cache", entry.path, "downloaded package left in the cache")
         elif parent in SCRATCH_DIRS:
             yield _finding("build-host-leftover", entry.path, f"left in {parent}")
-        elif parent == "/etc/apt/apt.conf.d" and entry.kind == "file":
+        elif parent in CONFIG_DIRS and entry.kind == "file":
             text = (view.read(entry.path) or b"").decode(errors="replace").lower()
-            markers = [marker for marker in APT_HOST_MARKERS if marker in text]
+            markers = [marker for marker in HOST_MARKERS if marker in text]
             if markers:
-                yield _finding("build-host-leftover", entry.path, f"apt settings of the build: {', '.join(markers)}")
+                found = ", ".join(markers)
+                yield _finding("build-host-leftover", entry.path, f"package manager settings of the build: {found}")
 
 
 def _host_file(path: Path) -> bytes | None:

@@ -14,12 +14,9 @@ from archami.cli.app import app, console, err_console
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
+from archami.hosttools import check_tools, install_commands
 from archami.image.pipeline import build_variant
-from archami.image.steps import EC2_STEPS, step_name
-from archami.image.tools import check_tools
-
-_STAGES = ["root", *[step_name(s) for s in EC2_STEPS], "assemble_disk", "audit", "manifest"]
-_ROOT_STAGES = ("bootstrap", "store_root_in_cache", "restore_cached_root")
+from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES
 
 
 @app.command()
@@ -49,9 +46,9 @@ def build(
         with console.status(f"[bold]{v.id}[/]: starting", spinner="dots") as status:
 
             def progress(name: str, status: object = status, vid: str = v.id) -> None:
-                stage = "root" if name in _ROOT_STAGES else name
-                done = _STAGES.index(stage) + 1 if stage in _STAGES else 0
-                status.update(f"[bold]{vid}[/]: {name} ({done}/{len(_STAGES)})")  # type: ignore[attr-defined]
+                stage = ROOT_STAGE if name in ROOT_SUBSTAGES else name
+                done = EXECUTION_ORDER.index(stage) + 1 if stage in EXECUTION_ORDER else 0
+                status.update(f"[bold]{vid}[/]: {name} ({done}/{len(EXECUTION_ORDER)})")  # type: ignore[attr-defined]
                 console.log(f"{vid}: {name}")
 
             results.append(build_variant(loaded, v, out, cache, refresh_root=refresh, progress=progress))
@@ -87,10 +84,8 @@ def doctor() -> None:
         table.add_row(tool.name, tool.purpose, shown, tool.debian, tool.arch)
     console.print(table)
     if missing:
-        debian = " ".join(sorted({t.debian for t in missing}))
-        arch = " ".join(sorted({t.arch for t in missing}))
         err_console.print(f"[bold red]{len(missing)} required tool(s) missing.[/] Install them with:")
-        err_console.print(f"  Debian/Ubuntu: apt-get install {debian}", highlight=False)
-        err_console.print(f"  Arch Linux:    pacman -S --needed {arch}", highlight=False)
+        for command in install_commands(missing):
+            err_console.print(f"  {command}", highlight=False)
         raise typer.Exit(3)
     console.print("[green]all host tools present[/]")

@@ -95,10 +95,10 @@ def imds(
         ("faults", ", ".join(fault or []) or "(none)"),
     ):
         table.add_row(name, value)
-    console.print(table)
-    console.print(f"try: TOKEN=$(curl -sX PUT {server.url}/latest/api/token "
-                  "-H 'X-aws-ec2-metadata-token-ttl-seconds: 60')", highlight=False, soft_wrap=True)
-    with server:
+    with server:  # listening from here on: only now is the address worth printing
+        console.print(table)
+        console.print(f"try: TOKEN=$(curl -sX PUT {server.url}/latest/api/token "
+                      "-H 'X-aws-ec2-metadata-token-ttl-seconds: 60')", highlight=False, soft_wrap=True)
         seen = 0
         deadline = time.monotonic() + duration if duration > 0 else None
         try:

@@ -10,8 +10,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from archami.config.matrix import MatrixError, expand
-from archami.config.schema import PACKAGE_MANAGER_OF, Definition
+from archami.config.schema import Definition
+from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
+from archami.distro.rules import ALL_RULES, rules_for
 from archami.errors import ConfigError
 
 
@@ -19,8 +21,20 @@ from archami.errors import ConfigError
 class LoadedDefinition:
     path: Path
     definition: Definition
-    variants: list[Variant]
+    specs: list[ImageSpec]  # one per variant of the matrix, in matrix order: what the build stage consumes
     sha256: str  # of the file's bytes: the manifest records which definition built an image
+
+    @property
+    def variants(self) -> list[Variant]:
+        return [spec.variant for spec in self.specs]
+
+    def spec(self, variant: Variant | str) -> ImageSpec:
+        """The resolved image spec of one of this definition's variants (by Variant or id)."""
+        wanted = variant if isinstance(variant, str) else variant.id
+        for spec in self.specs:
+            if spec.variant.id == wanted:
+                return spec
+        raise ConfigError(str(self.path), "--variant", f"no variant {wanted!r} in this definition")
 
 
 def _key(loc: tuple[int | str, ...]) -> str:
@@ -44,7 +58,11 @@ def _reason(error: dict[str, object]) -> str:
 
 
 def _semantic_checks(file: str, d: Definition) -> None:
-    expected = PACKAGE_MANAGER_OF[d.distro]
+    rules = rules_for(d.distro)
+    expected = rules.package_manager
+    known = " or ".join(repr(r.package_manager) for r in ALL_RULES)
+    if d.package_manager is not None and d.package_manager not in {r.package_manager for r in ALL_RULES}:
+        raise ConfigError(file, "package_manager", f"{d.package_manager!r} is not {known}")
     if d.package_manager is not None and d.package_manager != expected:
         raise ConfigError(file, "package_manager", f"{d.distro} uses {expected}, not {d.package_manager}")
     if d.init == "sysvinit":
@@ -56,8 +74,11 @@ def _semantic_checks(file: str, d: Definition) -> None:
         )
     if d.ssh.password_authentication:
         raise ConfigError(file, "ssh.password_authentication", "public AMIs must be key-only (set it to false)")
-    if d.distro == "arch" and d.release != "rolling":
-        raise ConfigError(file, "release", "Arch Linux has one release: 'rolling'")
+    releases = [("release", d.release), *((f"matrix.release[{i}]", r) for i, r in enumerate(d.matrix.release))]
+    for key, release in releases:
+        problem = rules.release_error(release)
+        if problem:
+            raise ConfigError(file, key, problem)
 
 
 def parse_definition(text: str, file: str = "<string>") -> Definition:
@@ -86,7 +107,7 @@ def load_definition(path: Path | str) -> LoadedDefinition:
         raise ConfigError(str(path), "", "not UTF-8 text") from None
     definition = parse_definition(text, str(path))
     try:
-        variants = expand(definition)
+        specs = expand(definition)
     except MatrixError as exc:
         raise ConfigError(str(path), exc.key, str(exc)) from None
-    return LoadedDefinition(path, definition, variants, hashlib.sha256(data).hexdigest())
+    return LoadedDefinition(path, definition, specs, hashlib.sha256(data).hexdigest())

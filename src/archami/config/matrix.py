@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from typing import Protocol, TypeVar
 
+from archami.config.resolve import resolve
 from archami.config.schema import Definition, Exclude
+from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
+from archami.errors import ArchamiError
 
 # Combinations EC2 cannot run, with the reason shown to the user.
 _IMPOSSIBLE: list[tuple[dict[str, str], str]] = [
@@ -14,7 +18,7 @@ _IMPOSSIBLE: list[tuple[dict[str, str], str]] = [
 ]
 
 
-class MatrixError(ValueError):
+class MatrixError(ArchamiError):
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
         super().__init__(reason)
@@ -28,8 +32,9 @@ def _excluded(combo: dict[str, str], excludes: list[Exclude]) -> bool:
     return False
 
 
-def expand(definition: Definition) -> list[Variant]:
-    """All variants of a definition, in matrix order. Raises MatrixError naming the offending key."""
+def expand(definition: Definition) -> list[ImageSpec]:
+    """Every variant of a definition as its resolved ImageSpec, in matrix order. Raises MatrixError naming the
+    offending key."""
     m = definition.matrix
     releases = m.release or [definition.release]
     arches = m.architecture or [definition.architecture]
@@ -42,7 +47,8 @@ def expand(definition: Definition) -> list[Variant]:
         if rule.flavour and rule.flavour != "default" and rule.flavour not in definition.flavours:
             raise MatrixError(f"matrix.exclude[{i}].flavour", f"unknown flavour {rule.flavour!r}")
 
-    variants: list[Variant] = []
+    specs: list[ImageSpec] = []
+    seen: set[str] = set()
     for release, root, virt, arch, flavour, channel in itertools.product(
         releases, m.root_device, m.virtualization, arches, m.flavour, m.kernel
     ):
@@ -61,38 +67,37 @@ def expand(definition: Definition) -> list[Variant]:
             if all(combo[k] == v for k, v in pattern.items()):
                 shown = " + ".join(pattern.values())
                 raise MatrixError("matrix", f"impossible variant {shown}: {reason}; add it to matrix.exclude")
-        extra = definition.flavours[flavour] if flavour != "default" else None
-        added = set(definition.packages.add) | (set(extra.packages.add) if extra else set())
-        removed = set(definition.packages.remove) | (set(extra.packages.remove) if extra else set())
         kernel_package = definition.kernel.lts if channel == "lts" else definition.kernel.stable
         assert kernel_package is not None  # checked above
-        enabled = list(definition.services.enable) + (list(extra.services.enable) if extra else [])
-        disabled = list(definition.services.disable) + (list(extra.services.disable) if extra else [])
-        variants.append(
-            Variant(
-                name=definition.name,
-                distro=definition.distro,
-                release=release,
-                root_device=root,
-                virtualization=virt,
-                architecture=arch,
-                flavour=flavour,
-                kernel_channel=channel,
-                kernel_package=kernel_package,
-                packages=tuple(sorted((added - removed) | {kernel_package})),
-                removed=tuple(sorted(removed)),
-                services_enabled=tuple(dict.fromkeys(enabled)),
-                services_disabled=tuple(dict.fromkeys(disabled)),
-                services_deferred=tuple(definition.services.deferred),
-                multi_release=len(releases) > 1,
-            )
+        variant = Variant(
+            name=definition.name,
+            distro=definition.distro,
+            release=release,
+            root_device=root,
+            virtualization=virt,
+            architecture=arch,
+            flavour=flavour,
+            kernel_channel=channel,
+            kernel_package=kernel_package,
         )
-    if not variants:
+        if variant.id in seen:
+            raise MatrixError("matrix", f"two combinations make the same variant {variant.id!r} (a value twice?)")
+        seen.add(variant.id)
+        specs.append(resolve(definition, variant))
+    if not specs:
         raise MatrixError("matrix.exclude", "every combination is excluded: nothing to build")
-    return variants
+    return specs
 
 
-def select(variants: list[Variant], wanted: str | None) -> list[Variant]:
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+V = TypeVar("V", bound=HasId)
+
+
+def select(variants: list[V], wanted: str | None) -> list[V]:
     """Variants whose id equals `wanted` (or all when None); a clear error lists the valid ids."""
     if wanted is None:
         return variants

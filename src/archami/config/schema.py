@@ -19,9 +19,6 @@ RootDevice = Literal["ebs", "instance-store"]
 Virtualization = Literal["hvm", "paravirtual"]
 Architecture = Literal["x86_64", "i686", "aarch64"]
 KernelChannel = Literal["stable", "lts"]
-PackageManager = Literal["pacman", "apt"]
-
-PACKAGE_MANAGER_OF: dict[str, PackageManager] = {"arch": "pacman", "debian": "apt"}
 
 _PACKAGE_NAME = re.compile(r"^[a-z0-9@_+][a-z0-9@._+-]*$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9@_.:-]+$")
@@ -130,7 +127,7 @@ class Ssh(Strict):
         default="prohibit-password", description="Root login policy; key-only when allowed."
     )
     after_network: bool = Field(
-        default=True, description="Order sshd.service After=network.target so SSH closes cleanly on reboot."
+        default=True, description="Order the SSH server's unit After=network.target so SSH closes cleanly on reboot."
     )
     host_key_types: list[HostKeyType] = Field(
         default_factory=_all_host_key_types,
@@ -172,14 +169,16 @@ class FirstBoot(Strict):
 
 
 class Repository(Strict):
-    name: str = Field(description="Repository name ([name] in pacman.conf, a label for apt).")
-    server: str = Field(description="Base URL the build installs from ($repo and $arch expanded by pacman).")
+    name: str = Field(description="Repository name (its section in the package manager's configuration).")
+    server: str = Field(description="Base URL the build installs from ($repo, $arch expanded when it is used).")
     instance_server: str | None = Field(
         default=None,
         description="Base URL instances use for updates, when it differs from the build's (e.g. a file:// build "
         "copy of a repository that instances reach over HTTPS). Default: server.",
     )
-    siglevel: str = Field(default="Required", description="pacman SigLevel for this repository.")
+    siglevel: str = Field(
+        default="Required", description="Signature checking of this repository (Arch: SigLevel; never weaker)."
+    )
     key: str | None = Field(default=None, description="Path of an ASCII-armoured public key to trust.")
     first: bool = Field(default=False, description="Put this repository before the distro's own.")
 
@@ -199,11 +198,31 @@ class Disk(Strict):
         return size
 
 
+class FlavourKernel(Strict):
+    package: str | None = Field(
+        default=None, description="Kernel package for this flavour, instead of the channel's (kernel.stable/lts)."
+    )
+    cmdline: list[str] = Field(default_factory=list, description="Kernel command line arguments added.")
+    initramfs_modules: list[str] = Field(default_factory=list, description="Initramfs modules added.")
+
+
 class Flavour(Strict):
-    description: str = ""
-    packages: Packages = Field(default_factory=Packages, description="Packages this flavour adds/removes.")
-    services: Services = Field(default_factory=Services)
+    """A variant of the image that overrides any image setting: lists add to the definition's (a file with the
+    same path replaces the definition's), tables replace just the keys they set, plain values replace."""
+
+    description: str = Field(default="", description="What the flavour is for (release page).")
     instance_type: str | None = Field(default=None, description="Suggested instance type (release page).")
+    hostname: str | None = None
+    timezone: str | None = None
+    locale: str | None = None
+    kernel: FlavourKernel = Field(default_factory=FlavourKernel)
+    packages: Packages = Field(default_factory=Packages, description="Packages this flavour adds/removes.")
+    services: Services = Field(default_factory=Services, description="Units this flavour enables/disables.")
+    files: list[FileSpec] = Field(default_factory=list, description="Files added (or replaced, by path).")
+    ssh: Ssh | None = Field(default=None, description="sshd settings this flavour changes.")
+    network: Network | None = Field(default=None, description="Network settings this flavour changes.")
+    firstboot: FirstBoot | None = Field(default=None, description="First-boot settings this flavour changes.")
+    disk: Disk | None = Field(default=None, description="Disk settings this flavour changes.")
 
 
 class Exclude(Strict):
@@ -232,7 +251,7 @@ class Definition(Strict):
     description: str = Field(default="", description="AMI description.")
     distro: Distro
     release: str = Field(description="Distro release: 'rolling' for Arch, a suite for Debian.")
-    package_manager: PackageManager | None = Field(default=None, description="Must match the distro.")
+    package_manager: str | None = Field(default=None, description="Must be the distro's package manager.")
     architecture: Architecture = "x86_64"
     init: Literal["systemd", "sysvinit"] = "systemd"
     hostname: str = Field(default="localhost", description="Hostname until metadata sets one.")

@@ -1,14 +1,19 @@
-"""A Variant: one image of the matrix, fully resolved. Pure data handed to every later stage."""
+"""A Variant: which image of the matrix this is (its identity). Kept in manifests and release records.
+
+What the image is made of lives in `ImageSpec` (config/spec.py), which holds a Variant.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
 from archami.config.schema import Architecture, Distro, KernelChannel, RootDevice, Virtualization
+from archami.distro.rules import rules_for
 
 
 class Variant(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Records written by older versions carry more fields (the package lists): ignored, ids unchanged.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     name: str  # the image family (Definition.name)
     distro: Distro
@@ -19,16 +24,14 @@ class Variant(BaseModel):
     flavour: str
     kernel_channel: KernelChannel
     kernel_package: str
-    packages: tuple[str, ...]  # added on top of the distro base, sorted
-    removed: tuple[str, ...]
-    services_enabled: tuple[str, ...]
-    services_disabled: tuple[str, ...]
-    services_deferred: tuple[str, ...] = ()
-    multi_release: bool = False  # the matrix spans releases, so the id names the release
 
     def _parts(self, root_device: str) -> list[str]:
-        """The seed's column order: [release] root-device virtualization [flavour] architecture [kernel]."""
-        parts = [self.release] if self.multi_release else []
+        """The seed's column order: [release] root-device virtualization [flavour] architecture [kernel].
+
+        Every part depends on this variant alone, never on the rest of the matrix, so adding or dropping a
+        release, flavour or channel renames no existing image. The release is left out only for a distro
+        that has just one (Arch's "rolling")."""
+        parts = [self.release] if rules_for(self.distro).release_in_id(self.release) else []
         parts += [root_device, self.virtualization]
         if self.flavour != "default":
             parts.append(self.flavour)
@@ -39,7 +42,7 @@ class Variant(BaseModel):
 
     @property
     def id(self) -> str:
-        """Stable short id: 'ebs-hvm-gpu-x86_64', 'instance-store-paravirtual-i686'."""
+        """Stable short id: 'trixie-ebs-hvm-x86_64', 'ebs-hvm-gpu-x86_64' (Arch), ..."""
         return "-".join(self._parts(self.root_device))
 
     @property

@@ -1,10 +1,17 @@
-"""Distro backends behind one interface (base.DistroBackend)."""
+"""Distro backends behind one interface (base.DistroBackend); their plain rules in rules.py.
+
+Nothing is imported here up front: config/ reads `archami.distro.rules` while loading a definition, and the
+backends import config/ (a cycle if this package imported them eagerly).
+"""
 
 from __future__ import annotations
 
-from archami.distro.base import BuildContext, DistroBackend
+from typing import TYPE_CHECKING
 
-__all__ = ["BuildContext", "DistroBackend", "backend_for"]
+if TYPE_CHECKING:
+    from archami.distro.base import DistroBackend
+
+__all__ = ["backend_for"]
 
 
 def backend_for(distro: str) -> DistroBackend:
@@ -17,4 +24,7 @@ def backend_for(distro: str) -> DistroBackend:
         from archami.distro.arch import ArchBackend
 
         return ArchBackend()
-    raise ValueError(f"unknown distro {distro!r}")
+    from archami.distro.rules import rules_for
+
+    rules_for(distro)  # raises the error naming the known distros
+    raise AssertionError(distro)

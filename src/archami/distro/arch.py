@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
-from archami.config.schema import Definition, Repository
-from archami.config.variant import Variant
+from archami.config.schema import Repository
+from archami.config.spec import ImageSpec
 from archami.distro import arch_pacman
 from archami.distro.arch_conf import (
     ARCH_REPOSITORIES,
@@ -37,6 +37,7 @@ from archami.distro.arch_keyring import (
 )
 from archami.distro.arch_pacman import PacmanPaths
 from archami.distro.base import BuildContext, DistroBackend
+from archami.distro.rules import ARCH
 from archami.errors import ArchamiError
 from archami.fsutil import empty_dir
 
@@ -65,8 +66,7 @@ def _key_path(key: str) -> Path:
 
 
 class ArchBackend(DistroBackend):
-    name = "arch"
-    ssh_service = "sshd.service"
+    rules = ARCH
 
     def __init__(
         self,
@@ -85,12 +85,11 @@ class ArchBackend(DistroBackend):
         # The host's archlinux-keyring (Debian's) can be years old and miss newer packagers' keys: first fetch
         # the mirror's archlinux-keyring (its signature checked with the host's keys) and populate from it.
         self.refresh_keyring = refresh_keyring
-        self._kernel_package: str | None = None
 
     # -- paths -------------------------------------------------------------------------------------------
 
     def paths(self, ctx: BuildContext) -> PacmanPaths:
-        cache = ctx.cache / "arch" / ctx.variant.architecture / "pkg"
+        cache = ctx.cache / "arch" / ctx.spec.architecture / "pkg"
         return PacmanPaths(
             root=ctx.root,
             config=ctx.work / "pacman.conf",
@@ -102,9 +101,9 @@ class ArchBackend(DistroBackend):
     def build_pacman_conf(self, ctx: BuildContext, paths: PacmanPaths) -> str:
         environment = {**os.environ, **ctx.env}
         return pacman_conf(
-            architecture=ctx.variant.architecture,
-            mirrors=mirrors_for(ctx.definition, environment),
-            repositories=ctx.definition.repositories,
+            architecture=ctx.spec.architecture,
+            mirrors=mirrors_for(ctx.spec.mirrors, environment),
+            repositories=ctx.spec.repositories,
             distro_repositories=self.distro_repositories,
             cache_dir=paths.cache_dir,
             db_path=paths.db_path,
@@ -112,31 +111,37 @@ class ArchBackend(DistroBackend):
             log_file=paths.log_file,
         )
 
-    def keyrings_for(self, variant: Variant) -> tuple[str, ...]:
-        return self.keyrings if self.keyrings is not None else (KEYRING_FOR_ARCHITECTURE[variant.architecture],)
+    def keyrings_for(self, spec: ImageSpec) -> tuple[str, ...]:
+        return self.keyrings if self.keyrings is not None else (KEYRING_FOR_ARCHITECTURE[spec.architecture],)
 
-    def bootstrap_packages(self, variant: Variant) -> list[str]:
-        return _unique(["base", variant.kernel_package, *variant.packages])
+    def bootstrap_packages(self, spec: ImageSpec) -> list[str]:
+        """The spec's packages plus what the EC2 build itself relies on in an Arch image."""
+        needed = ["base", spec.kernel.package, "openssh"]
+        if spec.network.stack == "dhclient":
+            needed.append("dhclient")
+        needed.append("python" if spec.firstboot.agent == "archami" else "cloud-init")
+        return [p for p in _unique([*needed, *spec.packages]) if p not in spec.removed]
 
-    def cache_inputs(self, definition: Definition, variant: Variant) -> dict[str, object]:
+    def cache_inputs(self, spec: ImageSpec) -> dict[str, object]:
         """What determines the bootstrapped root (the build's root cache hashes this).
 
         Arch is rolling: the same package list gives a different root tomorrow, so the UTC date is part of
         the key and a cached root is reused for one day at most (re-bootstrapping still reuses the package
         cache, downloading only what changed). Keys are digested so a changed key re-bootstraps.
         """
-        mirrors = mirrors_for(definition)
+        mirrors = mirrors_for(spec.mirrors)
         if not mirrors:  # the first thing a user must fix, so say it before anything else can fail
             raise ArchamiError(f"no Arch mirror configured: set {MIRROR_ENV} or list `mirrors` in the definition")
-        keys = [_key_path(r.key) for r in definition.repositories if r.key] + list(self.extra_trusted_keys)
-        keyrings = [p for name in self.keyrings_for(variant) for p in keyring_files(name)]
+        keys = [_key_path(r.key) for r in spec.repositories if r.key] + list(self.extra_trusted_keys)
+        keyrings = [p for name in self.keyrings_for(spec) for p in keyring_files(name)]
         return {
             "tool": "pacman",
             "date": datetime.now(UTC).date().isoformat(),
-            "packages": self.bootstrap_packages(variant),
-            "removed": sorted(variant.removed),
+            "architecture": spec.architecture,
+            "packages": self.bootstrap_packages(spec),
+            "removed": sorted(spec.removed),
             "mirrors": mirrors,
-            "repositories": [r.model_dump() for r in definition.repositories],
+            "repositories": [r.model_dump() for r in spec.repositories],
             "distro_repositories": list(self.distro_repositories),
             "keys": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in [*keyrings, *keys]},
         }
@@ -150,23 +155,22 @@ class ArchBackend(DistroBackend):
         paths.config.write_text(self.build_pacman_conf(ctx, paths))
         ctx.log.info("pacman.conf for the build: %s", paths.config)
 
-        trusted = [_key_path(r.key) for r in ctx.definition.repositories if r.key]
+        trusted = [_key_path(r.key) for r in ctx.spec.repositories if r.key]
         prepare_keyring(
             paths.gpg_dir,
             ctx.log,
-            keyrings=self.keyrings_for(ctx.variant),
+            keyrings=self.keyrings_for(ctx.spec),
             trusted_keys=[*trusted, *self.extra_trusted_keys],
             cache_dir=ctx.cache / "arch",
         )
         try:
-            self._kernel_package = ctx.variant.kernel_package
-            main_keyring = KEYRING_FOR_ARCHITECTURE[ctx.variant.architecture]
-            if self.refresh_keyring and main_keyring in self.keyrings_for(ctx.variant):
+            main_keyring = KEYRING_FOR_ARCHITECTURE[ctx.spec.architecture]
+            if self.refresh_keyring and main_keyring in self.keyrings_for(ctx.spec):
                 package = arch_pacman.download(paths, f"{main_keyring}-keyring", ctx.log)
                 populate_from_package(paths.gpg_dir, package, main_keyring, ctx.log)
-            arch_pacman.install(paths, self.bootstrap_packages(ctx.variant), ctx.log)
-            if ctx.variant.removed:
-                removed = arch_pacman.remove_installed(paths, list(ctx.variant.removed), ctx.log)
+            arch_pacman.install(paths, self.bootstrap_packages(ctx.spec), ctx.log)
+            if ctx.spec.removed:
+                removed = arch_pacman.remove_installed(paths, list(ctx.spec.removed), ctx.log)
                 ctx.log.info("removed packages: %s", ", ".join(removed) or "none were installed")
         finally:
             stop_agent(paths.gpg_dir)
@@ -174,18 +178,26 @@ class ArchBackend(DistroBackend):
     def regenerate_initramfs(self, ctx: BuildContext) -> None:
         conf = ctx.root / "etc/mkinitcpio.conf"
         conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text(mkinitcpio_conf(ctx.definition.kernel.initramfs_modules))
+        conf.write_text(mkinitcpio_conf(list(ctx.spec.kernel.initramfs_modules)))
         # -P: every installed kernel's preset; without autodetect each image holds the listed modules.
         arch_pacman.run_in_root(ctx.root, ["mkinitcpio", "-P"], ctx.log, what="mkinitcpio -P")
 
     def configure_package_manager(self, ctx: BuildContext) -> None:
-        write_instance_pacman_config(ctx.root, ctx.definition, ctx.variant.architecture, {**os.environ, **ctx.env})
+        write_instance_pacman_config(ctx.root, ctx.spec, {**os.environ, **ctx.env})
 
     def installed_packages(self, root: Path) -> list[PackageInfo]:
         return arch_pacman.installed_packages(root)
 
-    def kernel_version(self, root: Path) -> str:
-        return kernel_version(root, self._kernel_package)
+    def kernel_version(self, root: Path, spec: ImageSpec) -> str:
+        return kernel_version(root, spec.kernel.package)
+
+    def agent_settings(self, spec: ImageSpec) -> dict[str, object]:
+        """Keyrings the instance's pacman populates on first boot: the distribution's, and the ec2
+        repository's when its keyring package is in the image."""
+        keyrings = list(self.keyrings_for(spec))
+        if "ec2-keyring" in spec.packages:
+            keyrings.append("ec2")
+        return {"pacman_keyrings": keyrings}
 
     def clean(self, ctx: BuildContext) -> None:
         stop_agent(ctx.work / "gnupg")
@@ -198,7 +210,7 @@ class ArchBackend(DistroBackend):
         ctx.log.info("removed package cache, sync databases, keyring and pacman log from the image")
 
 
-def write_instance_pacman_config(root: Path, definition: Definition, architecture: str, env: dict[str, str]) -> None:
+def write_instance_pacman_config(root: Path, spec: ImageSpec, env: dict[str, str]) -> None:
     """The instance's /etc/pacman.conf (ec2 repo first, mirrors via the mirrorlist) and its mirrorlist.
 
     The mirrorlist holds the build's mirrors; with `firstboot.region_mirrors` the first-boot agent swaps in
@@ -208,13 +220,13 @@ def write_instance_pacman_config(root: Path, definition: Definition, architectur
     (etc / "pacman.d").mkdir(parents=True, exist_ok=True)
     (etc / "pacman.conf").write_text(
         pacman_conf(
-            architecture=architecture,
-            repositories=[_as_seen_by_instances(r) for r in definition.repositories],
+            architecture=spec.architecture,
+            repositories=[_as_seen_by_instances(r) for r in spec.repositories],
             mirrorlist_path=INSTANCE_MIRRORLIST,
         )
     )
     (root / INSTANCE_MIRRORLIST.lstrip("/")).write_text(
-        mirrorlist(mirrors_for(definition, env), header="Mirrors the image was built from.")
+        mirrorlist(mirrors_for(spec.mirrors, env), header="Mirrors the image was built from.")
     )
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from archami.config.schema import Definition, Repository
+from archami.config.schema import Repository
 from archami.errors import ArchamiError
 
 MIRROR_ENV = "ARCHAMI_ARCH_MIRROR"
@@ -41,13 +41,13 @@ MKINITCPIO_HOOKS: tuple[str, ...] = (
 )
 
 
-def mirrors_for(definition: Definition, env: Mapping[str, str] | None = None) -> list[str]:
-    """Mirror server URLs ($repo/$arch templates): the definition's, else $ARCHAMI_ARCH_MIRROR.
+def mirrors_for(mirrors: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """Mirror server URLs ($repo/$arch templates): the definition's `mirrors`, else $ARCHAMI_ARCH_MIRROR.
 
     The variable may hold several URLs separated by spaces or commas (tried in order by pacman).
     """
-    if definition.mirrors:
-        return list(definition.mirrors)
+    if mirrors:
+        return list(mirrors)
     environment = os.environ if env is None else env
     raw = environment.get(MIRROR_ENV, "")
     return [url for url in re.split(r"[\s,]+", raw) if url]

@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from archami.distro.arch_tools import require_tool, run_logged
 from archami.errors import ArchamiError
+from archami.runner import run
 
 KEYRING_DIR = Path("/usr/share/keyrings")
+_LOG = logging.getLogger("archami.distro.keyring")
 ARCH_KEYRING = "archlinux"
 
 
@@ -36,17 +36,12 @@ def keyring_files(name: str = ARCH_KEYRING, directory: Path = KEYRING_DIR) -> li
 
 def key_fingerprints(key_file: Path) -> list[str]:
     """Primary-key fingerprints in an (armoured or binary) public key file, read without importing it."""
-    require_tool("gpg")
     with tempfile.TemporaryDirectory(prefix="archami-gpg-") as home:
-        proc = subprocess.run(
-            ["gpg", "--homedir", home, "--batch", "--with-colons", "--show-keys", str(key_file)],
-            capture_output=True, text=True, check=False,
-        )
-    if proc.returncode != 0:
-        raise ArchamiError(f"{key_file}: not a readable OpenPGP public key: {proc.stderr.strip()}")
+        listing = run(["gpg", "--homedir", home, "--batch", "--with-colons", "--show-keys", str(key_file)],
+                      _LOG, capture=True, what=f"reading the OpenPGP key {key_file}")
     fingerprints: list[str] = []
     expect_fpr = False
-    for line in proc.stdout.splitlines():
+    for line in listing.splitlines():
         fields = line.split(":")
         if fields[0] == "pub":
             expect_fpr = True
@@ -69,9 +64,9 @@ def _populated_cache_key(keyrings: Sequence[str]) -> str:
 def _populate(gpg_dir: Path, keyrings: Sequence[str], log: logging.Logger) -> None:
     gpg_dir.mkdir(parents=True, exist_ok=True)
     gpg_dir.chmod(0o700)
-    run_logged(["pacman-key", "--gpgdir", str(gpg_dir), "--init"], log, what="pacman-key --init")
+    run(["pacman-key", "--gpgdir", str(gpg_dir), "--init"], log, what="pacman-key --init")
     if keyrings:
-        run_logged(
+        run(
             ["pacman-key", "--gpgdir", str(gpg_dir), "--populate", *keyrings], log, what="pacman-key --populate"
         )
 
@@ -79,8 +74,8 @@ def _populate(gpg_dir: Path, keyrings: Sequence[str], log: logging.Logger) -> No
 def trust_key(gpg_dir: Path, key_file: Path, log: logging.Logger) -> list[str]:
     """Add a repository's public key to the keyring and locally sign it (so pacman trusts it)."""
     fingerprints = key_fingerprints(key_file)
-    run_logged(["pacman-key", "--gpgdir", str(gpg_dir), "--add", str(key_file)], log, what="pacman-key --add")
-    run_logged(
+    run(["pacman-key", "--gpgdir", str(gpg_dir), "--add", str(key_file)], log, what="pacman-key --add")
+    run(
         ["pacman-key", "--gpgdir", str(gpg_dir), "--lsign-key", *fingerprints], log, what="pacman-key --lsign-key"
     )
     return fingerprints
@@ -147,16 +142,14 @@ exec "$@"
 def populate_from_package(gpg_dir: Path, package: Path, keyring: str, log: logging.Logger) -> None:
     """Populate `keyring` from the files inside a keyring package (e.g. a newer archlinux-keyring from the
     mirror than the host's, which may lack the keys of recently added packagers)."""
-    require_tool("bsdtar")
-    require_tool("unshare")
     with tempfile.TemporaryDirectory(prefix="archami-keyring-") as tmp:
-        run_logged(["bsdtar", "-xf", str(package), "-C", tmp, "usr/share/pacman/keyrings"], log, what="bsdtar")
+        run(["bsdtar", "-xf", str(package), "-C", tmp, "usr/share/pacman/keyrings"], log, what="bsdtar")
         files = Path(tmp) / "usr/share/pacman/keyrings"
         if not (files / f"{keyring}.gpg").is_file():
             raise ArchamiError(f"{package.name} holds no {keyring}.gpg keyring")
-        run_logged(
+        run(
             [
-                "unshare", "--mount", "--propagation", "private", "--fork", "--",
+                "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
                 "sh", "-c", _POPULATE_FROM, "archami-populate", str(files),
                 "pacman-key", "--gpgdir", str(gpg_dir), "--populate", keyring,
             ],
@@ -168,6 +161,4 @@ def populate_from_package(gpg_dir: Path, package: Path, keyring: str, log: loggi
 def stop_agent(gpg_dir: Path) -> None:
     """pacman-key's gpg may leave a gpg-agent running on the keyring: stop it before the dir is removed."""
     if shutil.which("gpgconf") and gpg_dir.is_dir():
-        subprocess.run(
-            ["gpgconf", "--homedir", str(gpg_dir), "--kill", "all"], capture_output=True, check=False
-        )
+        run(["gpgconf", "--homedir", str(gpg_dir), "--kill", "all"], _LOG, check=False)

@@ -1,8 +1,8 @@
 """Running real pacman against an image root, and reading the root's local package database.
 
-pacman runs inside `unshare --mount --fork` with /proc, /dev, /sys and /run mounted into the root: install
-scriptlets and hooks chroot into it and expect them, and mounts made in a private mount namespace vanish
-with its last process — on success, error, Ctrl-C or kill alike — so nothing is left mounted on the host.
+pacman runs through archami's runner with the root's API filesystems mounted in a private namespace
+(`run_with_api_mounts`): install scriptlets and hooks chroot into the root and expect them, and the mounts
+vanish with the namespace on success, error, Ctrl-C or kill alike.
 """
 
 from __future__ import annotations
@@ -14,19 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
-from archami.distro.arch_tools import require_tool, run_logged
 from archami.errors import ArchamiError
-
-# Mount the API filesystems into the root ($1), then exec the command that follows.
-_WITH_API_MOUNTS = r"""
-set -eu
-root=$1; shift
-mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
-mount -t sysfs -o ro sysfs "$root/sys"
-mount -t tmpfs -o mode=0755 tmpfs "$root/run"
-exec "$@"
-"""
+from archami.runner import run_in_root as _run_in_root
+from archami.runner import run_with_api_mounts
 
 # pacman exits 0 when an install scriptlet or hook fails (e.g. no /bin/sh in the root); these lines in
 # its output are the only sign of it.
@@ -37,10 +27,6 @@ _FAILURE_PATTERNS = (
     re.compile(r"^error: failed to run transaction hooks", re.M),
     re.compile(r"^error: hook .* failed", re.M),
 )
-
-
-# A clean environment for commands in the image: the host's (e.g. a venv's PATH) means nothing there.
-_CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 
 
 @dataclass(frozen=True)
@@ -95,15 +81,8 @@ def scriptlet_failures(output: str) -> list[str]:
 
 def run_pacman(paths: PacmanPaths, args: Sequence[str], log: logging.Logger, *, what: str) -> str:
     """Run `pacman <options> <args>` with the API filesystems mounted in the root; fail on scriptlet errors."""
-    require_tool("unshare")
-    pacman = require_tool("pacman")
     prepare_root(paths.root)
-    cmd = [
-        "unshare", "--mount", "--propagation", "private", "--fork", "--",
-        "sh", "-c", _WITH_API_MOUNTS, "archami-pacman", str(paths.root),
-        pacman, *paths.options(), *args,
-    ]
-    output = run_logged(cmd, log, what=what)
+    output = run_with_api_mounts(paths.root, ["pacman", *paths.options(), *args], log, what=what)
     failures = scriptlet_failures(output)
     if failures:
         raise ArchamiError(f"{what}: pacman reported failures although it exited 0: {'; '.join(failures[:3])}")
@@ -112,14 +91,8 @@ def run_pacman(paths: PacmanPaths, args: Sequence[str], log: logging.Logger, *, 
 
 def run_in_root(root: Path, cmd: Sequence[str], log: logging.Logger, *, what: str) -> str:
     """Run a command chrooted into the image root, with the API filesystems mounted (e.g. mkinitcpio)."""
-    require_tool("unshare")
     prepare_root(root)
-    wrapped = [
-        "unshare", "--mount", "--propagation", "private", "--fork", "--",
-        "sh", "-c", _WITH_API_MOUNTS, "archami-chroot", str(root),
-        "chroot", str(root), *cmd,
-    ]
-    return run_logged(wrapped, log, what=what, env=_CHROOT_ENV)
+    return _run_in_root(root, cmd, log, what=what)
 
 
 def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *, refresh: bool = True) -> None:

@@ -16,15 +16,15 @@ import shutil
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
-from archami.config.schema import Definition
-from archami.config.variant import Variant
+from archami.config.spec import ImageSpec
 from archami.distro.base import BuildContext, DistroBackend
+from archami.distro.rules import DEBIAN
 from archami.errors import ArchamiError
-from archami.image.tools import require, tool_path
+from archami.hosttools import require, tool_path
 from archami.runner import run, run_in_root
 
 MIRROR_ENV = "ARCHAMI_DEBIAN_MIRROR"
-DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386"}
+DEB_ARCH = DEBIAN.architectures
 
 # Files dpkg never unpacks (kept out of the image, and of later upgrades, via dpkg.cfg.d): documentation,
 # manual pages and translations. Copyright files stay, the licences require them.
@@ -41,25 +41,25 @@ DPKG_EXCLUDES = [
 APT_OPTIONS = ['APT::Install-Recommends "false"', 'Acquire::Languages "none"']
 
 
-def bootstrap_packages(definition: Definition, variant: Variant) -> list[str]:
-    """The definition's packages plus what the EC2 build itself relies on in a Debian image."""
+def bootstrap_packages(spec: ImageSpec) -> list[str]:
+    """The spec's packages plus what the EC2 build itself relies on in a Debian image."""
     needed = ["systemd-sysv", "udev", "initramfs-tools", "zstd", "openssh-server"]
-    if definition.network.stack == "networkd":
+    if spec.network.stack == "networkd":
         needed.append("systemd-resolved")  # a separate package since bookworm; DNS from DHCP needs it
     else:
         needed.append("isc-dhcp-client")
-    if definition.firstboot.agent == "archami":
+    if spec.firstboot.agent == "archami":
         needed.append("python3")  # the agent needs json, shutil, http: not in python3-minimal
     else:
         needed.append("cloud-init")
-    wanted = [p for p in dict.fromkeys([*variant.packages, *needed]) if p not in variant.removed]
+    wanted = [p for p in dict.fromkeys([*spec.packages, *needed]) if p not in spec.removed]
     return sorted(wanted)
 
 
-def mirrors(definition: Definition) -> list[str]:
+def mirrors(spec: ImageSpec) -> list[str]:
     """Mirrors to bootstrap from. A mirror with "$region" in it is the instances' (the first-boot agent
     fills in the region); it cannot serve the build."""
-    usable = [m for m in definition.mirrors if "$region" not in m]
+    usable = [m for m in spec.mirrors if "$region" not in m]
     if usable:
         return usable
     env = os.environ.get(MIRROR_ENV, "").strip()
@@ -67,19 +67,18 @@ def mirrors(definition: Definition) -> list[str]:
 
 
 class DebianBackend(DistroBackend):
-    name = "debian"
-    ssh_service = "ssh.service"
+    rules = DEBIAN
 
-    def cache_inputs(self, definition: Definition, variant: Variant) -> dict[str, object]:
+    def cache_inputs(self, spec: ImageSpec) -> dict[str, object]:
         """Everything that determines the bootstrapped root (the root cache key hashes this)."""
         return {
             "tool": "mmdebstrap",
             "variant": "apt",
-            "suite": variant.release,
-            "arch": DEB_ARCH[variant.architecture],
-            "packages": bootstrap_packages(definition, variant),
-            "removed": sorted(variant.removed),
-            "mirrors": mirrors(definition),
+            "suite": spec.variant.release,
+            "arch": DEB_ARCH[spec.architecture],
+            "packages": bootstrap_packages(spec),
+            "removed": sorted(spec.removed),
+            "mirrors": mirrors(spec),
             "dpkg": DPKG_EXCLUDES,
             "hooks": ["merged-usr", "eatmydata", "excludes-file"],
             "apt": APT_OPTIONS,
@@ -87,19 +86,19 @@ class DebianBackend(DistroBackend):
 
     def bootstrap(self, ctx: BuildContext) -> None:
         require("mmdebstrap", "debian-archive-keyring", "unshare")
-        if ctx.definition.repositories:
+        if ctx.spec.repositories:
             raise ArchamiError("extra repositories are only supported for Arch Linux definitions")
-        debs = ctx.cache / "debs" / f"debian-{ctx.variant.release}-{DEB_ARCH[ctx.variant.architecture]}"
+        debs = ctx.cache / "debs" / f"debian-{ctx.spec.variant.release}-{DEB_ARCH[ctx.spec.architecture]}"
         debs.mkdir(parents=True, exist_ok=True)
-        packages = bootstrap_packages(ctx.definition, ctx.variant)
+        packages = bootstrap_packages(ctx.spec)
         # apt-get install "pkg-" removes pkg: removals happen in the same transaction as the installs.
-        include = ",".join([*packages, *(f"{p}-" for p in ctx.variant.removed)])
+        include = ",".join([*packages, *(f"{p}-" for p in ctx.spec.removed)])
         args: list[str] = [
             # mmdebstrap's root mode mounts /proc, /sys and /dev in the chroot; a private mount namespace
             # makes those mounts disappear with the process, whatever way it ends.
             "unshare", "--mount", "--propagation", "private", "--fork", "--kill-child",
             tool_path("mmdebstrap"), "--mode=root", "--variant=apt", "--format=directory",
-            f"--architectures={DEB_ARCH[ctx.variant.architecture]}", f"--include={include}",
+            f"--architectures={DEB_ARCH[ctx.spec.architecture]}", f"--include={include}",
             # The excludes go into the new root's dpkg.cfg.d rather than --dpkgopt: with --dpkgopt
             # mmdebstrap filters every essential package through a Python helper (~80 interpreter starts,
             # 25-60 s here). dpkg honours the file for every real install; `clean` removes what the first,
@@ -116,7 +115,7 @@ class DebianBackend(DistroBackend):
             "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
             f"--setup-hook=sync-in {debs} /var/cache/apt/archives/",
             f"--customize-hook=sync-out /var/cache/apt/archives {debs}",
-            ctx.variant.release, str(ctx.root), *mirrors(ctx.definition),
+            ctx.spec.variant.release, str(ctx.root), *mirrors(ctx.spec),
         ]
         # The kernel's postinst would build an initramfs now; regenerate_initramfs builds the real one.
         env = {"INITRD": "No", "TMPDIR": str(ctx.work)}
@@ -128,7 +127,7 @@ class DebianBackend(DistroBackend):
         nothing autodetected from the build host. A build whose initramfs inputs are unchanged (same
         packages, modules and initramfs configuration -- a config-only change) reuses the one it made."""
         conf = ctx.root / "etc/initramfs-tools"
-        modules = list(dict.fromkeys([*ctx.definition.kernel.initramfs_modules, ctx.definition.disk.filesystem]))
+        modules = list(dict.fromkeys([*ctx.spec.kernel.initramfs_modules, ctx.spec.disk.filesystem]))
         (conf / "conf.d").mkdir(parents=True, exist_ok=True)
         compress = "zstd" if (ctx.root / "usr/bin/zstd").exists() else "gzip"
         (conf / "conf.d/archami.conf").write_text(
@@ -172,11 +171,15 @@ class DebianBackend(DistroBackend):
                 packages.append(PackageInfo(name=name, version=version, architecture=arch))
         return sorted(packages, key=lambda p: p.name)
 
-    def kernel_version(self, root: Path) -> str:
+    def kernel_version(self, root: Path, spec: ImageSpec) -> str:
         versions = _kernel_versions(root)
         if not versions:
             raise ArchamiError(f"no kernel installed in {root} (is the kernel package in the definition?)")
         return versions[-1]
+
+    def agent_settings(self, spec: ImageSpec) -> dict[str, object]:
+        """An apt mirror template with "$region" in it is the instances': the agent fills in the region."""
+        return {"apt_region_mirror": next((m for m in spec.mirrors if "$region" in m), None), "pacman_keyrings": []}
 
     def clean(self, ctx: BuildContext) -> None:
         root = ctx.root

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 from importlib import resources
 from pathlib import Path
 
-from archami.config.schema import Definition
-from archami.config.variant import Variant
+from archami.config.spec import ImageSpec
+from archami.distro.base import DistroBackend
 from archami.firstboot.agent.settings import DEFAULTS, SETTINGS_PATH, Settings
+from archami.runner import run_in_root
 
 log = logging.getLogger(__name__)
 
@@ -32,41 +32,31 @@ LATE_UNIT = "archami-firstboot-late.service"
 ALL_UNITS = (EARLY_UNIT, KEYRING_UNIT, LATE_UNIT)
 # Fast host keys first so sshd can start; RSA last (15-30 s under emulation, generated after sshd is up).
 HOST_KEY_ORDER = ("ed25519", "ecdsa", "rsa")
-# Arch's openssh generates every missing host key type (RSA included) before sshd starts; with archami's
-# agent in charge of host keys that unit would block sshd for the RSA key and race the agent, so it is masked.
-MASKED_WITH_AGENT = {"arch": ["sshdgenkeys.service"]}
 
 
-def agent_settings(definition: Definition, variant: Variant) -> Settings:
-    """The agent's settings for one image, derived from the definition."""
-    firstboot = definition.firstboot
-    keyrings: list[str] = []
-    if definition.distro == "arch":
-        keyrings = ["archlinux"]
-        if "ec2-keyring" in variant.packages:
-            keyrings.append("ec2")
-    region_mirror = next((m for m in definition.mirrors if "$region" in m), None)
+def agent_settings(spec: ImageSpec, backend: DistroBackend) -> Settings:
+    """The agent's settings for one image, derived from its spec (the distro's part from its backend)."""
+    firstboot = spec.firstboot
     values: dict[str, object] = {
-        "distro": definition.distro,
+        "distro": spec.distro,
         "mode": firstboot.agent,
         "default_user": firstboot.default_user,
         "grow_root": firstboot.grow_root,
         "region_mirrors": firstboot.region_mirrors,
         "user_data_scripts": firstboot.user_data_scripts,
-        "host_key_types": sorted(definition.ssh.host_key_types, key=HOST_KEY_ORDER.index),
-        "pacman_keyrings": keyrings,
-        "apt_region_mirror": region_mirror if definition.distro == "debian" else None,
+        "host_key_types": sorted(spec.ssh.host_key_types, key=HOST_KEY_ORDER.index),
+        **backend.agent_settings(spec),
     }
     assert set(values) <= set(DEFAULTS)
     return Settings(values)
 
 
-def agent_units(definition: Definition) -> list[str]:
+def agent_units(spec: ImageSpec, backend: DistroBackend) -> list[str]:
     """Units to enable: with cloud-init the agent only does mirrors and the keyring (no late phase)."""
     units = [EARLY_UNIT]
-    if definition.distro == "arch":
+    if backend.rules.keyring_on_first_boot:
         units.append(KEYRING_UNIT)
-    if definition.firstboot.agent == "archami":
+    if spec.firstboot.agent == "archami":
         units.append(LATE_UNIT)
     return units
 
@@ -85,7 +75,7 @@ def agent_files() -> list[tuple[str, bytes]]:
     return files
 
 
-def install_into(root: Path, definition: Definition, variant: Variant) -> None:
+def install_into(root: Path, spec: ImageSpec, backend: DistroBackend, log: logging.Logger = log) -> None:
     """Copy the agent into `root`, write its settings, install and enable its systemd units."""
     target = root / AGENT_DIR.lstrip("/")
     agent_target = target / AGENT_PACKAGE
@@ -95,22 +85,22 @@ def install_into(root: Path, definition: Definition, variant: Variant) -> None:
     for path, data in agent_files():
         _write(root / path.lstrip("/"), data, 0o644)
 
-    settings = agent_settings(definition, variant)
+    settings = agent_settings(spec, backend)
     _write(root / SETTINGS_PATH.lstrip("/"), settings.to_json().encode(), 0o644)
 
     wants = root / WANTS_DIR.lstrip("/")
     wants.mkdir(parents=True, exist_ok=True)
-    for name in agent_units(definition):
+    units = agent_units(spec, backend)
+    for name in units:
         link = wants / name
         link.unlink(missing_ok=True)
         link.symlink_to(f"{UNIT_DIR}/{name}")
-    if definition.firstboot.agent == "archami":
-        for name in MASKED_WITH_AGENT.get(definition.distro, []):
-            mask = root / "etc/systemd/system" / name
-            mask.unlink(missing_ok=True)
-            mask.symlink_to("/dev/null")  # what `systemctl mask` makes
-    _precompile(root, target)
-    log.info("first-boot agent installed: %s", ", ".join(agent_units(definition)))
+    for name in backend.units_replaced_by_agent(spec):
+        mask = root / "etc/systemd/system" / name
+        mask.unlink(missing_ok=True)
+        mask.symlink_to("/dev/null")  # what `systemctl mask` makes
+    _precompile(root, target, log)
+    log.info("first-boot agent installed: %s", ", ".join(units))
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
@@ -119,7 +109,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     path.chmod(mode)
 
 
-def _precompile(root: Path, target: Path) -> None:
+def _precompile(root: Path, target: Path, log: logging.Logger) -> None:
     """Byte-compile the agent with the image's own python3, so the first boot does not pay for it.
 
     Needs chroot (root privileges); without them the image's python compiles on first use instead.
@@ -129,11 +119,5 @@ def _precompile(root: Path, target: Path) -> None:
         log.info("agent not byte-compiled (no python3 in the image or not root)")
         return
     inside = "/" + str(target.relative_to(root))
-    result = subprocess.run(
-        ["chroot", str(root), "/usr/bin/python3", "-I", "-m", "compileall", "-q", inside],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        log.warning("byte-compiling the agent failed: %s", result.stderr.strip() or result.stdout.strip())
+    run_in_root(root, ["/usr/bin/python3", "-I", "-m", "compileall", "-q", inside], log,
+                what="byte-compiling the first-boot agent")

@@ -3,8 +3,7 @@
 Bootstrapping (mmdebstrap, pacman) is most of a build's time. What it produces depends only on the distro,
 release, architecture, package set, mirrors and the backend's options -- not on sshd settings, files,
 services or the kernel command line. So a config-only change reuses the tarball and re-runs only the
-steps and the disk assembly. The key hashes the backend's `cache_inputs` when it has them (Debian), or
-the variant's package fields and the definition's mirrors and repositories otherwise.
+steps and the disk assembly. The key hashes the backend's `cache_inputs`.
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from archami.config.schema import Definition
+from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 from archami.distro.base import DistroBackend
 from archami.runner import run
@@ -28,35 +27,16 @@ CACHE_FORMAT = 1
 DEFAULT_CACHE_DIR = Path("/var/cache/archami")
 KEEP_PER_FAMILY = 6  # roots kept per distro/release/arch (least recently used go first)
 _TAR_FLAGS = ["--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"]
-_MIRROR_ENVS = ("ARCHAMI_ARCH_MIRROR", "ARCHAMI_DEBIAN_MIRROR")
 
 
-@runtime_checkable
-class HasCacheInputs(Protocol):
-    def cache_inputs(self, definition: Definition, variant: Variant) -> dict[str, object]: ...
-
-
-def cache_inputs(backend: DistroBackend, definition: Definition, variant: Variant) -> dict[str, Any]:
-    """What determines the bootstrapped root. Pure."""
-    if isinstance(backend, HasCacheInputs):
-        specific: dict[str, object] = backend.cache_inputs(definition, variant)
-    else:
-        specific = {
-            "packages": list(variant.packages),
-            "removed": list(variant.removed),
-            "mirrors": list(definition.mirrors),
-            "repositories": [r.model_dump() for r in definition.repositories],
-            "network": definition.network.stack,
-            "firstboot": definition.firstboot.agent,
-        }
+def cache_inputs(backend: DistroBackend, spec: ImageSpec) -> dict[str, Any]:
+    """What determines the bootstrapped root: the backend says (its packages, mirrors, keys...). Pure."""
     return {
         "format": CACHE_FORMAT,
         "backend": backend.name,
-        "distro": variant.distro,
-        "release": variant.release,
-        "architecture": variant.architecture,
-        "env": {name: os.environ.get(name, "") for name in _MIRROR_ENVS},
-        **specific,
+        "release": spec.variant.release,
+        "architecture": spec.architecture,
+        **backend.cache_inputs(spec),
     }
 
 

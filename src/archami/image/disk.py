@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
+from archami.hosttools import require
 from archami.image import grub
 from archami.image.layout import SECTOR, DiskLayout, PlannedPartition
 from archami.image.steps import grub_platform_dir
-from archami.image.tools import require
 from archami.runner import run, run_in_root
 
 # GRUB 2.06 (Debian bookworm's) cannot read ext4 with metadata_csum_seed; never enable it.

@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from archami.errors import ArchamiError
+
 SECTOR = 512
 # boot.img (the MBR code) fields, from grub/i386/pc/boot.h.
 BPB_START = 0x03
@@ -32,7 +34,7 @@ PC_MODULES = ["biosdisk", *COMMON_MODULES]
 EFI_MODULES = ["fat", "efi_gop", "efi_uga", *COMMON_MODULES]
 
 
-class GrubError(ValueError):
+class GrubError(ArchamiError):
     pass
 
 

@@ -23,6 +23,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from archami.errors import ArchamiError
+
 SECTOR = 512
 MIB = 1024 * 1024
 # The GPT backup header and table take the last 33 sectors; keep the last MiB free for alignment.
@@ -38,7 +40,7 @@ _NAMESPACE = uuid.UUID("6c1f3a52-8d1e-4c8a-9a8e-2b7b0f3c7a11")
 Role = Literal["bios", "esp", "root"]
 
 
-class LayoutError(ValueError):
+class LayoutError(ArchamiError):
     pass
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from archami import __version__
 from archami.artifacts import Manifest, PackageInfo, PartitionInfo
 from archami.config.load import LoadedDefinition
-from archami.config.variant import Variant
+from archami.config.spec import ImageSpec
 from archami.fsutil import allocated_bytes
 from archami.image.layout import DiskLayout
 
@@ -59,7 +59,7 @@ def packages_digest(packages: list[PackageInfo]) -> str:
 def make_manifest(
     *,
     loaded: LoadedDefinition,
-    variant: Variant,
+    spec: ImageSpec,
     layout: DiskLayout,
     cmdline: str,
     kernel_version: str,
@@ -71,14 +71,15 @@ def make_manifest(
     root_cache_hit: bool,
 ) -> Manifest:
     st = image.stat()
+    variant = spec.variant
     return Manifest(
         archami_version=__version__,
-        definition_name=loaded.definition.name,
+        definition_name=variant.name,
         definition_path=str(loaded.path),
         definition_sha256=loaded.sha256,
         variant=variant,
         variant_id=variant.id,
-        description=loaded.definition.description,
+        description=spec.description,
         built_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         build_seconds=round(build_seconds, 2),
         kernel_version=kernel_version,

@@ -11,16 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from importlib.util import find_spec
 from pathlib import Path
 
-from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, BuildResult, write_json_atomic
+from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, AuditReport, BuildResult, write_json_atomic
 from archami.config.load import LoadedDefinition
+from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
@@ -30,8 +29,8 @@ from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cach
 from archami.image.layout import DiskLayout, plan_layout
 from archami.image.layout import kernel_cmdline as make_cmdline
 from archami.image.manifest import make_manifest, sparse_sha256
-from archami.image.steps import EC2_STEPS, StepEnv, step_name
-from archami.runner import sigterm_interrupts
+from archami.image.steps import DISK_STAGES, EC2_STEPS, ROOT_SUBSTAGES, StepEnv, step_name
+from archami.runner import sigterm_interrupts, spawn
 
 LOG_NAME = "build.log"
 Progress = Callable[[str], None]
@@ -107,10 +106,7 @@ def _publish(staging: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _audit(image: Path, log: logging.Logger) -> None:
-    if find_spec("archami.audit") is None:
-        log.info("audit: archami.audit not available in this version; skipped")
-        return
+def _audit(image: Path, log: logging.Logger) -> AuditReport:
     from archami.audit import audit_image
 
     report = audit_image(image)
@@ -119,63 +115,68 @@ def _audit(image: Path, log: logging.Logger) -> None:
     if not report.ok:
         shown = "; ".join(f"{f.rule} {f.path}" for f in report.findings[:5])
         raise AuditFailed(f"the image failed its audit ({len(report.findings)} findings): {shown}")
+    return report
 
 
 def _prepare_root(
     ctx: BuildContext, backend: DistroBackend, cache: RootCache, refresh: bool, notify: Progress
 ) -> tuple[str, bool]:
     """Unpack the cached root for these inputs, or bootstrap one and cache it. Returns (key, cache hit)."""
-    inputs = cache_inputs(backend, ctx.definition, ctx.variant)
+    inputs = cache_inputs(backend, ctx.spec)
     key = cache_key(inputs)
-    cached = None if refresh else cache.lookup(ctx.variant, key)
+    cached = None if refresh else cache.lookup(ctx.spec.variant, key)
+    restore, bootstrap, store = ROOT_SUBSTAGES
     if cached is not None:
-        notify("restore_cached_root")
-        ctx.log.info("step: restore_cached_root (%s)", cached.name)
+        notify(restore)
+        ctx.log.info("step: %s (%s)", restore, cached.name)
         cache.restore(cached, ctx.root, ctx.log)
         return key, True
-    notify("bootstrap")
-    ctx.log.info("step: bootstrap (root cache key %s)", key)
+    notify(bootstrap)
+    ctx.log.info("step: %s (root cache key %s)", bootstrap, key)
     backend.bootstrap(ctx)
-    notify("store_root_in_cache")
-    ctx.log.info("step: store_root_in_cache")
-    cache.store(ctx.variant, key, inputs, ctx.root, ctx.log)
+    notify(store)
+    ctx.log.info("step: %s", store)
+    cache.store(ctx.spec.variant, key, inputs, ctx.root, ctx.log)
     return key, False
 
 
-def _assemble_and_check(ctx: BuildContext, layout: DiskLayout, staging: Path, image: Path, notify: Progress) -> str:
-    """Write the disk image to `image`, audit it, and return its sha256; the root tree is deleted."""
+def _assemble_and_check(
+    ctx: BuildContext, layout: DiskLayout, staging: Path, image: Path, notify: Progress
+) -> tuple[str, AuditReport]:
+    """Write the disk image to `image`, audit it, and return its sha256 and audit; the root tree is deleted."""
+    assemble, audit, manifest = DISK_STAGES
     in_ram = (staging / "work").is_symlink()
     # In RAM, mkfs writes without waiting for the shared disk; the result is then copied out
     # with `cp --sparse=always`, which also leaves every all-zero block of the copy a hole.
     assembled = ctx.work / IMAGE_NAME if in_ram else image
-    notify("assemble_disk")
-    ctx.log.info("step: assemble_disk (%s)", layout.scheme)
+    notify(assemble)
+    ctx.log.info("step: %s (%s)", assemble, layout.scheme)
     report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log)
     ctx.log.info("image: %d bytes, %d allocated before copying out", report.image_size, report.used_bytes)
     # Independent jobs at once: delete the root tree (tens of thousands of files), copy the image out,
     # hash it (hashlib releases the GIL) and audit it.
-    jobs = [subprocess.Popen(["rm", "-rf", "--one-file-system", str(ctx.root)])]
+    jobs = [spawn(["rm", "-rf", "--one-file-system", ctx.root])]
     if in_ram:
-        jobs.append(subprocess.Popen(["cp", "--sparse=always", str(assembled), str(image)]))
+        jobs.append(spawn(["cp", "--sparse=always", assembled, image]))
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(sparse_sha256, assembled)
         try:
-            notify("audit")
-            ctx.log.info("step: audit")
-            _audit(assembled, ctx.log)
-            notify("manifest")
+            notify(audit)
+            ctx.log.info("step: %s", audit)
+            audited = _audit(assembled, ctx.log)
+            notify(manifest)
             digest = hashing.result()
         finally:
             codes = [job.wait() for job in jobs]
     if any(codes):
         raise ArchamiError(f"deleting the root or copying the image out failed (exit codes {codes})")
     _remove_work_dir(staging)
-    return digest
+    return digest, audited.model_copy(update={"target": str(image)})
 
 
 def build_variant(
     loaded: LoadedDefinition,
-    variant: Variant,
+    variant: Variant | ImageSpec,
     out_root: Path,
     cache_dir: Path | None = None,
     *,
@@ -187,7 +188,8 @@ def build_variant(
         # Unpacking a root keeps file owners, and the image's own tools run chrooted: both need root.
         raise ArchamiError("archami build needs root (file ownership in the image, chroot); run it as root")
     started = time.monotonic()
-    definition = loaded.definition
+    spec = variant if isinstance(variant, ImageSpec) else loaded.spec(variant)
+    variant = spec.variant
     notify = progress or (lambda _name: None)
     out_root = Path(out_root).absolute()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -204,12 +206,12 @@ def build_variant(
             work = _make_work_dir(staging)
             root = work / "root"
             backend = backend_for(variant.distro)
-            ctx = BuildContext(definition, variant, root, work, cache.directory, log)
-            log.info("archami build %s %s (definition sha256 %s)", definition.name, variant.id, loaded.sha256)
+            ctx = BuildContext(spec, root, work, cache.directory, log)
+            log.info("archami build %s %s (definition sha256 %s)", variant.name, variant.id, loaded.sha256)
 
-            layout = plan_layout(definition.disk.size, virtualization=variant.virtualization,
-                                 esp_size=definition.disk.esp_size, seed=f"{loaded.sha256}/{variant.id}")
-            cmdline = make_cmdline(layout, list(definition.kernel.cmdline), variant.virtualization)
+            layout = plan_layout(spec.disk.size, virtualization=variant.virtualization,
+                                 esp_size=spec.disk.esp_size, seed=f"{loaded.sha256}/{variant.id}")
+            cmdline = make_cmdline(layout, list(spec.kernel.cmdline), variant.virtualization)
 
             key, cache_hit = _prepare_root(ctx, backend, cache, refresh_root, notify)
             env = StepEnv(ctx, backend, layout, cmdline)
@@ -218,11 +220,12 @@ def build_variant(
                 log.info("step: %s", step_name(step))
                 step(env)
             packages = backend.installed_packages(root)
-            kernel = backend.kernel_version(root)
+            kernel = backend.kernel_version(root, spec)
             image = staging / IMAGE_NAME
-            digest = _assemble_and_check(ctx, layout, staging, image, notify)
+            digest, audit = _assemble_and_check(ctx, layout, staging, image, notify)
+            write_json_atomic(staging / AUDIT_REPORT_NAME, audit)
             manifest = make_manifest(
-                loaded=loaded, variant=variant, layout=layout, cmdline=cmdline, kernel_version=kernel,
+                loaded=loaded, spec=spec, layout=layout, cmdline=cmdline, kernel_version=kernel,
                 packages=packages, image=image, image_sha256=digest,
                 build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cache_hit,
             )
@@ -232,7 +235,7 @@ def build_variant(
             # mkdtemp/mkstemp made these private; a build's outputs are for every stage to read.
             staging.chmod(0o755)
             (staging / "pid").unlink()
-            for name in (IMAGE_NAME, MANIFEST_NAME, LOG_NAME):
+            for name in (IMAGE_NAME, MANIFEST_NAME, AUDIT_REPORT_NAME, LOG_NAME):
                 (staging / name).chmod(0o644)
             _publish(staging, final)
             failed_log.unlink(missing_ok=True)

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from archami.config.spec import ImageSpec
 from archami.distro.base import BuildContext, DistroBackend
+from archami.distro.rules import ALL_RULES
 from archami.errors import ArchamiError
 from archami.fsutil import empty_dir
 from archami.image import grub
@@ -49,6 +51,10 @@ class StepEnv:
     def root(self) -> Path:
         return self.ctx.root
 
+    @property
+    def spec(self) -> ImageSpec:
+        return self.ctx.spec
+
 
 Step = Callable[[StepEnv], None]
 
@@ -56,7 +62,7 @@ Step = Callable[[StepEnv], None]
 def write_fstab(env: StepEnv) -> None:
     """Root by filesystem UUID; the EFI partition (hvm) by volume id, nofail so a missing ESP never blocks boot."""
     root = env.layout.root
-    fs = env.ctx.definition.disk.filesystem
+    fs = env.spec.disk.filesystem
     lines = ["# Written by archami: filesystems are found by UUID, whatever the device is called.",
              f"UUID={root.fs_uuid}\t/\t{fs}\tdefaults,discard\t0\t1"]
     if env.layout.has("esp"):
@@ -112,7 +118,7 @@ WantedBy=multi-user.target
 
 
 def configure_network(env: StepEnv) -> None:
-    network = env.ctx.definition.network
+    network = env.spec.network
     if network.stack == "networkd":
         write_file(env.root, "/etc/systemd/network/80-archami-dhcp.network", networkd_config(network.dhcp_options))
     else:
@@ -122,7 +128,7 @@ def configure_network(env: StepEnv) -> None:
 
 
 def sshd_config(env: StepEnv) -> str:
-    ssh = env.ctx.definition.ssh
+    ssh = env.spec.ssh
     keys = "".join(f"HostKey /etc/ssh/ssh_host_{t}_key\n" for t in ssh.host_key_types)
     return (
         "# Written by archami: key-only logins (the first value of a setting wins, so this file rules).\n"
@@ -148,7 +154,7 @@ def configure_sshd(env: StepEnv) -> None:
 
 def order_sshd_after_network(env: StepEnv) -> None:
     """The seed's fix for unclean SSH closes on reboot: stop sshd before the network goes down."""
-    if not env.ctx.definition.ssh.after_network:
+    if not env.spec.ssh.after_network:
         return
     unit = env.backend.ssh_service
     write_file(
@@ -159,7 +165,7 @@ def order_sshd_after_network(env: StepEnv) -> None:
 
 
 def write_definition_files(env: StepEnv) -> None:
-    for spec in env.ctx.definition.files:
+    for spec in env.spec.files:
         if spec.symlink is not None:
             make_symlink(env.root, spec.path, spec.symlink)
         else:
@@ -167,7 +173,7 @@ def write_definition_files(env: StepEnv) -> None:
 
 
 def set_hostname(env: StepEnv) -> None:
-    name = env.ctx.definition.hostname
+    name = env.spec.hostname
     write_file(env.root, "/etc/hostname", f"{name}\n")
     write_file(
         env.root, "/etc/hosts",
@@ -177,7 +183,7 @@ def set_hostname(env: StepEnv) -> None:
 
 
 def set_timezone(env: StepEnv) -> None:
-    zone = env.ctx.definition.timezone
+    zone = env.spec.timezone
     zoneinfo = env.root / "usr/share/zoneinfo" / zone
     if zoneinfo.exists():
         make_symlink(env.root, "/etc/localtime", f"/usr/share/zoneinfo/{zone}")
@@ -188,7 +194,7 @@ def set_timezone(env: StepEnv) -> None:
 
 
 def set_locale(env: StepEnv) -> None:
-    text = f"LANG={env.ctx.definition.locale}\n"
+    text = f"LANG={env.spec.locale}\n"
     write_file(env.root, "/etc/locale.conf", text)
     if (env.root / "etc/default").is_dir():
         write_file(env.root, "/etc/default/locale", text)
@@ -197,7 +203,7 @@ def set_locale(env: StepEnv) -> None:
 def install_firstboot_agent(env: StepEnv) -> None:
     from archami.firstboot.install import install_into
 
-    install_into(env.root, env.ctx.definition, env.ctx.variant)
+    install_into(env.root, env.spec, env.backend, env.ctx.log)
 
 
 def _systemctl(env: StepEnv, action: str, *units: str) -> None:
@@ -207,9 +213,9 @@ def _systemctl(env: StepEnv, action: str, *units: str) -> None:
 
 def set_services(env: StepEnv) -> None:
     """`systemctl --root` reads each unit's [Install] section and makes the links systemd would."""
-    _systemctl(env, "enable", *env.ctx.variant.services_enabled)
-    _systemctl(env, "disable", *env.ctx.variant.services_disabled)
-    for unit in env.ctx.variant.services_deferred:
+    _systemctl(env, "enable", *env.spec.services.enabled)
+    _systemctl(env, "disable", *env.spec.services.disabled)
+    for unit in env.spec.services.deferred:
         defer_unit(env.root, unit)
 
 
@@ -252,9 +258,9 @@ def grub_platform_dir(root: Path, platform: str) -> tuple[Path, bool]:
 def write_boot_config(env: StepEnv) -> None:
     """grub.cfg (hvm: BIOS and UEFI GRUB read the same file) or menu.lst (pv-grub)."""
     boot = grub.find_boot_files(env.root)
-    title = env.ctx.definition.description or env.ctx.definition.name
+    title = env.spec.description or env.spec.variant.name
     (env.root / "boot/grub").mkdir(parents=True, exist_ok=True)
-    if env.ctx.variant.virtualization == "paravirtual":
+    if env.spec.variant.virtualization == "paravirtual":
         write_file(env.root, "/boot/grub/menu.lst", grub.menu_lst(title, boot, env.cmdline))
         return
     assert env.layout.root.fs_uuid is not None
@@ -285,7 +291,9 @@ _SECRETS = [
     "etc/shadow-", "etc/gshadow-", "etc/passwd-", "etc/group-", "etc/subuid-", "etc/subgid-",
     "var/cache/ldconfig/aux-cache",
 ]
-_SECRET_DIRS = ["root/.gnupg", "etc/pacman.d/gnupg", "root/.cache", "var/log/journal"]
+# Every distro's package manager keyring too (a master key per instance is made on first boot).
+_SECRET_DIRS = ["root/.gnupg", "root/.cache", "var/log/journal",
+                *(home.lstrip("/") for rules in ALL_RULES for home in rules.gnupg_homes)]
 
 
 def lock_root_password(root: Path) -> None:
@@ -349,4 +357,17 @@ def step_name(step: Step) -> str:
     return step.__name__
 
 
-__all__ = ["EC2_STEPS", "Step", "StepEnv", "step_name"]
+# The whole build, in order: the one list the pipeline follows, the CLI's progress counts and the README
+# and `archami build --help` print. "root" is the cached or freshly bootstrapped root filesystem.
+ROOT_STAGE = "root"
+ROOT_SUBSTAGES = ("restore_cached_root", "bootstrap", "store_root_in_cache")  # reported as progress of "root"
+DISK_STAGES = ("assemble_disk", "audit", "manifest")
+EXECUTION_ORDER: tuple[str, ...] = (ROOT_STAGE, *(step_name(s) for s in EC2_STEPS), *DISK_STAGES)
+
+
+def execution_order_text() -> str:
+    """`root (DistroBackend.bootstrap, cached) → write_fstab → … → manifest`, for docs and --help."""
+    return " → ".join(EXECUTION_ORDER)
+
+
+__all__ = ["EC2_STEPS", "EXECUTION_ORDER", "Step", "StepEnv", "execution_order_text", "step_name"]

@@ -8,13 +8,13 @@ keyring, and verification imports only the trusted keys into a throwaway home.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
 from archami.errors import ArchamiError, ToolMissingError
+from archami.runner import Finished, run_bytes
 
 DEFAULT_KEY_UID = "archami ec2 repository <ec2-repository@archami.invalid>"
 
@@ -55,9 +55,9 @@ class Gpg:
 
     def run(
         self, args: list[str], *, stdin: bytes | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[bytes]:
+    ) -> Finished:
         command = [self.binary, "--homedir", str(self.home), "--batch", "--no-tty", "--quiet", *args]
-        result = subprocess.run(command, input=stdin, capture_output=True, check=False)
+        result = run_bytes(command, input_bytes=stdin)
         if check and result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip().splitlines()
             raise GpgError(f"gpg {' '.join(args[:2])} failed: {message[-1] if message else result.returncode}")
@@ -66,8 +66,7 @@ class Gpg:
     def stop_agent(self) -> None:
         gpgconf = shutil.which("gpgconf")
         if gpgconf and self.home.exists():
-            kill = [gpgconf, "--homedir", str(self.home), "--kill", "gpg-agent"]
-            subprocess.run(kill, capture_output=True, check=False)
+            run_bytes([gpgconf, "--homedir", str(self.home), "--kill", "gpg-agent"])
 
     def secret_fingerprints(self) -> list[str]:
         """Fingerprints of the primary keys with a secret part in this home."""

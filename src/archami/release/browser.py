@@ -4,12 +4,13 @@ the DOM after parsing (`--dump-dom`) and a screenshot (`--screenshot`)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from archami.errors import ArchamiError, ToolMissingError
+from archami.hosttools import install_hint
+from archami.runner import run_bytes
 
 # Flags that keep a headless run local and quiet: no sandbox (we run as root), no GPU, no first-run
 # setup, and no background traffic (updates, sync, component downloads).
@@ -26,20 +27,17 @@ def chromium_binary() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise ToolMissingError("chromium is not installed (Debian/Ubuntu: apt-get install chromium)")
+    raise ToolMissingError(f"chromium is not installed ({install_hint('chromium')})")
 
 
 def _run(args: list[str], timeout: float) -> str:
     with tempfile.TemporaryDirectory(prefix="archami-chromium-") as profile:
         cmd = [chromium_binary(), *_FLAGS, f"--user-data-dir={profile}", *args]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise ArchamiError(f"chromium did not finish within {timeout:.0f}s") from None
+        done = run_bytes(cmd, timeout=timeout)
     if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-3:])
+        tail = "\n".join(done.stderr.decode(errors="replace").strip().splitlines()[-3:])
         raise ArchamiError(f"chromium failed (exit {done.returncode}): {tail}")
-    return done.stdout
+    return done.stdout.decode(errors="replace")
 
 
 def dump_dom(page: Path, timeout: float = 60, flags: Sequence[str] = ()) -> str:

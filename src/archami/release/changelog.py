@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from archami.distro.rules import Comparator, rules_for
 from archami.release.ids import ReleaseId
 from archami.release.records import ReleaseRecord, VariantRelease, column_order
-from archami.release.versions import Comparator, comparator_for
 
 ChangeKind = Literal["added", "removed", "upgraded", "downgraded"]
 
@@ -102,7 +102,7 @@ def _merge(per_variant: dict[str, list[PackageChange]], labels: dict[str, str]) 
 
 def changelog(current: ReleaseRecord, previous: ReleaseRecord | None) -> Changelog:
     """The changes from `previous` (None: this is the first release) to `current`."""
-    compare = comparator_for(current.distro)
+    compare = rules_for(current.distro).compare_versions
     day = ReleaseId.parse(current.release_id).day.isoformat()
     before: dict[str, VariantRelease] = {v.variant.id: v for v in previous.variants} if previous else {}
     after = {v.variant.id: v for v in current.ordered_variants()}

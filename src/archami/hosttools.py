@@ -1,4 +1,6 @@
-"""Host tools the build and boot test need, and how to install each (`archami doctor`)."""
+"""Host tools archami runs, and how to install each: `archami doctor` prints this table, and the runner's
+"not installed" errors quote it. The distros' own tools (mmdebstrap, pacman, their keyrings) come from
+distro/rules.py."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from archami.distro.rules import ALL_RULES
 from archami.errors import ToolMissingError
 
 
@@ -21,13 +24,8 @@ class HostTool:
 
 
 HOST_TOOLS: tuple[HostTool, ...] = (
-    HostTool("mmdebstrap", "Debian root filesystems", "mmdebstrap", "mmdebstrap", command="mmdebstrap"),
-    HostTool("debian-archive-keyring", "verify Debian archive signatures", "debian-archive-keyring",
-             "debian-archive-keyring", path="/usr/share/keyrings/debian-archive-keyring.gpg"),
-    HostTool("pacman", "Arch Linux root filesystems", "pacman-package-manager", "pacman", command="pacman"),
-    HostTool("archlinux-keyring", "verify Arch Linux package signatures", "archlinux-keyring",
-             "archlinux-keyring", path="/usr/share/keyrings/archlinux.gpg"),
-    HostTool("bsdtar", "pacman package archives", "libarchive-tools", "libarchive", command="bsdtar"),
+    *(HostTool(*tool) for rules in ALL_RULES for tool in rules.host_tools),
+    HostTool("bsdtar", "package archives", "libarchive-tools", "libarchive", command="bsdtar"),
     HostTool("mkfs.ext4", "ext4 root filesystem from a directory", "e2fsprogs", "e2fsprogs", command="mkfs.ext4"),
     HostTool("debugfs", "read ext4 images without mounting", "e2fsprogs", "e2fsprogs", command="debugfs"),
     HostTool("mkfs.fat", "EFI system partition", "dosfstools", "dosfstools", command="mkfs.fat"),
@@ -50,6 +48,8 @@ HOST_TOOLS: tuple[HostTool, ...] = (
     HostTool("ssh-keygen", "throwaway key pairs", "openssh-client", "openssh", command="ssh-keygen"),
     HostTool("nc", "relay the guest's metadata address to the local IMDS", "netcat-openbsd", "openbsd-netcat",
              command="nc"),
+    HostTool("chromium", "screenshots of the release page", "chromium", "chromium", command="chromium",
+             required=False),
 )
 
 # Debian's sbin directories are not on a normal user's PATH, but the tools there work for them.
@@ -95,3 +95,19 @@ def tool_path(name: str) -> str:
     found = locate(tool)
     assert found is not None
     return found
+
+
+def install_hint(command: str) -> str:
+    """How to install the tool that provides `command` (for "not installed" errors)."""
+    name = Path(command).name
+    tool = next((t for t in HOST_TOOLS if t.command == name or t.name == name), None)
+    if tool is None:
+        return "see `archami doctor`"
+    return f"Debian/Ubuntu: apt-get install {tool.debian}; Arch Linux: pacman -S {tool.arch}"
+
+
+def install_commands(missing: list[HostTool]) -> list[str]:
+    """The commands that install `missing` tools, one per host distro."""
+    debian = " ".join(sorted({t.debian for t in missing}))
+    arch = " ".join(sorted({t.arch for t in missing}))
+    return [f"Debian/Ubuntu: apt-get install {debian}", f"Arch Linux:    pacman -S --needed {arch}"]

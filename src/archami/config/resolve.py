@@ -1,0 +1,74 @@
+"""Resolve one variant of a definition into its ImageSpec: the definition's settings with the flavour's
+overrides and the matrix's choices applied. Pure: no I/O.
+
+Override rules (one for each kind of setting, so a flavour can change any image setting):
+- lists (packages, services, files, kernel.cmdline, kernel.initramfs_modules) add to the definition's;
+  a flavour's file with the same path replaces the definition's;
+- tables (ssh, network, firstboot, disk) replace only the keys the flavour sets;
+- plain values (hostname, timezone, locale, kernel.package) replace.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from archami.config.schema import Definition, FileSpec, Flavour
+from archami.config.spec import ImageSpec, KernelSpec, ServicePlan
+from archami.config.variant import Variant
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _merge_table(base: M, override: M | None) -> M:
+    """`base` with the keys the flavour wrote (pydantic records which were set) taken from `override`."""
+    if override is None:
+        return base
+    return base.model_copy(update={key: getattr(override, key) for key in override.model_fields_set})
+
+
+def _unique(*lists: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for items in lists for item in items))
+
+
+def _files(base: list[FileSpec], extra: list[FileSpec]) -> tuple[FileSpec, ...]:
+    replaced = {spec.path for spec in extra}
+    return (*(spec for spec in base if spec.path not in replaced), *extra)
+
+
+def resolve(definition: Definition, variant: Variant) -> ImageSpec:
+    """The ImageSpec of `variant` (whose flavour and kernel channel the matrix has already checked)."""
+    flavour = definition.flavours[variant.flavour] if variant.flavour != "default" else Flavour()
+    added = set(definition.packages.add) | set(flavour.packages.add)
+    removed = (set(definition.packages.remove) | set(flavour.packages.remove)) - set(flavour.packages.add)
+    kernel_package = flavour.kernel.package or variant.kernel_package
+    services = ServicePlan(
+        enabled=_unique(definition.services.enable, flavour.services.enable),
+        disabled=_unique(definition.services.disable, flavour.services.disable),
+        deferred=_unique(definition.services.deferred, flavour.services.deferred),
+    )
+    return ImageSpec(
+        variant=variant.model_copy(update={"kernel_package": kernel_package}),
+        description=definition.description,
+        flavour_description=flavour.description,
+        instance_type=flavour.instance_type,
+        hostname=flavour.hostname or definition.hostname,
+        timezone=flavour.timezone or definition.timezone,
+        locale=flavour.locale or definition.locale,
+        kernel=KernelSpec(
+            package=kernel_package,
+            cmdline=_unique(definition.kernel.cmdline, flavour.kernel.cmdline),
+            initramfs_modules=_unique(definition.kernel.initramfs_modules, flavour.kernel.initramfs_modules),
+        ),
+        packages=tuple(sorted((added - removed) | {kernel_package})),
+        removed=tuple(sorted(removed)),
+        services=services,
+        files=_files(definition.files, flavour.files),
+        ssh=_merge_table(definition.ssh, flavour.ssh),
+        network=_merge_table(definition.network, flavour.network),
+        firstboot=_merge_table(definition.firstboot, flavour.firstboot),
+        disk=_merge_table(definition.disk, flavour.disk),
+        repositories=tuple(definition.repositories),
+        mirrors=tuple(definition.mirrors),
+    )
