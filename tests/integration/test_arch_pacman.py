@@ -211,6 +211,11 @@ def test_repo() -> Iterator[LocalRepo]:
             Package("hook-probe", "extra", "distro", {"usr/share/libalpm/hooks/90-probe.hook": HOOK_PROBE.encode()},
                     depends=("shell-dash",)),
             Package("orphan-scriptlet", "core", "distro", {"etc/orphan": b"x\n"}, install=scriptlet),
+            # Runs until it is killed: for the interruption tests (dash has no sleep builtin; a busy loop).
+            Package(
+                "slow-scriptlet", "extra", "distro", {"etc/slow": b"x\n"}, depends=("shell-dash",),
+                install="post_install() {\n  : > /var/lib/slow.started\n  while :; do :; done\n}\n",
+            ),
             Package(
                 "broken-scriptlet", "core", "distro", {"etc/broken": b"x\n"}, install="post_install() {\n  exit 3\n}\n"
             ),
@@ -287,7 +292,7 @@ def bootstrapped(test_repo: LocalRepo, tmp_path_factory: pytest.TempPathFactory)
     base = tmp_path_factory.mktemp("arch-build")
     definition = parse_definition(_definition_toml(test_repo, ["hello-scriptlet", "mkinitcpio-probe", "hook-probe"]))
     (spec,) = expand(definition)
-    ctx = BuildContext(spec=spec, root=base / "root", work=base / "work", cache=base / "cache", log=LOG)
+    ctx = BuildContext(spec=spec, root=base / "root", work=base / "work", cache=cache, log=LOG)
     backend = ArchBackend(extra_trusted_keys=(test_repo.distro_key,))
     backend.bootstrap(ctx)
     return Built(ctx=ctx, backend=backend, paths=backend.paths(ctx))
@@ -411,3 +416,85 @@ def test_instance_package_manager_config_then_clean(bootstrapped: Built, test_re
     assert list((root / "var/lib/pacman/sync").iterdir()) == []
     # The local database stays: the instance's pacman must know what is installed.
     assert {p.name for p in bootstrapped.backend.installed_packages(root)} >= {"shell-dash", "hello-scriptlet"}
+
+
+# A build's bootstrap in its own process, as `archami build` runs it (SIGTERM becomes BuildInterrupted).
+_DRIVER = """
+import logging, sys
+from pathlib import Path
+from archami.config import expand, parse_definition
+from archami.distro.arch import ArchBackend
+from archami.distro.base import BuildContext
+from archami.runner import sigterm_interrupts
+base, key, cache = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+logging.basicConfig(level=logging.INFO, filename=str(base / "build.log"))
+(spec,) = expand(parse_definition(sys.stdin.read()))
+ctx = BuildContext(spec=spec, root=base / "root", work=base / "work", cache=cache,
+                   log=logging.getLogger("driver"))
+with sigterm_interrupts():
+    ArchBackend(extra_trusted_keys=(key,)).bootstrap(ctx)
+"""
+
+
+def _processes_in(root: Path) -> list[str]:
+    """Processes whose root directory or command line is the image root (chrooted scriptlets included)."""
+    found = []
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            chrooted = os.readlink(proc_dir / "root") == str(root)
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if chrooted or str(root) in cmdline:
+            found.append(f"{proc_dir.name}: {cmdline}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def shared_cache() -> Iterator[Path]:
+    """One package and keyring cache for the interruption tests (populating a keyring costs ~25 s)."""
+    path = Path(tempfile.mkdtemp(prefix="ai-cache-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_interrupted_pacman_leaves_no_process_or_mount(
+    test_repo: LocalRepo, shared_cache: Path, request: pytest.FixtureRequest, sig: str
+) -> None:
+    """Killing a build while a package scriptlet runs chrooted in the root (API filesystems mounted for it)
+    takes the scriptlet, pacman and the namespace's mounts with it — SIGKILL included (PDEATHSIG)."""
+    import signal
+    import sys
+    import time
+
+    # Short: gpg-agent's socket lives in the keyring directory and socket paths are limited to 108 bytes.
+    base = Path(tempfile.mkdtemp(prefix="ai-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(base), str(test_repo.distro_key), str(shared_cache)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(_definition_toml(test_repo, ["slow-scriptlet"]))
+    proc.stdin.close()
+    started = base / "root/var/lib/slow.started"
+    deadline = time.monotonic() + 300
+    try:
+        while not started.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the slow scriptlet never started"
+            time.sleep(0.2)
+        assert _processes_in(base / "root"), "the scriptlet should be running in the root now"
+        proc.send_signal(getattr(signal, sig))
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code != 0
+    if sig == "SIGTERM":
+        assert "BuildInterrupted" in (proc.stderr.read() if proc.stderr else "")
+    deadline = time.monotonic() + 30
+    while _processes_in(base / "root") or _mounts_under(base):
+        assert time.monotonic() < deadline, (_processes_in(base / "root"), _mounts_under(base))
+        time.sleep(0.5)
