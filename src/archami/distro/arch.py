@@ -24,6 +24,8 @@ from archami.distro import arch_pacman
 from archami.distro.arch_conf import (
     ARCH_REPOSITORIES,
     MIRROR_ENV,
+    MKINITCPIO_DROP_IN,
+    instance_pacman_conf,
     mirrorlist,
     mirrors_for,
     mkinitcpio_conf,
@@ -56,12 +58,12 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _key_path(key: str) -> Path:
-    """A repository `key` path: absolute, or relative to the directory archami runs in (the project)."""
+    """A repository `key` path (made absolute, relative to its definition file, when it was loaded)."""
     path = Path(key)
-    if not path.is_absolute():
-        path = Path.cwd() / path
     if not path.is_file():
-        raise ArchamiError(f"repository key {key!r} not found (looked for {path})")
+        raise ArchamiError(
+            f"repository key {key!r} not found (for archami's own ec2 repository `archami repo build` creates it)"
+        )
     return path
 
 
@@ -176,7 +178,7 @@ class ArchBackend(DistroBackend):
             stop_agent(paths.gpg_dir)
 
     def regenerate_initramfs(self, ctx: BuildContext) -> None:
-        conf = ctx.root / "etc/mkinitcpio.conf"
+        conf = ctx.root / MKINITCPIO_DROP_IN.lstrip("/")
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(mkinitcpio_conf(list(ctx.spec.kernel.initramfs_modules)))
         # -P: every installed kernel's preset; without autodetect each image holds the listed modules.
@@ -218,23 +220,27 @@ def write_instance_pacman_config(root: Path, spec: ImageSpec, env: dict[str, str
     """
     etc = root / "etc"
     (etc / "pacman.d").mkdir(parents=True, exist_ok=True)
-    (etc / "pacman.conf").write_text(
-        pacman_conf(
-            architecture=spec.architecture,
-            repositories=[_as_seen_by_instances(r) for r in spec.repositories],
-            mirrorlist_path=INSTANCE_MIRRORLIST,
-        )
-    )
+    package_conf = etc / "pacman.conf"
+    if not package_conf.is_file():
+        raise ArchamiError("no /etc/pacman.conf in the image: the pacman package must be installed")
+    shown = [_as_seen_by_instances(r) for r in spec.repositories if r.instances]
+    package_conf.write_text(instance_pacman_conf(package_conf.read_text(), shown))
     (root / INSTANCE_MIRRORLIST.lstrip("/")).write_text(
         mirrorlist(mirrors_for(spec.mirrors, env), header="Mirrors the image was built from.")
     )
 
 
 def _as_seen_by_instances(repository: Repository) -> Repository:
-    """The build may read a repository from a local copy; instances use its public address."""
-    if repository.instance_server is None:
-        return repository
-    return repository.model_copy(update={"server": repository.instance_server})
+    """The build may read a repository from a local copy; instances use its public address. A file:// copy
+    with no such address would make every `pacman -Sy` on the instance fail: refused."""
+    if repository.instance_server is not None:
+        return repository.model_copy(update={"server": repository.instance_server})
+    if repository.server.startswith("file://"):
+        raise ArchamiError(
+            f"repository {repository.name!r}: instances cannot reach {repository.server}; set instance_server "
+            "(the address you serve it at) or `instances = false` (used by the build only)"
+        )
+    return repository
 
 
 def kernel_version(root: Path, kernel_package: str | None = None) -> str:

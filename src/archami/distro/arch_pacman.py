@@ -105,9 +105,11 @@ def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *,
 
 def download(paths: PacmanPaths, package: str, log: logging.Logger) -> Path:
     """Download one package (signature checked) into the cache without installing it; return its file."""
-    run_pacman(paths, ["-Syw", package], log, what=f"pacman -Syw {package}")
+    # -dd: this one package, not its dependency closure (archlinux-keyring depends on pacman, which on an
+    # empty root would pull in, and print, half of the base system).
+    run_pacman(paths, ["-Syw", "-dd", package], log, what=f"pacman -Syw {package}")
     # %l (the download URL) rather than %f (the file name): pacman 6.0 has no %f.
-    output = run_pacman(paths, ["-Sp", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    output = run_pacman(paths, ["-Sp", "-dd", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
     names = [
         line.strip().rsplit("/", 1)[-1] for line in output.splitlines() if line.strip().endswith(_PACKAGE_SUFFIXES)
     ]
