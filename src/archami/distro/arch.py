@@ -32,7 +32,10 @@ from archami.distro.arch_conf import (
     pacman_conf,
 )
 from archami.distro.arch_keyring import (
+    KEYRING_PIN_ENV,
+    expired_keys,
     keyring_files,
+    pinned_sha256,
     populate_from_package,
     prepare_keyring,
     stop_agent,
@@ -42,6 +45,7 @@ from archami.distro.base import BuildContext, DistroBackend
 from archami.distro.rules import ARCH
 from archami.errors import ArchamiError
 from archami.fsutil import empty_dir
+from archami.runner import CommandError
 
 __all__ = ["MIRROR_ENV", "ArchBackend", "mirrorlist", "mkinitcpio_conf", "pacman_conf"]
 
@@ -146,6 +150,7 @@ class ArchBackend(DistroBackend):
             "repositories": [r.model_dump() for r in spec.repositories],
             "distro_repositories": list(self.distro_repositories),
             "keys": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in [*keyrings, *keys]},
+            "keyring_pin": pinned_sha256(os.environ),
         }
 
     # -- DistroBackend -----------------------------------------------------------------------------------
@@ -168,7 +173,7 @@ class ArchBackend(DistroBackend):
         try:
             main_keyring = KEYRING_FOR_ARCHITECTURE[ctx.spec.architecture]
             if self.refresh_keyring and main_keyring in self.keyrings_for(ctx.spec):
-                package = arch_pacman.download(paths, f"{main_keyring}-keyring", ctx.log)
+                package = _mirror_keyring(paths, main_keyring, {**os.environ, **ctx.env}, ctx)
                 populate_from_package(paths.gpg_dir, package, main_keyring, ctx.log)
             arch_pacman.install(paths, self.bootstrap_packages(ctx.spec), ctx.log)
             if ctx.spec.removed:
@@ -210,6 +215,29 @@ class ArchBackend(DistroBackend):
         for log in ("var/log/pacman.log",):
             (ctx.root / log).unlink(missing_ok=True)
         ctx.log.info("removed package cache, sync databases, keyring and pacman log from the image")
+
+
+def _mirror_keyring(paths: PacmanPaths, keyring: str, environ: dict[str, str], ctx: BuildContext) -> Path:
+    """The mirror's `<keyring>-keyring` package: verified by the host's keyring, or else by the checksum
+    pinned in $ARCHAMI_ARCH_KEYRING. A stale host keyring (Debian 12's has keys that expired) then breaks no
+    build, and when neither verifies the error says which and how to pin."""
+    pin = pinned_sha256(environ)
+    package = f"{keyring}-keyring"
+    try:
+        found = arch_pacman.download(paths, package, ctx.log)
+    except CommandError as exc:
+        if pin is None:
+            expired, total = expired_keys(keyring_files(keyring)[0])
+            raise ArchamiError(
+                f"the host's {keyring} keyring ({expired} of {total} keys expired) cannot verify the mirror's "
+                f"{package} ({exc}); install a newer {package} on the host, or pin the mirror's package: "
+                f"export {KEYRING_PIN_ENV}=sha256:<sha256 of the {package} file you checked>"
+            ) from None
+        ctx.log.info("the host keyring cannot verify %s (%s): using the pinned checksum", package, exc)
+        return arch_pacman.download_pinned(paths, package, pin, ctx.log)
+    if pin is not None and hashlib.sha256(found.read_bytes()).hexdigest() != pin:
+        raise ArchamiError(f"{found.name} verifies, but its sha256 is not the one pinned in ${KEYRING_PIN_ENV}")
+    return found
 
 
 def write_instance_pacman_config(root: Path, spec: ImageSpec, env: dict[str, str]) -> None:
