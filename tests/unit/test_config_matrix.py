@@ -42,9 +42,9 @@ def test_arch_example_builds_what_boots_and_the_seed_file_has_the_seed_columns()
     assert "initscripts" in gpu.removed and "initscripts" not in gpu.packages
 
 
-def test_debian_example_spans_two_releases() -> None:
+def test_debian_example_is_stable_and_testing_by_codename() -> None:
     loaded = load_definition(EXAMPLES / "debian.toml")
-    assert [v.id for v in loaded.variants] == ["bookworm-ebs-hvm-x86_64", "trixie-ebs-hvm-x86_64"]
+    assert [v.id for v in loaded.variants] == ["trixie-ebs-hvm-x86_64", "forky-ebs-hvm-x86_64"]
     assert all(v.boot_mode == "uefi-preferred" for v in loaded.variants)
 
 
@@ -80,8 +80,8 @@ def test_instance_store_aarch64_is_impossible() -> None:
 
 def test_select_names_valid_ids() -> None:
     variants = load_definition(EXAMPLES / "debian.toml").variants
-    assert [v.id for v in select(variants, "trixie-ebs-hvm-x86_64")] == ["trixie-ebs-hvm-x86_64"]
-    with pytest.raises(MatrixError, match="bookworm-ebs-hvm-x86_64"):
+    assert [v.id for v in select(variants, "forky-ebs-hvm-x86_64")] == ["forky-ebs-hvm-x86_64"]
+    with pytest.raises(MatrixError, match="trixie-ebs-hvm-x86_64"):
         select(variants, "nope")
 
 

@@ -143,7 +143,7 @@ def site(
 @app.command()
 def latest(
     region: Annotated[str, typer.Option("--region", help="AWS region.")],
-    variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. bookworm-ebs-hvm-x86_64.")],
+    variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. trixie-ebs-hvm-x86_64.")],
     name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
     releases_dir: Annotated[
         Path | None, typer.Option("--releases", help="Look in these release records first (no AWS call).")
@@ -176,7 +176,7 @@ def latest(
 def demo(
     file: DefinitionArg,
     out: Annotated[Path, typer.Option("--out", help="Where everything goes.")] = Path("out/demo"),
-    variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: bookworm ebs hvm).")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: trixie ebs hvm).")] = None,
     skip_boot: Annotated[bool, typer.Option("--skip-boot", help="Do not boot-test under QEMU.")] = False,
     cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
 ) -> None:
