@@ -40,6 +40,21 @@ from archami.errors import ArchamiError
 pytestmark = pytest.mark.integration
 
 LOG = logging.getLogger("test-arch")
+# The [options] and repositories of Arch's own /etc/pacman.conf (the instance's is made from it).
+PACMAN_CONF = """[options]
+HoldPkg     = pacman glibc
+Architecture = auto
+CheckSpace
+DownloadUser = alpm
+SigLevel    = Required DatabaseOptional
+LocalFileSigLevel = Optional
+
+[core]
+Include = /etc/pacman.d/mirrorlist
+
+[extra]
+Include = /etc/pacman.d/mirrorlist
+"""
 KEY_NAMES = ("distro", "ec2", "rogue", "newpackager")
 
 
@@ -203,7 +218,11 @@ def test_repo() -> Iterator[LocalRepo]:
             ),
             Package("mkinitcpio-probe", "extra", "distro", {"usr/bin/mkinitcpio": MKINITCPIO_PROBE.encode()},
                     depends=("shell-dash",)),
-            Package("archlinux-keyring", "core", "distro", keyring_files),
+            # As on Arch, the keyring depends on pacman: the refresh must fetch the keyring alone (-dd), not
+            # its dependency closure, and pacman ships the pacman.conf the instance's is made from.
+            Package("archlinux-keyring", "core", "distro", keyring_files, depends=("pacman",)),
+            Package("pacman", "core", "distro", {"etc/pacman.conf": PACMAN_CONF.encode()}, depends=("shell-dash",),
+                    groups=("base",)),
             # The backend always installs what its steps need (sshd; Python for the first-boot agent).
             Package("openssh", "core", "distro", {"etc/ssh/sshd_config": b"# test\n"}),
             Package("python", "core", "distro", {"usr/share/python-test": b"x\n"}),
@@ -391,7 +410,7 @@ def _mounts_under(path: Path) -> list[str]:
 def test_initramfs_runs_in_the_root_with_api_mounts_that_vanish(bootstrapped: Built) -> None:
     root = bootstrapped.ctx.root
     bootstrapped.backend.regenerate_initramfs(bootstrapped.ctx)
-    conf = (root / "etc/mkinitcpio.conf").read_text()
+    conf = (root / "etc/mkinitcpio.conf.d/50-archami.conf").read_text()
     assert "MODULES=(nvme ena)" in conf and "autodetect" not in conf.split("HOOKS=")[1]
     probe = (root / "var/lib/mkinitcpio-probe.log").read_text().splitlines()
     assert probe == ["args: -P", "proc: yes", "dev: yes", "sys: yes", "pwd: /"]
@@ -404,6 +423,8 @@ def test_instance_package_manager_config_then_clean(bootstrapped: Built, test_re
     conf = (root / "etc/pacman.conf").read_text()
     assert conf.index("[ec2]") < conf.index("[core]") < conf.index("[extra]")
     assert "Include = /etc/pacman.d/mirrorlist" in conf and "GPGDir" not in conf and "DBPath" not in conf
+    assert conf.endswith(PACMAN_CONF[PACMAN_CONF.index("[core]"):])  # the package's file, repositories added
+    assert "LocalFileSigLevel = Optional" in conf
     assert (root / "etc/pacman.d/mirrorlist").read_text().splitlines()[-1] == f"Server = {test_repo.url}"
 
     (root / "etc/pacman.d/gnupg").mkdir(parents=True, exist_ok=True)  # as archlinux-keyring's scriptlet may
