@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 from typer.main import get_command_from_info, get_command_name, get_group_from_info
 
 from archami.cli.commands import COMMANDS
@@ -81,10 +81,23 @@ def load_command(name: str, module: str) -> click.Command | None:
     return None
 
 
+_option_type = TyperOption.display_type_rich
+
+
+def _type_unless_flag(option: TyperOption, ctx: click.Context) -> str | None:
+    """Typer's rich help prints flags as `--json <bool>`, as if they took a value; its plain help does not."""
+    return None if option.is_flag else _option_type(option, ctx)
+
+
+# One patch here instead of a metavar on every flag of every command module (and on every --help).
+TyperOption.display_type_rich = _type_unless_flag  # type: ignore[method-assign, assignment]
+
 app = typer.Typer(
     name="archami",
     cls=LazyGroup,
     help="Build, boot-test, publish and release Arch Linux and Debian machine images for Amazon EC2.",
+    epilog="One image, step by step: validate, plan, build, audit, boot, publish; or all variants at once: release. "
+    "`archami COMMAND --help` shows a command's options.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
