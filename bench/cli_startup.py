@@ -4,7 +4,8 @@ Each command runs in a fresh interpreter with a source tree's `src/` first on PY
 optionally other trees or git revisions (`--compare main`, `--compare dcb8f3e`, `--compare /work/main`), so a
 before and an after figure come from the same run under the same load. Runs are interleaved (every tree and
 command once per round) and one untimed round first writes the bytecode caches. The definitions are this
-tree's examples for every column, so only the code differs.
+tree's examples for every column, so only the code differs. Beside each wall-clock median, in brackets, the
+median CPU time (user + system) of the process: on a loaded machine wall time grows, CPU time much less.
 
     .venv/bin/python bench/cli_startup.py --compare dcb8f3e [--runs 10]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,14 +58,20 @@ def tree_from(spec: str, scratch: Path) -> Tree:
     return Tree(f"{spec} ({commit.stdout.strip()})" if commit.stdout.strip() != spec else spec, target / "src")
 
 
-def run_once(python: str, tree: Tree, args: list[str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(python: str, tree: Tree, args: list[str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one run."""
     env = {**os.environ, "PYTHONPATH": str(tree.src), "COLUMNS": "100"}
-    start = time.perf_counter()
+    cpu, start = _children_cpu(), time.perf_counter()
     result = subprocess.run([python, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if result.returncode != 0:
         sys.exit(f"{tree.label}: {' '.join(args[2:])} exited {result.returncode}: {result.stderr.decode()[-500:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -75,20 +83,25 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cli-startup") as scratch:
         trees = [tree_from(spec, Path(scratch)) for spec in args.compare] + [Tree("this tree", REPO / "src")]
-        times: dict[tuple[str, str], list[float]] = {(t.label, c): [] for t in trees for c in COMMANDS}
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {(t.label, c): [] for t in trees for c in COMMANDS}
         for round_ in range(args.runs + 1):
             for command, argv in COMMANDS.items():
                 for tree in trees:
-                    elapsed = run_once(args.python, tree, argv)
+                    timing = run_once(args.python, tree, argv)
                     if round_ > 0:  # round 0 writes the bytecode caches
-                        times[(tree.label, command)].append(elapsed)
+                        times[(tree.label, command)].append(timing)
     width = max(len(c) for c in COMMANDS)
     columns = [t.label for t in trees]
-    print(f"median of {args.runs} runs, seconds ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f})")
-    print(f"{'':{width}}  " + "  ".join(f"{c:>18}" for c in columns))
+    print(f"median of {args.runs} runs: wall seconds (CPU seconds); {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.2f}")
+    print(f"{'':{width}}  " + "  ".join(f"{c:>20}" for c in columns))
     for command in COMMANDS:
-        medians = [statistics.median(times[(label, command)]) for label in columns]
-        print(f"{command:{width}}  " + "  ".join(f"{m:>18.3f}" for m in medians))
+        cells = []
+        for label in columns:
+            runs = times[(label, command)]
+            wall, cpu = statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+            cells.append(f"{wall:.3f} ({cpu:.3f})")
+        print(f"{command:{width}}  " + "  ".join(f"{c:>20}" for c in cells))
 
 
 if __name__ == "__main__":
