@@ -82,6 +82,8 @@ class DebianBackend(DistroBackend):
             "dpkg": DPKG_EXCLUDES,
             "hooks": ["merged-usr", "eatmydata", "excludes-file"],
             "apt": APT_OPTIONS,
+            "sources": _development_release_hooks(spec.variant.release),
+            "freshness": _freshness_options(),
         }
 
     def bootstrap(self, ctx: BuildContext) -> None:
@@ -105,6 +107,8 @@ class DebianBackend(DistroBackend):
             # crude unpack of the essential packages left.
             f"--setup-hook={_write_excludes_hook()}",
             *(f"--aptopt={o}" for o in APT_OPTIONS),
+            *_development_release_hooks(ctx.spec.variant.release),
+            *_freshness_options(ctx.log),
             # Merged /usr by the usr-is-merged package, not usrmerge (which drags in perl: ~50 MB).
             "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
             # dpkg without fsync (removed again before mmdebstrap finishes): the root is a throwaway
@@ -232,6 +236,29 @@ def _excludes_text() -> str:
         "# Written by archami: no documentation, manual pages or translations (copyright files stay).\n"
         + "".join(f"{o}\n" for o in DPKG_EXCLUDES)
     )
+
+
+# A package archive copy that is older than its Release file's Valid-Until (a frozen mirror, e.g. a test
+# machine's) fails apt's freshness check. Turning the check off is for such test machines only: signatures are
+# still verified, but a replayed old archive would no longer be noticed. Never written into the image.
+STALE_ARCHIVE_ENV = "ARCHAMI_DEBIAN_ALLOW_STALE_ARCHIVE"
+
+
+def _freshness_options(log: logging.Logger | None = None) -> list[str]:
+    if os.environ.get(STALE_ARCHIVE_ENV) != "1":
+        return []
+    if log is not None:
+        log.info("WARNING: $%s=1: apt's Valid-Until check is off for this bootstrap", STALE_ARCHIVE_ENV)
+    return ['--aptopt=Acquire::Check-Valid-Until "false"']
+
+
+def _development_release_hooks(release: str) -> list[str]:
+    """For Debian testing/unstable: a setup hook (after mmdebstrap writes sources.list, before apt update)
+    that leaves out the <release>-updates and -security lines mmdebstrap adds for a codename."""
+    if release not in DEBIAN.development_releases:
+        return []
+    suites = " ".join(f"-e '/ {release}-{kind} /d'" for kind in ("updates", "security"))
+    return [f'--setup-hook=sed -i {suites} "$1"/etc/apt/sources.list']
 
 
 def _write_excludes_hook() -> str:
