@@ -11,8 +11,8 @@ from typing import Literal, Protocol
 
 from archami.artifacts import Manifest
 from archami.aws.clients import Clients
+from archami.aws.images import archami_tags
 from archami.aws.state import StateStore
-from archami.aws.tags import archami_tags
 
 Method = Literal["ebs-direct", "s3-import"]
 

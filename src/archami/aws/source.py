@@ -10,14 +10,21 @@ import shutil
 
 from botocore.exceptions import ClientError
 
-from archami.aws import ebs_upload, s3_transfer
-from archami.aws.blocks import EBS_BLOCK_SIZE, data_block_indices, volume_size_gib
+from archami.aws import upload
 from archami.aws.bundle import write_bundle
 from archami.aws.context import PublishContext
-from archami.aws.crashpoints import boundary
-from archami.aws.images import delete_snapshot, image_snapshot_ids, images_named, tag_resources, wait_available
-from archami.aws.register import register, register_params
-from archami.aws.state import PublishState, RegionState
+from archami.aws.images import (
+    delete_snapshot,
+    image_snapshot_ids,
+    images_named,
+    register,
+    register_params,
+    tag_resources,
+    volume_size_gib,
+    wait_available,
+)
+from archami.aws.state import PublishState, RegionState, boundary
+from archami.aws.upload import EBS_BLOCK_SIZE, data_block_indices
 from archami.errors import ArchamiError
 
 
@@ -35,7 +42,7 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
         return st.snapshot_id
     snapshot_id = st.snapshot_id
     if snapshot_id:
-        state = ebs_upload.snapshot_state(ec2, snapshot_id)
+        state = upload.snapshot_state(ec2, snapshot_id)
         if state == "completed":  # CompleteSnapshot went through just before an interruption
             ctx.store.update_region(region, _mark_complete)
             return snapshot_id
@@ -50,7 +57,7 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
     if snapshot_id is None:
         attempt = ctx.store.region(region).upload_attempt
         # Same token as an interrupted run's StartSnapshot: EBS returns that snapshot instead of a new one.
-        snapshot_id = ebs_upload.start_snapshot(
+        snapshot_id = upload.start_snapshot(
             ebs,
             volume_gib=volume_size_gib(ctx.manifest.image_size),
             description=ctx.description,
@@ -70,7 +77,7 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
             total = volume_size_gib(ctx.manifest.image_size) * 1024**3
         ctx.progress.begin(region, total)
     try:
-        result = ebs_upload.upload_image(
+        result = upload.upload_image(
             ebs,
             ctx.image,
             snapshot_id=snapshot_id,
@@ -83,13 +90,13 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
             ctx.progress.end()
     boundary("snapshot-completed")
     ctx.store.update(lambda s: _count_upload(s, result))
-    ebs_upload.wait_snapshot_completed(ec2, snapshot_id, poll=ctx.poll)
+    upload.wait_snapshot_completed(ec2, snapshot_id, poll=ctx.poll)
     ctx.store.update_region(region, _mark_complete)
     boundary("snapshot-complete-recorded")
     return snapshot_id
 
 
-def _count_upload(state: PublishState, result: ebs_upload.UploadResult) -> None:
+def _count_upload(state: PublishState, result: upload.UploadResult) -> None:
     state.bytes_uploaded += result.bytes_sent
     state.blocks_uploaded += result.blocks_sent
 
@@ -116,12 +123,12 @@ def _ensure_imported_snapshot(ctx: PublishContext) -> str:
     key = f"{ctx.ami_name}/{ctx.image.name}"
     if not st.import_task_id:
         if st.s3_object != f"{ctx.bucket}/{key}":
-            s3_transfer.ensure_bucket(s3, ctx.bucket, region)
+            upload.ensure_bucket(s3, ctx.bucket, region)
             ctx.log(f"{region}: uploading {ctx.image.name} to s3://{ctx.bucket}/{key}")
-            s3_transfer.upload_file(s3, ctx.image, ctx.bucket, key)
+            upload.upload_to_s3(s3, ctx.image, ctx.bucket, key)
             ctx.store.update_region(region, lambda r: setattr(r, "s3_object", f"{ctx.bucket}/{key}"))
             boundary("s3-uploaded")
-        task = s3_transfer.start_import(
+        task = upload.start_import(
             ctx.clients.ec2(region, max_attempts=1),  # retried by call_or_not_implemented, see capability
             bucket=ctx.bucket,
             key=key,
@@ -133,7 +140,7 @@ def _ensure_imported_snapshot(ctx: PublishContext) -> str:
         boundary("import-recorded")
         st = ctx.store.region(region)
     assert st.import_task_id is not None
-    snapshot_id = s3_transfer.wait_import(ec2, st.import_task_id, poll=max(ctx.poll, 1))
+    snapshot_id = upload.wait_import(ec2, st.import_task_id, poll=max(ctx.poll, 1))
     tag_resources(ec2, [snapshot_id], ctx.tags)
 
     def done(r: RegionState) -> None:
@@ -169,9 +176,9 @@ def ensure_bundle(ctx: PublishContext) -> str:
         ec2_certificate_pem=ctx.ec2_certificate.read_bytes(),
         kernel_id=ctx.kernel_ids.get(region),
     )
-    s3_transfer.ensure_bucket(s3, ctx.bucket, region)
+    upload.ensure_bucket(s3, ctx.bucket, region)
     for path in [*bundle.parts, bundle.manifest]:  # the manifest last: it is what registration reads
-        s3_transfer.upload_file(s3, path, ctx.bucket, f"{ctx.ami_name}/{path.name}")
+        upload.upload_to_s3(s3, path, ctx.bucket, f"{ctx.ami_name}/{path.name}")
     location = f"{ctx.bucket}/{ctx.ami_name}/{bundle.manifest.name}"
     ctx.store.update_region(region, lambda r: setattr(r, "s3_object", location))
     boundary("bundle-uploaded")

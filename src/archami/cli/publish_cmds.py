@@ -11,10 +11,9 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from archami.aws.clients import AwsSettings, Clients
-from archami.aws.prune import prune as prune_releases
+from archami.aws.clients import AwsSettings, Clients, resolve_regions
 from archami.aws.publish import publish as publish_build
-from archami.aws.regions import resolve_regions
+from archami.aws.published import prune as prune_releases
 from archami.cli.app import app, console, err_console
 from archami.errors import ArchamiError
 

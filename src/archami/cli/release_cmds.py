@@ -159,7 +159,7 @@ def latest(
     if found is not None:
         ami_id, source, rid = found.image.ami_id, "records", found.release_id
     else:
-        from archami.aws.lookup import latest_ami
+        from archami.aws.published import latest_ami
 
         ami = latest_ami(region, variant, family=name, endpoint_url=endpoint_url, owner=owner or "self")
         if ami is None:

@@ -16,13 +16,11 @@ from import_shim import ImportSnapshotShim
 from moto_server import MotoServer
 from typer.testing import CliRunner
 
-from archami.aws.blocks import EBS_BLOCK_SIZE, linear_checksum
-from archami.aws.clients import AwsSettings, Clients
-from archami.aws.lookup import latest_ami
-from archami.aws.prune import prune
+from archami.aws.clients import AwsSettings, Clients, resolve_regions
 from archami.aws.publish import publish
-from archami.aws.regions import resolve_regions
+from archami.aws.published import latest_ami, prune
 from archami.aws.state import PublishState
+from archami.aws.upload import EBS_BLOCK_SIZE, linear_checksum
 from archami.cli import app
 from archami.errors import ArchamiError
 

@@ -9,7 +9,7 @@ import pytest
 from aws_helpers import RequestRecorder, debian_variant, make_build, throwaway_certificate
 from moto_server import MotoServer
 
-from archami.aws.bundle_read import unbundle
+from archami.aws.bundle import unbundle
 from archami.aws.clients import Clients
 from archami.aws.publish import publish
 from archami.errors import ArchamiError

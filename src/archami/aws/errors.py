@@ -1,31 +1,69 @@
-"""Tell "this endpoint does not implement the call" apart from a real refusal.
+"""AWS failures a user can act on, as one clear line (ArchamiError), and "not implemented" told apart.
+
+The stage's entry points (`publish`, `prune`, `latest_ami`, `resolve_regions`) are wrapped in
+`as_archami_errors`, which turns botocore's and boto3's exceptions into ArchamiError.
 
 Local emulators (moto) answer unimplemented actions with an HTML 500 page: botocore cannot parse it (XML
 protocols) or finds no error code in it (JSON protocols, where the code becomes the status, "500");
 AWS itself answers unknown actions with InvalidAction/UnsupportedOperation. Either means "not
-implemented", which archami reports as such instead of treating it as blocked or failed.
-
-These probe calls go through a client without botocore retries (it would retry the HTML 500 page ten
-times with backoff), so the transient errors are retried here, with the same jittered backoff.
+implemented", which archami reports as such instead of treating it as blocked or failed. These probe calls
+go through a client without botocore retries (it would retry the HTML 500 page ten times with backoff), so
+the transient errors are retried here, with the same jittered backoff.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.parsers import ResponseParserError
 
 from archami.errors import ArchamiError
 
+P = ParamSpec("P")
+R = TypeVar("R")
 T = TypeVar("T")
 
 NOT_IMPLEMENTED_CODES = {"InvalidAction", "NotImplemented", "UnsupportedOperation"}
 THROTTLING_CODES = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"}
 ATTEMPTS = 8
+
+
+def aws_error_message(exc: BaseException) -> str:
+    """One line for a botocore/boto3 failure: the operation, AWS's error code and message."""
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials: configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+            "(with --endpoint-url any values do)"
+        )
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "AWS call")
+        return f"{operation} failed: {error.get('Code', '?')}: {error.get('Message', exc)}"
+    return f"AWS call failed: {exc}"
+
+
+def as_archami_errors(function: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (BotoCoreError, ClientError, Boto3Error) as exc:  # Boto3Error: e.g. S3UploadFailedError
+            raise ArchamiError(aws_error_message(exc)) from exc
+
+    return wrapper
 
 
 class NotImplementedByEndpoint(ArchamiError):
