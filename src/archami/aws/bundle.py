@@ -45,9 +45,35 @@ class Bundle:
 
 
 def _load_public_key(certificate_pem: bytes) -> rsa.RSAPublicKey:
-    key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    try:
+        key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    except ValueError as exc:
+        raise ArchamiError(f"publish.ec2_certificate (--ec2-cert): not a PEM X.509 certificate ({exc})") from None
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ArchamiError("the EC2 bundling certificate must hold an RSA key")
+        raise ArchamiError("publish.ec2_certificate (--ec2-cert): the EC2 bundling certificate must hold an RSA key")
+    return key
+
+
+def load_ec2_certificate(path: Path) -> bytes:
+    """EC2's bundling certificate (PEM), checked to be one."""
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ArchamiError(f"publish.ec2_certificate (--ec2-cert): cannot read {path}: {exc.strerror}") from None
+    _load_public_key(pem)
+    return pem
+
+
+def load_signing_key(path: Path) -> rsa.RSAPrivateKey:
+    """The RSA private key (PEM, unencrypted) that signs bundle manifests."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise ArchamiError(f"publish.signing_key (--signing-key): cannot read {path}: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:  # TypeError: the key is encrypted with a passphrase
+        raise ArchamiError(f"publish.signing_key (--signing-key): {path}: not an unencrypted PEM key ({exc})") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ArchamiError(f"publish.signing_key (--signing-key): {path} is not an RSA key")
     return key
 
 

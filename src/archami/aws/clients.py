@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -123,12 +123,13 @@ def enabled_regions(clients: Clients, source_region: str) -> list[str]:
 
 
 @as_archami_errors
-def resolve_regions(clients: Clients, regions: list[str] | None, source_region: str | None) -> list[str]:
+def resolve_regions(clients: Clients, regions: list[str] | Literal["all"], source_region: str | None) -> list[str]:
     """The ordered region list; its first entry is the source region (upload + register happen there).
 
-    None or ["all"]: every enabled region of the source region's partition.
+    "all": every enabled region of the source region's partition (PublishSettings.regions, one meaning for
+    `archami publish`, `release` and `prune`).
     """
-    if regions and regions != ["all"]:
+    if regions != "all":
         source = source_region or regions[0]
         if source_region and source_region not in regions:
             regions = [source_region, *regions]

@@ -1,7 +1,7 @@
 """Every region once the source AMI exists: copy it there, expose it, sweep what an interrupted run left.
 
     copy:    CopyImage into the other regions, adopting copies an interrupted run already started
-    expose:  launch permission (public), deprecation time, the SSM "latest" parameter
+    expose:  launch permissions (public, accounts, organizations), deprecation time, SSM "latest" parameter
     sweep:   delete this release's AMIs and snapshots the state file does not own (duplicates, orphans)
 """
 
@@ -30,6 +30,7 @@ from archami.aws.state import RegionState, boundary
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ssm import SSMClient
+
 
 def ensure_copy(ctx: PublishContext, region: str, source_ami: str) -> str:
     ec2 = ctx.clients.ec2(region)
@@ -74,10 +75,17 @@ def expose(ctx: PublishContext, region: str) -> None:
     ec2 = ctx.clients.ec2(region)
     st = ctx.store.region(region)
     assert st.ami_id is not None
-    if ctx.public and not st.public:
+    if ctx.settings.public and not st.public:
         make_public(ec2, st.ami_id)
         ctx.store.update_region(region, lambda r: setattr(r, "public", True))
         boundary("made-public")
+    wanted = ctx.settings.share.launch_permissions()
+    missing = [p for p in wanted if _share_target(p) not in st.shared]
+    if missing:  # sharing is only ever added: a target dropped from the settings keeps what it was given
+        share_with(ec2, st.ami_id, missing)
+        targets = [_share_target(p) for p in missing]
+        ctx.store.update_region(region, lambda r: setattr(r, "shared", [*r.shared, *targets]))
+        boundary("shared")
     if ctx.deprecate_at and st.deprecate_at is None:
         ok = deprecate(ctx.clients.ec2(region, max_attempts=1), st.ami_id, ctx.deprecate_at)
         when = ctx.deprecate_at.strftime("%Y-%m-%dT%H:%M:%SZ") if ok else "not-implemented"
@@ -85,10 +93,14 @@ def expose(ctx: PublishContext, region: str) -> None:
             ctx.log(f"{region}: EnableImageDeprecation is not implemented by this endpoint; skipped")
         ctx.store.update_region(region, lambda r: setattr(r, "deprecate_at", when))
     if st.ssm_parameter is None:
-        name = ssm_parameter_name(ctx.ssm_prefix, ctx.family, ctx.variant_id)
+        name = ssm_parameter_name(ctx.settings.ssm_prefix, ctx.family, ctx.variant_id)
         put_latest_parameter(ctx.clients.ssm(region), name, st.ami_id)
         ctx.store.update_region(region, lambda r: setattr(r, "ssm_parameter", name))
         boundary("ssm-recorded")
+
+
+def _share_target(permission: dict[str, str]) -> str:
+    return next(iter(permission.values()))  # the account id, organization or unit ARN
 
 
 def sweep(ctx: PublishContext, region: str) -> list[str]:
@@ -101,7 +113,7 @@ def sweep(ctx: PublishContext, region: str) -> list[str]:
     st = ctx.store.region(region)
     removed: list[str] = []
     keep_snapshots = {s for s in [st.snapshot_id, *st.ami_snapshot_ids] if s}
-    candidates = {i["ImageId"]: i for i in [*images_named(ec2, ctx.ami_name), *images_tagged(ec2, ctx.tags)]}
+    candidates = {i["ImageId"]: i for i in [*images_named(ec2, ctx.ami_name), *images_tagged(ec2, ctx.identity_tags)]}
     for ami_id, image in sorted(candidates.items()):
         if ami_id == st.ami_id:
             keep_snapshots.update(image_snapshot_ids(image))
@@ -109,7 +121,7 @@ def sweep(ctx: PublishContext, region: str) -> list[str]:
         ctx.log(f"{region}: removing duplicate AMI {ami_id}")
         removed.append(ami_id)
         removed += deregister_with_snapshots(ec2, image, keep_snapshots)
-    for snapshot in snapshots_tagged(ec2, ctx.tags):
+    for snapshot in snapshots_tagged(ec2, ctx.identity_tags):
         sid = snapshot["SnapshotId"]
         if sid not in keep_snapshots and delete_snapshot(ec2, sid):
             ctx.log(f"{region}: removed orphan snapshot {sid}")
@@ -163,6 +175,11 @@ def public_ami_headroom(ec2: EC2Client, quotas: Any) -> int | None:
 
 def make_public(ec2: EC2Client, ami_id: str) -> None:
     ec2.modify_image_attribute(ImageId=ami_id, LaunchPermission={"Add": [{"Group": "all"}]})
+
+
+def share_with(ec2: EC2Client, ami_id: str, permissions: list[dict[str, str]]) -> None:
+    """Launch permission for accounts, organizations and organizational units (no snapshot sharing needed)."""
+    ec2.modify_image_attribute(ImageId=ami_id, LaunchPermission={"Add": permissions})  # type: ignore[typeddict-item]
 
 
 def is_public(ec2: EC2Client, ami_id: str) -> bool:

@@ -1,8 +1,12 @@
 """Publish one built variant to many regions: upload, register, copy, expose, sweep — resumable.
 
+    before:         preflight: Block Public Access, public AMI quota, pv-grub kernels per region
     source region:  snapshot (EBS direct, or S3 + ImportSnapshot) or S3 bundle  ->  RegisterImage
     other regions:  CopyImage (in parallel)
-    every region:   launch permission, deprecation time, SSM parameter, sweep of leftovers
+    every region:   launch permissions, deprecation time, SSM parameter, sweep of leftovers
+
+Where and how come from one PublishSettings (config/publish.py): the definition's [publish] table with
+the command's flags applied.
 
 Every created resource is written to the state file the moment its id is known, and tagged with
 archami:release / archami:variant at creation, so a re-run after any failure adopts or deletes it.
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,11 +31,12 @@ from archami.artifacts import (
 )
 from archami.aws import distribute, source
 from archami.aws.clients import AwsSettings, Clients, resolve_regions
-from archami.aws.context import Method, PublishContext, UploadProgress
+from archami.aws.context import PublishContext, UploadProgress
 from archami.aws.distribute import BPA_NOT_IMPLEMENTED, BPA_UNBLOCKED, block_public_access_state, public_ami_headroom
 from archami.aws.errors import as_archami_errors
 from archami.aws.images import find_pv_grub_aki
 from archami.aws.state import PublishState, RegionState, StateStore
+from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 
 T = TypeVar("T")
@@ -86,20 +91,11 @@ def load_build(build_dir: Path) -> tuple[Path, Manifest]:
 @as_archami_errors
 def publish(
     build_dir: Path,
+    settings: PublishSettings,
     *,
-    regions: list[str] | None,
-    public: bool,
-    endpoint_url: str | None,
+    endpoint_url: str | None = None,
     state_path: Path | None = None,
     release_id: str | None = None,
-    source_region: str | None = None,
-    method: Method = "ebs-direct",
-    encrypted: bool = False,
-    kms_key_arn: str | None = None,
-    bucket: str | None = None,
-    ec2_certificate: Path | None = None,
-    deprecate_after_days: int | None = 365,
-    ssm_prefix: str = "/archami",
     workers: int = 8,
     poll: float = 2.0,
     clients: Clients | None = None,
@@ -108,9 +104,10 @@ def publish(
 ) -> PublishRecord:
     """Publish build_dir (image.raw + manifest.json) as one AMI per region; safe to re-run at any time."""
     image, manifest = load_build(build_dir)
+    settings.check_can_publish(manifest.variant.root_device)
     release_id = release_id or default_release_id()
     clients = clients or Clients(AwsSettings(endpoint_url=endpoint_url))
-    region_list = resolve_regions(clients, regions, source_region)
+    region_list = resolve_regions(clients, settings.regions, settings.source_region)
     name = ami_name(manifest.definition_name, manifest.variant_id, release_id)
     state_path = state_path or default_state_path(build_dir, release_id)
     fresh = PublishState(
@@ -120,7 +117,7 @@ def publish(
         ami_name=name,
         image_sha256=manifest.image_sha256,
         source_region=region_list[0],
-        method="bundle" if manifest.variant.root_device == "instance-store" else method,
+        method="bundle" if manifest.variant.root_device == "instance-store" else settings.method,
     )
     store = StateStore.open(state_path, fresh)
     if store.state.source_region != region_list[0]:
@@ -137,16 +134,8 @@ def publish(
         regions=region_list,
         clients=clients,
         store=store,
-        public=public,
-        method=method,
-        encrypted=encrypted,
-        kms_key_arn=kms_key_arn,
-        bucket=bucket,
-        ec2_certificate=ec2_certificate,
-        deprecate_at=(datetime.now(UTC) + timedelta(days=deprecate_after_days)).replace(microsecond=0)
-        if deprecate_after_days
-        else None,
-        ssm_prefix=ssm_prefix,
+        settings=settings,
+        deprecate_at=settings.deprecation_time(datetime.now(UTC)),
         workers=workers,
         poll=poll,
         progress=progress,
@@ -190,6 +179,7 @@ def publish_record(state: PublishState, manifest: Manifest) -> PublishRecord:
 
 
 # Checks that can refuse a whole publish, before anything is created
+
 
 def _per_region(ctx: PublishContext, check: Callable[[str], T]) -> dict[str, T]:
     with ThreadPoolExecutor(max_workers=min(8, len(ctx.regions))) as pool:
@@ -246,9 +236,8 @@ def _find_kernels(ctx: PublishContext) -> None:
 
 
 def preflight(ctx: PublishContext) -> None:
-    if ctx.public and ctx.encrypted:
-        raise ArchamiError("encrypted AMIs cannot be made public: drop --public or --encrypted")
-    if ctx.public:
+    """What can refuse the whole publish, checked before anything is created (the settings are valid)."""
+    if ctx.settings.public:
         _check_block_public_access(ctx)
         _check_public_quota(ctx)
     if ctx.manifest.variant.virtualization == "paravirtual":

@@ -12,11 +12,11 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from archami.aws.clients import AwsSettings, Clients
+from archami.aws.clients import AwsSettings, Clients, resolve_regions
 from archami.aws.distribute import ssm_parameter_name
 from archami.aws.errors import as_archami_errors
 from archami.aws.images import (
@@ -30,6 +30,7 @@ from archami.aws.images import (
     snapshots_tagged,
     tags_of,
 )
+from archami.config.publish import DEFAULT_SSM_PREFIX
 from archami.errors import ArchamiError
 
 
@@ -41,7 +42,7 @@ def latest_ami(
     family: str | None = None,
     owner: str = "self",
     endpoint_url: str | None = None,
-    ssm_prefix: str = "/archami",
+    ssm_prefix: str = DEFAULT_SSM_PREFIX,
     clients: Clients | None = None,
 ) -> str | None:
     """The AMI id, or None when nothing is published.
@@ -163,7 +164,9 @@ def _drop_latest_parameter(clients: Clients, action: PruneAction, ssm_prefix: st
         ssm.delete_parameter(Name=name)
 
 
-def apply_prune(clients: Clients, actions: list[PruneAction], ssm_prefix: str = "/archami") -> list[PruneAction]:
+def apply_prune(
+    clients: Clients, actions: list[PruneAction], ssm_prefix: str = DEFAULT_SSM_PREFIX
+) -> list[PruneAction]:
     """Deregister each AMI, delete its snapshots and any other snapshot tagged with its release."""
 
     def remove(action: PruneAction) -> PruneAction:
@@ -188,16 +191,18 @@ def apply_prune(clients: Clients, actions: list[PruneAction], ssm_prefix: str = 
 @as_archami_errors
 def prune(
     clients: Clients,
-    regions: list[str],
+    regions: list[str] | Literal["all"],
     *,
+    source_region: str | None = None,
     family: str | None = None,
     keep: int | None = None,
     older_than: datetime | None = None,
     dry_run: bool = False,
-    ssm_prefix: str = "/archami",
+    ssm_prefix: str = DEFAULT_SSM_PREFIX,
 ) -> list[PruneAction]:
     """Plan (and unless dry_run, carry out) the removal of old releases; returns the actions."""
-    actions = select_old(find_published(clients, regions, family), keep=keep, older_than=older_than)
+    region_list = resolve_regions(clients, regions, source_region)
+    actions = select_old(find_published(clients, region_list, family), keep=keep, older_than=older_than)
     if dry_run:
         return actions
     return apply_prune(clients, actions, ssm_prefix)

@@ -39,6 +39,7 @@ class RegionState(BaseModel):
     ami_available: bool = False
     ami_snapshot_ids: list[str] = Field(default_factory=list)  # snapshots behind the AMI (copies own theirs)
     public: bool = False
+    shared: list[str] = Field(default_factory=list)  # accounts, organization and unit ARNs given launch permission
     block_public_access: str | None = None  # "unblocked", "block-new-sharing", "not-implemented"
     deprecate_at: str | None = None
     ssm_parameter: str | None = None

@@ -22,6 +22,7 @@ from archami.aws.published import latest_ami, prune
 from archami.aws.state import PublishState
 from archami.aws.upload import EBS_BLOCK_SIZE, linear_checksum
 from archami.cli import app
+from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 
 pytestmark = pytest.mark.integration
@@ -45,8 +46,7 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
         records.append(
             publish(
                 build,
-                regions=REGIONS,
-                public=True,
+                PublishSettings(regions=REGIONS, public=True),
                 endpoint_url=moto.url,
                 release_id=release,
                 clients=clients,
@@ -95,11 +95,21 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
 def test_rerun_is_idempotent(tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder) -> None:
     build = make_build(tmp_path)
     first = publish(
-        build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+        build,
+        PublishSettings(regions=REGIONS[:2], public=False),
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
     )
     creates = len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage"))
     second = publish(
-        build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+        build,
+        PublishSettings(regions=REGIONS[:2], public=False),
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
     )
     assert second == first
     assert len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage")) == creates
@@ -122,7 +132,12 @@ def test_upload_sends_exactly_the_used_blocks(tmp_path: Path, clients: Clients, 
     clients.on("provide-client-params.ebs.PutSnapshotBlock", record_put)
     clients.on("provide-client-params.ebs.CompleteSnapshot", record_complete)
     record = publish(
-        build, regions=["us-east-1"], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+        build,
+        PublishSettings(regions=["us-east-1"], public=False),
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
     )
     expected = {0, 3, 7, 100, 101}  # block 101 holds the one byte past block 100; 5, 6, 50 are zeroes
     assert set(sent) == expected
@@ -151,12 +166,9 @@ def test_s3_import_fallback_uploads_then_reports_missing_import(
     with pytest.raises(ArchamiError, match="ImportSnapshot is not implemented by this endpoint"):
         publish(
             build,
-            regions=["eu-west-1"],
-            public=False,
+            PublishSettings(regions=["eu-west-1"], public=False, method="s3-import", bucket="archami-import"),
             endpoint_url=moto.url,
             release_id="r1",
-            method="s3-import",
-            bucket="archami-import",
             clients=clients,
             poll=0.05,
         )
@@ -211,29 +223,12 @@ def test_cli_publish_and_prune(tmp_path: Path, moto: MotoServer) -> None:
 
 
 def test_all_regions_means_the_enabled_regions_of_the_partition(clients: Clients) -> None:
-    regions = resolve_regions(clients, None, "eu-west-1")
+    regions = resolve_regions(clients, "all", "eu-west-1")
     assert regions[0] == "eu-west-1" and "us-east-1" in regions and len(regions) == len(set(regions))
     assert not [r for r in regions if r.startswith(("cn-", "us-gov-"))]  # moto lists every partition's
-    assert resolve_regions(clients, ["all"], "eu-west-1") == regions
-    gov = resolve_regions(clients, ["all"], "us-gov-west-1")
+    assert resolve_regions(clients, ["eu-west-1", "us-east-1"], None) == ["eu-west-1", "us-east-1"]
+    gov = resolve_regions(clients, "all", "us-gov-west-1")
     assert set(gov) == {"us-gov-west-1", "us-gov-east-1"}
-
-
-def test_public_encrypted_is_refused_before_anything_is_created(
-    tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
-) -> None:
-    build = make_build(tmp_path)
-    with pytest.raises(ArchamiError, match="encrypted AMIs cannot be made public"):
-        publish(
-            build,
-            regions=["us-east-1"],
-            public=True,
-            encrypted=True,
-            endpoint_url=moto.url,
-            release_id="r1",
-            clients=clients,
-        )
-    assert recorder.requests == []
 
 
 def test_s3_import_fallback_end_to_end(tmp_path: Path, moto: MotoServer) -> None:
@@ -248,12 +243,9 @@ def test_s3_import_fallback_end_to_end(tmp_path: Path, moto: MotoServer) -> None
         proxied.on("before-send", recorder)
         record = publish(
             build,
-            regions=["eu-west-1", "us-east-1"],
-            public=False,
+            PublishSettings(regions=["eu-west-1", "us-east-1"], method="s3-import", bucket="archami-import"),
             endpoint_url=proxy.url,
             release_id="r1",
-            method="s3-import",
-            bucket="archami-import",
             clients=proxied,
             poll=0.05,
         )
