@@ -229,3 +229,11 @@ def test_release_state_keeps_the_settings_and_reads_older_files() -> None:
     )
     older["regions"] = None  # "every enabled region" in the older files
     assert ReleaseState.model_validate(older).publish.regions == "all"
+
+
+def test_the_commented_example_table_is_valid() -> None:
+    text = (ROOT / "examples" / "arch.toml").read_text()
+    block = text[text.index("# [publish]"):]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    settings = parse_definition(text + "\n" + uncommented, "arch.toml").publish
+    assert settings.bucket and settings.ec2_certificate and settings.public

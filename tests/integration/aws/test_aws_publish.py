@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import RequestRecorder, make_build
+from aws_helpers import REPO, RequestRecorder, make_build
 from fault_proxy import FaultProxy, Faults
 from import_shim import ImportSnapshotShim
 from moto_server import MotoServer
@@ -262,3 +262,36 @@ def test_s3_import_fallback_end_to_end(tmp_path: Path, moto: MotoServer) -> None
     state = PublishState.model_validate_json((build / "publish-r1.state.json").read_text())
     assert state.regions["eu-west-1"].import_task_id == task_id and state.done
     assert len(direct.ec2("us-east-1").describe_images(Owners=["self"])["Images"]) == 1
+
+
+def test_cli_publish_takes_the_definitions_table_and_flags_over_it(tmp_path: Path, moto: MotoServer) -> None:
+    """`archami publish` reads [publish] from the build's definition (here --definition); flags win."""
+    build = make_build(tmp_path)
+    definition = tmp_path / "debian.toml"
+    definition.write_text(
+        (REPO / "examples" / "debian.toml").read_text()
+        + '\n[publish]\nregions = ["eu-west-1", "us-east-1"]\nssm_prefix = "/images"\ndeprecate = "never"\n'
+        'tags = { team = "images", tier = "base" }\n[publish.share]\naccounts = ["111122223333"]\n'
+    )
+    result = CliRunner().invoke(
+        app,
+        ["publish", str(build), "--definition", str(definition), "--regions", "us-west-2,eu-west-1",
+         "--tag", "team=platform", "--endpoint-url", moto.url, "--release-id", "r1", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert list(record["regions"]) == ["us-west-2", "eu-west-1"]  # the flag's list, the first is the source
+    clients = Clients(AwsSettings(endpoint_url=moto.url))
+    for region, image in record["regions"].items():
+        ec2 = clients.ec2(region)
+        (ami,) = ec2.describe_images(ImageIds=[image["ami_id"]])["Images"]
+        assert {"team": "platform", "tier": "base"}.items() <= {t["Key"]: t["Value"] for t in ami["Tags"]}.items()
+        permissions = ec2.describe_image_attribute(ImageId=image["ami_id"], Attribute="launchPermission")
+        assert permissions["LaunchPermissions"] == [{"UserId": "111122223333"}]  # shared, not public
+        name = "/images/debian/bookworm-ebs-hvm-x86_64/latest"
+        assert clients.ssm(region).get_parameter(Name=name)["Parameter"]["Value"] == image["ami_id"]
+    state = PublishState.model_validate_json((build / "publish-r1.state.json").read_text())
+    assert all(r.deprecate_at is None and r.shared == ["111122223333"] for r in state.regions.values())
+    bad = CliRunner().invoke(app, ["publish", str(build), "--definition", str(definition), "--bucket", "Bad_Name",
+                                   "--endpoint-url", moto.url])
+    assert bad.exit_code == 1 and str(bad.exception).startswith("--bucket: 'Bad_Name' is not an S3 bucket name")
