@@ -16,6 +16,7 @@ from archami.cli.publish_flags import publish_flags
 from archami.config import load_definition, parse_definition
 from archami.config.publish import FLAG_OF, PublishSettings, apply_overrides, parse_regions
 from archami.errors import ArchamiError, ConfigError
+from archami.release.pipeline import ReleaseOptions, run_release
 from archami.release.state import ReleaseState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,3 +238,17 @@ def test_the_commented_example_table_is_valid() -> None:
     uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
     settings = parse_definition(text + "\n" + uncommented, "arch.toml").publish
     assert settings.bucket and settings.ec2_certificate and settings.public
+
+
+def test_a_release_that_could_not_finish_is_refused_before_building(tmp_path: Path) -> None:
+    arch = load_definition(ROOT / "examples" / "arch.toml")  # has instance-store variants, no [publish] table
+    options = ReleaseOptions(releases_dir=tmp_path / "releases", work_dir=tmp_path / "work")
+    with pytest.raises(ArchamiError, match=r"instance-store variants need publish\.bucket \(--bucket\)"):
+        run_release(arch, options)
+    options.publish_overrides = {"bucket": "archami-bundles", "deprecate": "2020-01-01"}
+    with pytest.raises(ArchamiError, match=r"ec2_certificate \(--ec2-cert\)"):
+        run_release(arch, options)
+    options.variants = ["ebs-hvm-x86_64"]  # an ebs variant needs neither, but the date has passed
+    with pytest.raises(ArchamiError, match="2020-01-01 is not in the future"):
+        run_release(arch, options)
+    assert not (tmp_path / "work").exists() and list((tmp_path / "releases" / ".state").glob("*.json")) == []

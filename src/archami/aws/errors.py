@@ -41,6 +41,13 @@ THROTTLING_CODES = {"RequestLimitExceeded", "Throttling", "ThrottlingException",
 ATTEMPTS = 8
 
 
+def one_line(exc: BaseException) -> str:
+    """One line for any failure of a step: AWS's code and message for botocore/boto3 errors."""
+    if isinstance(exc, BotoCoreError | ClientError | Boto3Error):
+        return aws_error_message(exc)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def aws_error_message(exc: BaseException) -> str:
     """One line for a botocore/boto3 failure: the operation, AWS's error code and message."""
     if isinstance(exc, NoCredentialsError):

@@ -33,7 +33,7 @@ from archami.aws import distribute, source
 from archami.aws.clients import AwsSettings, Clients, resolve_regions
 from archami.aws.context import PublishContext, UploadProgress
 from archami.aws.distribute import BPA_NOT_IMPLEMENTED, BPA_UNBLOCKED, block_public_access_state, public_ami_headroom
-from archami.aws.errors import as_archami_errors
+from archami.aws.errors import as_archami_errors, one_line
 from archami.aws.images import find_pv_grub_aki
 from archami.aws.state import PublishState, RegionState, StateStore
 from archami.config.publish import PublishSettings
@@ -73,7 +73,7 @@ def _parallel(regions: list[str], step: Callable[[str], object], workers: int = 
 
 def _raise_failures(what: str, failures: dict[str, Exception]) -> None:
     if failures:
-        detail = "; ".join(f"{region}: {exc}" for region, exc in sorted(failures.items()))
+        detail = "; ".join(f"{region}: {one_line(exc)}" for region, exc in sorted(failures.items()))
         raise ArchamiError(f"{what} failed in {len(failures)} region(s) ({detail}); re-run to resume")
 
 
@@ -82,7 +82,10 @@ def load_build(build_dir: Path) -> tuple[Path, Manifest]:
     for path in (image, manifest_path):
         if not path.exists():
             raise ArchamiError(f"{build_dir}: no {path.name}; run `archami build` first")
-    manifest = read_json(manifest_path, Manifest)
+    try:
+        manifest = read_json(manifest_path, Manifest)
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or not a manifest (pydantic)
+        raise ArchamiError(f"{manifest_path}: unreadable manifest ({str(exc).splitlines()[0]})") from None
     if image.stat().st_size != manifest.image_size:
         raise ArchamiError(f"{image}: size {image.stat().st_size} differs from the manifest's {manifest.image_size}")
     return image, manifest

@@ -26,7 +26,6 @@ from archami.errors import ArchamiError
 EndpointOpt = Annotated[
     str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
 ]
-REGIONS_HELP = "'all': every enabled region of the source region's partition."
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
@@ -121,7 +120,7 @@ def publish(
 @app.command()
 def prune(
     regions: Annotated[
-        str, typer.Option("--regions", help=f"Comma-separated regions, or 'all'. {REGIONS_HELP}")
+        str, typer.Option("--regions", help="Comma-separated regions, or 'all': every enabled region of the partition.")
     ] = "all",
     keep: Annotated[int | None, typer.Option("--keep", help="Keep the newest N releases per variant.")] = None,
     older_than: Annotated[

@@ -46,11 +46,9 @@ class _Flag:
         return self.key.replace(".", "_")
 
     def field(self) -> FieldInfo:
-        model: type[PublishSettings] | type[Share] = PublishSettings
-        *parents, leaf = self.key.split(".")
-        if parents:
-            model = Share
-        return model.model_fields[leaf]
+        """The setting's declaration, whose description is the flag's help (share.* live in Share)."""
+        model: type[PublishSettings] | type[Share] = Share if self.key.startswith("share.") else PublishSettings
+        return model.model_fields[self.key.split(".")[-1]]
 
     def option(self) -> inspect.Parameter:
         field = self.field()

@@ -168,8 +168,10 @@ def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = la
     variants = _chosen_variants(loaded, options.variants)
     with release_lock(options.releases_dir):
         state, resumed = open_release(loaded, options, log)
-        for v in variants:  # before anything is built: an instance-store variant without a bucket cannot finish
+        # Before anything is built: a variant these settings cannot publish would fail only after its build.
+        for v in variants:
             state.publish.check_can_publish(v.root_device)
+        state.publish.deprecation_time(datetime.now(UTC))  # a deprecation date already past
         for v in variants:
             state.variants.setdefault(v.id, VariantProgress(variant_id=v.id))
         save_state(options.releases_dir, state)
