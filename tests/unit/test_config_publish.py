@@ -228,8 +228,9 @@ def test_release_state_keeps_the_settings_and_reads_older_files() -> None:
     assert ReleaseState.model_validate(json.loads(json.dumps(older))).publish == PublishSettings(
         regions=["us-east-1"], public=True
     )
-    older["regions"] = None  # "every enabled region" in the older files
-    assert ReleaseState.model_validate(older).publish.regions == "all"
+    for every_region in (None, ["all"]):  # how the older files said "every enabled region"
+        older["regions"] = every_region
+        assert ReleaseState.model_validate(older).publish.regions == "all"
 
 
 def test_the_commented_example_table_is_valid() -> None:

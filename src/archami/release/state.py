@@ -65,7 +65,8 @@ class ReleaseState(BaseModel):
         """State files written before the publish settings model kept only these two."""
         if isinstance(data, dict) and ("regions" in data or "public" in data):
             data = dict(data)
-            old = {"regions": data.pop("regions", None) or "all", "public": data.pop("public", False)}
+            regions = data.pop("regions", None)
+            old = {"regions": "all" if regions in (None, ["all"]) else regions, "public": data.pop("public", False)}
             data.setdefault("publish", old)
         return data
 

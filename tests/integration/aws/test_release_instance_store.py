@@ -87,9 +87,10 @@ def test_release_with_an_instance_store_variant(tmp_path: Path, moto: MotoServer
          "--public", "--tag", "run=e2e", "--json"],
         env={**os.environ, **FAKE_CREDENTIALS}, capture_output=True, text=True, timeout=3600, check=False,
     )
-    print(f"archami release of 2 variants to {len(REGIONS)} regions: {time.monotonic() - started:.0f}s")
     assert result.returncode == 0, result.stderr[-4000:]
     outcome = json.loads(result.stdout)
+    steps = {vid: p["seconds"] for vid, p in outcome["state"]["variants"].items()}
+    print(f"archami release, 2 variants to {len(REGIONS)} regions: {time.monotonic() - started:.0f}s {steps}")
     assert outcome["status"] == "complete"
     record = load_record(Path(outcome["record"]))
     by_root = {v.variant.root_device: v for v in record.variants}
