@@ -167,8 +167,9 @@ def publish(
 def publish_record(state: PublishState, manifest: Manifest) -> PublishRecord:
     def region_image(r: RegionState) -> RegionImage:
         assert r.ami_id is not None
+        bundle = state.method == "bundle"  # instance-store AMIs (and their copies) have no snapshot
         snapshot = r.snapshot_id if r.source and r.snapshot_id else next(iter(r.ami_snapshot_ids), None)
-        location = r.s3_object if r.source and state.method == "bundle" else None
+        snapshot, location = (None, r.s3_object if r.source else None) if bundle else (snapshot, None)
         return RegionImage(
             region=r.region, ami_id=r.ami_id, snapshot_id=snapshot, image_location=location, public=r.public
         )
