@@ -24,6 +24,7 @@ from archami.aws.clients import AwsSettings, Clients
 from archami.aws.publish import publish
 from archami.aws.state import PublishState
 from archami.config import load_definition
+from archami.config.publish import PublishSettings
 from archami.release.emulator import local_aws
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,8 +84,7 @@ def run(build: Path, regions: list[str], url: str, release: str) -> tuple[float,
     started = time.monotonic()
     publish(
         build,
-        regions=regions,
-        public=True,
+        PublishSettings(regions=regions, public=True),
         endpoint_url=url,
         release_id=release,
         state_path=state_path,

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from archami.config.publish import PublishSettings
 from archami.config.sizes import parse_size
 
 Distro = Literal["arch", "debian"]
@@ -276,6 +277,10 @@ class Definition(Strict):
     disk: Disk = Field(default_factory=Disk)
     flavours: dict[str, Flavour] = Field(default_factory=dict)
     matrix: Matrix = Field(default_factory=Matrix)
+    publish: PublishSettings = Field(
+        default_factory=PublishSettings,
+        description="Where and how the AMIs are published; `archami publish`/`release` flags override it.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -40,7 +40,7 @@ def run_demo(
         log(f"AWS emulator (moto, server mode) at {endpoint_url}")
         options = ReleaseOptions(
             releases_dir=releases_dir, work_dir=out / "build", variants=[wanted],
-            regions=regions or DEMO_REGIONS, endpoint_url=endpoint_url, public=True,
+            publish_overrides={"regions": regions or DEMO_REGIONS, "public": True}, endpoint_url=endpoint_url,
             skip_boot={wanted} if skip_boot else set(), cache_dir=cache_dir,
             # An unfinished demo release points at an emulator that is gone: start a new one instead.
             new=True,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, Manifest, write_json_atomic
-from archami.aws.blocks import EBS_BLOCK_SIZE
+from archami.aws.upload import EBS_BLOCK_SIZE
 from archami.config import load_definition
 from archami.config.variant import Variant
 
