@@ -242,7 +242,7 @@ def test_the_commented_example_table_is_valid() -> None:
 
 
 def test_a_release_that_could_not_finish_is_refused_before_building(tmp_path: Path) -> None:
-    arch = load_definition(ROOT / "examples" / "arch.toml")  # has instance-store variants, no [publish] table
+    arch = load_definition(ROOT / "examples" / "arch-seed-columns.toml")  # instance-store variants, no [publish]
     options = ReleaseOptions(releases_dir=tmp_path / "releases", work_dir=tmp_path / "work")
     with pytest.raises(ArchamiError, match=r"instance-store variants need publish\.bucket \(--bucket\)"):
         run_release(arch, options)
