@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import PIPE, Popen  # types and the pipe constant; processes start via archami.runner
 from xml.etree import ElementTree as ET
 
 from cryptography import x509
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from archami.errors import ArchamiError
+from archami.runner import spawn
 
 MANIFEST_VERSION = "2007-10-10"
 PART_SIZE = 10 * 1024 * 1024
@@ -88,9 +89,9 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _tar_stream(image: Path) -> subprocess.Popen[bytes]:
+def _tar_stream(image: Path) -> Popen[bytes]:
     # GNU tar --sparse stores only the data extents: a 2 GiB image with 400 MB of data tars to ~400 MB.
-    return subprocess.Popen(
+    return spawn(
         [
             "tar",
             "--create",
@@ -103,7 +104,7 @@ def _tar_stream(image: Path) -> subprocess.Popen[bytes]:
             str(image.parent),
             image.name,
         ],
-        stdout=subprocess.PIPE,
+        stdout=PIPE,
     )
 
 
@@ -283,7 +284,7 @@ def unbundle(manifest_path: Path, private_key: rsa.RSAPrivateKey, out_dir: Path,
     gunzip = zlib.decompressobj(31)
     tar_sha1 = hashlib.sha1()
     out_dir.mkdir(parents=True, exist_ok=True)
-    tar = subprocess.Popen(["tar", "--extract", "--sparse", "--directory", str(out_dir)], stdin=subprocess.PIPE)
+    tar = spawn(["tar", "--extract", "--sparse", "--directory", str(out_dir)], stdin=PIPE)
     assert tar.stdin is not None
     bundled = 0
 
