@@ -43,7 +43,9 @@ APT_OPTIONS = ['APT::Install-Recommends "false"', 'Acquire::Languages "none"']
 
 def bootstrap_packages(spec: ImageSpec) -> list[str]:
     """The spec's packages plus what the EC2 build itself relies on in a Debian image."""
-    needed = ["systemd-sysv", "udev", "initramfs-tools", "zstd", "openssh-server"]
+    # mount: systemd mounts /tmp, /boot/efi... with it; not essential (mmdebstrap --variant=apt leaves it out)
+    # and since forky no longer pulled in by systemd.
+    needed = ["systemd-sysv", "udev", "mount", "initramfs-tools", "zstd", "openssh-server"]
     if spec.network.stack == "networkd":
         needed.append("systemd-resolved")  # a separate package since bookworm; DNS from DHCP needs it
     else:
