@@ -100,7 +100,8 @@ def running_guest(
     """Boot `disk` (which the caller may let the guest modify: pass an overlay to keep an image pristine),
     serve `imds` to it, wait until `key` logs in, yield the Guest; on leaving, power it off and stop QEMU.
     `clean_shutdown=False` stops QEMU at once: for a disk that is thrown away, an orderly shutdown only
-    costs time (20-40 s under TCG). `icount_shift` slows the guest's clock (see VmSpec). Raises BootFailed when SSH login does not work within `timeout` seconds."""
+    costs time (20-40 s under TCG). `icount_shift` slows the guest's clock (see VmSpec). Raises BootFailed
+    when SSH login does not work within `timeout` seconds."""
     work_dir.mkdir(parents=True, exist_ok=True)
     serial_log = work_dir / f"serial-{firmware}.log"
     ovmf_vars = None
