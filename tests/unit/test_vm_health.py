@@ -156,3 +156,18 @@ def test_the_probe_script_is_valid_shell_and_keeps_awk_braces() -> None:
     script = checks.probe_script("archami-firstboot.service")
     assert "{print $2}" in script and "is-system-running --wait" in script.split("\n")[0]
     assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
+
+
+def test_a_health_finding_fails_the_boot_result_a_release_reads() -> None:
+    from archami.artifacts import TestReport
+    from archami.release.records import BootTestResult
+
+    healthy = [CheckResult(name="SSH login with the metadata key", ok=True), *health.scan(HEALTHY)]
+    scanned = health.scan({"console": read("console-trixie-esp-timeout.log")})
+    found = [CheckResult(name="SSH login with the metadata key", ok=True), *scanned]
+    reports = [TestReport(image_sha256="0" * 64, firmware=fw, ok=all(c.ok for c in checks_),
+                          boot_to_ssh_seconds=30.0, checks=checks_)
+               for fw, checks_ in (("bios", healthy), ("uefi", found))]
+    result = BootTestResult.from_reports(reports)
+    assert result.status == "failed"
+    assert result.reason == "uefi: no timed-out jobs; uefi: no failed dependencies"
