@@ -64,6 +64,9 @@ class VmSpec:
     volume_serial: str = "vol0a1b2c3d4e5f60718"
     ovmf_code: Path = OVMF_CODE
     ovmf_vars: Path | None = None  # the VM's own writable copy; required for uefi
+    # TCG only: each guest instruction advances the guest's clock by 2**icount_shift ns, so a guest can be
+    # made to look as slow to itself as on an overloaded host (its timeouts fire after less work), reliably.
+    icount_shift: int | None = None
 
 
 def ec2_identity() -> tuple[str, str]:
@@ -87,6 +90,10 @@ def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
         "-machine", "q35",
         "-accel", accel,
     ]
+    if spec.icount_shift is not None:
+        if spec.accel == "kvm":
+            raise ValueError("icount (a slowed guest clock) needs TCG")
+        argv += ["-icount", f"shift={spec.icount_shift},sleep=on"]  # sleep=on: an idle guest waits in real time
     if spec.accel == "kvm":
         argv += ["-cpu", "host"]  # under TCG QEMU's default model is the fastest to emulate
     argv += [
