@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
+from archami.runner import TextResult, run_text
 from archami.vm import ssh
 from archami.vm.imds import ImdsConfig, ImdsServer
 from archami.vm.qemu import (
@@ -50,7 +50,7 @@ class Guest:
 
     def run(
         self, command: str, key: ssh.SshKey | None = None, timeout: float = 60.0
-    ) -> subprocess.CompletedProcess[str]:
+    ) -> TextResult:
         return ssh.run_ssh(self.ssh_port, (key or self.key).private, command, timeout=timeout)
 
     def output(self, command: str, timeout: float = 60.0) -> str:
@@ -68,10 +68,7 @@ class Guest:
 
     def password_refusal(self) -> list[str] | None:
         """The methods sshd lists when a password login is attempted (None: it did not refuse normally)."""
-        result = subprocess.run(
-            ssh.password_probe_argv(self.ssh_port), capture_output=True, text=True, timeout=30, check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        result = run_text(ssh.password_probe_argv(self.ssh_port), timeout=30)
         return None if result.returncode == 0 else ssh.offered_methods(result.stderr)
 
     def poweroff(self, timeout: float = 90.0) -> bool:
