@@ -53,7 +53,7 @@ def bootstrap_packages(spec: ImageSpec) -> list[str]:
     if spec.firstboot.agent == "archami":
         needed.append("python3")  # the agent needs json, shutil, http: not in python3-minimal
     else:
-        needed.append("cloud-init")
+        needed += ["cloud-init", "cloud-guest-utils"]  # cloud-init's growpart module runs its growpart
     wanted = [p for p in dict.fromkeys([*spec.packages, *needed]) if p not in spec.removed]
     return sorted(wanted)
 
