@@ -8,6 +8,7 @@ STAMP_PIP := $(VENV)/.pip-stamp
 # Host tools the build, boot test and test suite use (Debian/Ubuntu names; `archami doctor` lists them).
 APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin grub-efi-amd64-bin \
   grub-common qemu-system-x86 qemu-utils ovmf netcat-openbsd openssh-client zstd \
+  qemu-user-static qemu-system-arm qemu-efi-aarch64 \
   pacman-package-manager makepkg arch-install-scripts archlinux-keyring libarchive-tools gnupg \
   chromium python3-venv debian-archive-keyring
 

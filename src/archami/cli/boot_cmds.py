@@ -38,13 +38,18 @@ def render_report(report: TestReport) -> Table:
 @app.command()
 def boot(
     image: Annotated[Path, typer.Argument(help="Raw disk image, or a build directory with image.raw.")],
-    firmware: Annotated[Literal["bios", "uefi"], typer.Option(help="SeaBIOS (bios) or OVMF (uefi).")] = "bios",
+    firmware: Annotated[
+        Literal["bios", "uefi"] | None,
+        typer.Option(help="SeaBIOS (bios) or UEFI (OVMF; AAVMF for arm64). Default: bios, uefi for UEFI-only images."),
+    ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the work dir: overlay disk, key, logs.")] = False,
     disk_size: Annotated[
         str | None, typer.Option("--disk-size", help="Volume larger than the image, e.g. 4GiB (tests grow-root).")
     ] = None,
     work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the overlay and logs go.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for an SSH login.")] = 300,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for an SSH login (default: 300, 900 for arm64 under TCG).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the TestReport as JSON.")] = False,
 ) -> None:
     """Boot IMAGE like an EC2 instance, log in with the key the local IMDS serves, check it, power off."""
@@ -54,7 +59,7 @@ def boot(
         raise ArchamiError(f"--disk-size: {exc}") from exc
     path = resolve_image(image)
     if not as_json:
-        console.print(f"booting {path} ({firmware}) ...")
+        console.print(f"booting {path} ({firmware or 'firmware from its boot mode'}) ...")
     report = boot_test(path, firmware, disk_size=size, keep=keep, timeout=timeout, work_dir=work_dir)
     if as_json:
         print(report.model_dump_json(indent=2))

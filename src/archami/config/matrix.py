@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Protocol, TypeVar
 
-from archami.config.resolve import resolve
+from archami.config.resolve import kernel_package, resolve
 from archami.config.schema import Definition, Exclude
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
@@ -41,8 +41,14 @@ def expand(definition: Definition) -> list[ImageSpec]:
     for flavour in m.flavour:
         if flavour != "default" and flavour not in definition.flavours:
             raise MatrixError("matrix.flavour", f"flavour {flavour!r} is not defined under [flavours.{flavour}]")
-    if "lts" in m.kernel and not definition.kernel.lts:
-        raise MatrixError("matrix.kernel", "the 'lts' channel needs kernel.lts (the LTS kernel package)")
+    for arch in arches:
+        for channel in m.kernel:
+            if kernel_package(definition, arch, channel) is None:
+                raise MatrixError(
+                    "matrix.kernel",
+                    f"the {channel!r} channel needs kernel.{channel} (the {channel.upper()} kernel package)"
+                    if channel == "lts" else f"no {channel} kernel package for {arch}",
+                )
     for i, rule in enumerate(m.exclude):
         if rule.flavour and rule.flavour != "default" and rule.flavour not in definition.flavours:
             raise MatrixError(f"matrix.exclude[{i}].flavour", f"unknown flavour {rule.flavour!r}")
@@ -67,8 +73,8 @@ def expand(definition: Definition) -> list[ImageSpec]:
             if all(combo[k] == v for k, v in pattern.items()):
                 shown = " + ".join(pattern.values())
                 raise MatrixError("matrix", f"impossible variant {shown}: {reason}; add it to matrix.exclude")
-        kernel_package = definition.kernel.lts if channel == "lts" else definition.kernel.stable
-        assert kernel_package is not None  # checked above
+        package = kernel_package(definition, arch, channel)
+        assert package is not None  # checked above
         variant = Variant(
             name=definition.name,
             distro=definition.distro,
@@ -78,7 +84,7 @@ def expand(definition: Definition) -> list[ImageSpec]:
             architecture=arch,
             flavour=flavour,
             kernel_channel=channel,
-            kernel_package=kernel_package,
+            kernel_package=package,
         )
         if variant.id in seen:
             raise MatrixError("matrix", f"two combinations make the same variant {variant.id!r} (a value twice?)")

@@ -1,7 +1,8 @@
 """Resolve one variant of a definition into its ImageSpec: the definition's settings with the flavour's
 overrides and the matrix's choices applied. Pure: no I/O.
 
-Override rules (one for each kind of setting, so a flavour can change any image setting):
+The variant's [architectures.<arch>] settings apply first (kernel package, packages, mirrors), then the
+flavour's. Override rules (one for each kind of setting, so a flavour can change any image setting):
 - lists (packages, services, files, kernel.cmdline, kernel.initramfs_modules) add to the definition's;
   a flavour's file with the same path replaces the definition's;
 - tables (ssh, network, firstboot, disk) replace only the keys the flavour sets;
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from archami.config.schema import Definition, FileSpec, Flavour
+from archami.config.schema import Architecture, ArchitectureSettings, Definition, FileSpec, Flavour
 from archami.config.spec import ImageSpec, KernelSpec, ServicePlan
 from archami.config.variant import Variant
 
@@ -37,11 +38,25 @@ def _files(base: list[FileSpec], extra: list[FileSpec]) -> tuple[FileSpec, ...]:
     return (*(spec for spec in base if spec.path not in replaced), *extra)
 
 
+def kernel_package(definition: Definition, architecture: Architecture, channel: str) -> str | None:
+    """The kernel package of a channel on an architecture: [architectures.<arch>] kernel first."""
+    settings = definition.architectures.get(architecture)
+    kernels = [k for k in (settings.kernel if settings else None, definition.kernel) if k is not None]
+    for kernel in kernels:
+        package = kernel.lts if channel == "lts" else kernel.stable
+        if package:
+            return package
+    return None
+
+
 def resolve(definition: Definition, variant: Variant) -> ImageSpec:
     """The ImageSpec of `variant` (whose flavour and kernel channel the matrix has already checked)."""
     flavour = definition.flavours[variant.flavour] if variant.flavour != "default" else Flavour()
-    added = set(definition.packages.add) | set(flavour.packages.add)
-    removed = (set(definition.packages.remove) | set(flavour.packages.remove)) - set(flavour.packages.add)
+    arch = definition.architectures.get(variant.architecture) or ArchitectureSettings()
+    base_added = set(definition.packages.add) | set(arch.packages.add)
+    base_removed = (set(definition.packages.remove) | set(arch.packages.remove)) - set(arch.packages.add)
+    added = base_added | set(flavour.packages.add)
+    removed = (base_removed | set(flavour.packages.remove)) - set(flavour.packages.add)
     kernel_package = flavour.kernel.package or variant.kernel_package
     services = ServicePlan(
         enabled=_unique(definition.services.enable, flavour.services.enable),
@@ -58,8 +73,10 @@ def resolve(definition: Definition, variant: Variant) -> ImageSpec:
         locale=flavour.locale or definition.locale,
         kernel=KernelSpec(
             package=kernel_package,
-            cmdline=_unique(definition.kernel.cmdline, flavour.kernel.cmdline),
-            initramfs_modules=_unique(definition.kernel.initramfs_modules, flavour.kernel.initramfs_modules),
+            cmdline=_unique(definition.kernel.cmdline, arch.kernel.cmdline, flavour.kernel.cmdline),
+            initramfs_modules=_unique(
+                definition.kernel.initramfs_modules, arch.kernel.initramfs_modules, flavour.kernel.initramfs_modules
+            ),
         ),
         packages=tuple(sorted((added - removed) | {kernel_package})),
         removed=tuple(sorted(removed)),
@@ -70,5 +87,5 @@ def resolve(definition: Definition, variant: Variant) -> ImageSpec:
         firstboot=_merge_table(definition.firstboot, flavour.firstboot),
         disk=_merge_table(definition.disk, flavour.disk),
         repositories=tuple(definition.repositories),
-        mirrors=tuple(definition.mirrors),
+        mirrors=tuple(arch.mirrors or definition.mirrors),
     )

@@ -231,6 +231,24 @@ class Flavour(Strict):
     disk: Disk | None = Field(default=None, description="Disk settings this flavour changes.")
 
 
+class ArchitectureKernel(Strict):
+    stable: str | None = Field(default=None, description="Kernel package of the 'stable' channel on this architecture.")
+    lts: str | None = Field(default=None, description="Kernel package of the 'lts' channel on this architecture.")
+    cmdline: list[str] = Field(default_factory=list, description="Kernel command line arguments added.")
+    initramfs_modules: list[str] = Field(default_factory=list, description="Initramfs modules added.")
+
+
+class ArchitectureSettings(Strict):
+    """What differs between one image's architectures (Debian's linux-image-cloud-amd64 and -arm64; Arch Linux
+    ARM's own kernel and mirrors). Applied to that architecture's variants before their flavour."""
+
+    kernel: ArchitectureKernel = Field(default_factory=ArchitectureKernel)
+    packages: Packages = Field(default_factory=Packages, description="Packages added/removed on this architecture.")
+    mirrors: list[str] = Field(
+        default_factory=list, description="Package mirrors for this architecture, instead of the definition's."
+    )
+
+
 class Exclude(Strict):
     release: str | None = None
     root_device: RootDevice | None = None
@@ -276,6 +294,9 @@ class Definition(Strict):
     )
     disk: Disk = Field(default_factory=Disk)
     flavours: dict[str, Flavour] = Field(default_factory=dict)
+    architectures: dict[Architecture, ArchitectureSettings] = Field(
+        default_factory=dict, description="Per-architecture settings, e.g. [architectures.aarch64] kernel.stable."
+    )
     matrix: Matrix = Field(default_factory=Matrix)
     publish: PublishSettings = Field(
         default_factory=PublishSettings,

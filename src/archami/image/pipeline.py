@@ -24,6 +24,7 @@ from archami.config.variant import Variant
 from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
+from archami.foreign import ensure_foreign_exec
 from archami.image import disk
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
 from archami.image.layout import DiskLayout, plan_layout
@@ -151,7 +152,7 @@ def _assemble_and_check(
     assembled = ctx.work / IMAGE_NAME if in_ram else image
     notify(assemble)
     ctx.log.info("step: %s (%s)", assemble, layout.scheme)
-    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log)
+    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log, ctx.spec.architecture)
     ctx.log.info("image: %d bytes, %d allocated before copying out", report.image_size, report.used_bytes)
     # Independent jobs at once: delete the root tree (tens of thousands of files), copy the image out,
     # hash it (hashlib releases the GIL) and audit it.
@@ -209,10 +210,12 @@ def build_variant(
             ctx = BuildContext(spec, root, work, cache.directory, log)
             log.info("archami build %s %s (definition sha256 %s)", variant.name, variant.id, loaded.sha256)
 
-            layout = plan_layout(spec.disk.size, virtualization=variant.virtualization,
-                                 esp_size=spec.disk.esp_size, seed=f"{loaded.sha256}/{variant.id}")
-            cmdline = make_cmdline(layout, list(spec.kernel.cmdline), variant.virtualization)
+            layout = plan_layout(spec.disk.size, virtualization=variant.virtualization, esp_size=spec.disk.esp_size,
+                                 seed=f"{loaded.sha256}/{variant.id}", architecture=variant.architecture)
+            cmdline = make_cmdline(layout, list(spec.kernel.cmdline), variant.virtualization, variant.architecture)
 
+            # The image's own programs (maintainer scripts, initramfs and GRUB tools) run on this host.
+            ensure_foreign_exec(spec.architecture, log)
             key, cache_hit = _prepare_root(ctx, backend, cache, refresh_root, notify)
             env = StepEnv(ctx, backend, layout, cmdline)
             for step in EC2_STEPS:
