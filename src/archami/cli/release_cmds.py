@@ -144,6 +144,9 @@ def site(
 def latest(
     region: Annotated[str, typer.Option("--region", help="AWS region.")],
     variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. trixie-ebs-hvm-x86_64.")],
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="The variant's AMI for this architecture instead: x86_64 or arm64.")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
     releases_dir: Annotated[
         Path | None, typer.Option("--releases", help="Look in these release records first (no AWS call).")
@@ -156,7 +159,10 @@ def latest(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the newest AMI id of a variant in a region: release records, then SSM, then describe-images."""
-    from archami.release.lookup import latest_from_records
+    from archami.release.lookup import latest_from_records, variant_for_architecture
+
+    if arch is not None:
+        variant = variant_for_architecture(variant, arch)
 
     found = latest_from_records(releases_dir, region, variant, name) if releases_dir is not None else None
     if found is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Protocol, TypeVar
 
-from archami.config.resolve import kernel_package, resolve
+from archami.config.resolve import kernel_package, kernel_source, resolve
 from archami.config.schema import Definition, Exclude
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
@@ -44,11 +44,9 @@ def expand(definition: Definition) -> list[ImageSpec]:
     for arch in arches:
         for channel in m.kernel:
             if kernel_package(definition, arch, channel) is None:
-                raise MatrixError(
-                    "matrix.kernel",
-                    f"the {channel!r} channel needs kernel.{channel} (the {channel.upper()} kernel package)"
-                    if channel == "lts" else f"no {channel} kernel package for {arch}",
-                )
+                where = f"{kernel_source(definition, arch)}.{channel}"
+                raise MatrixError("matrix.kernel", f"the {channel!r} channel needs {where} (the {channel.upper()} "
+                                  f"kernel package{'' if where.startswith('kernel') else ' of ' + arch})")
     for i, rule in enumerate(m.exclude):
         if rule.flavour and rule.flavour != "default" and rule.flavour not in definition.flavours:
             raise MatrixError(f"matrix.exclude[{i}].flavour", f"unknown flavour {rule.flavour!r}")

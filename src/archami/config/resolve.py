@@ -38,15 +38,21 @@ def _files(base: list[FileSpec], extra: list[FileSpec]) -> tuple[FileSpec, ...]:
     return (*(spec for spec in base if spec.path not in replaced), *extra)
 
 
-def kernel_package(definition: Definition, architecture: Architecture, channel: str) -> str | None:
-    """The kernel package of a channel on an architecture: [architectures.<arch>] kernel first."""
+def kernel_source(definition: Definition, architecture: Architecture) -> str:
+    """Where an architecture's kernel packages are set: its own [architectures.<arch>] kernel when that names
+    one (then the definition's, built for another architecture, never apply), else the definition's."""
     settings = definition.architectures.get(architecture)
-    kernels = [k for k in (settings.kernel if settings else None, definition.kernel) if k is not None]
-    for kernel in kernels:
-        package = kernel.lts if channel == "lts" else kernel.stable
-        if package:
-            return package
-    return None
+    if settings is not None and (settings.kernel.stable or settings.kernel.lts):
+        return f"architectures.{architecture}.kernel"
+    return "kernel"
+
+
+def kernel_package(definition: Definition, architecture: Architecture, channel: str) -> str | None:
+    """The kernel package of a channel on an architecture (None: the definition names none)."""
+    settings = definition.architectures.get(architecture)
+    kernel = settings.kernel if settings is not None and kernel_source(definition, architecture) != "kernel" else None
+    chosen = kernel or definition.kernel
+    return chosen.lts if channel == "lts" else chosen.stable
 
 
 def resolve(definition: Definition, variant: Variant) -> ImageSpec:

@@ -170,7 +170,8 @@ def plan_layout(
 # The serial consoles guaranteed on the kernel command line, in order (the last one that exists becomes
 # /dev/console). EC2's get-console-output reads ttyS0 on hvm x86 and hvc0 (Xen) on paravirtual. Graviton's
 # serial port is a 16550-compatible UART (ttyS0, found through ACPI SPCR), while QEMU's virt machine, where
-# archami boot-tests aarch64, has a PL011 (ttyAMA0): both are listed, ttyS0 last, and each platform has one.
+# archami boot-tests aarch64, has a PL011 (ttyAMA0): both are listed. Each platform has exactly one of
+# them, and with no virtual terminal listed (see kernel_cmdline) that one becomes /dev/console.
 _SERIAL_CONSOLES = {
     ("hvm", "x86_64"): ("ttyS0,115200",),
     ("hvm", "i686"): ("ttyS0,115200",),
