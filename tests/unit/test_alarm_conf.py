@@ -64,7 +64,9 @@ def test_arch_linux_layout_for_an_aarch64_build_is_refused() -> None:
     assert mirror_layout_error(arch_layout, "x86_64") is None
     assert "$arch/$repo" in (mirror_layout_error(arch_layout, "aarch64") or "")
     with pytest.raises(ArchamiError, match="Arch Linux ARM mirrors serve"):
-        pacman_conf(architecture="aarch64", mirrors=[arch_layout], distro_repositories=distro_repositories_for("aarch64"))
+        pacman_conf(
+            architecture="aarch64", mirrors=[arch_layout], distro_repositories=distro_repositories_for("aarch64")
+        )
     with pytest.raises(ArchamiError, match=f"set {ALARM_MIRROR_ENV}"):
         pacman_conf(architecture="aarch64", distro_repositories=distro_repositories_for("aarch64"))
 

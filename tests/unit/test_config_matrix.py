@@ -129,7 +129,8 @@ flavour = ["default", "big"]
 
 def test_architecture_settings_choose_the_kernel_and_apply_before_the_flavour() -> None:
     specs = {s.id: s for s in expand(parse_definition(ARM))}
-    x86, arm, arm_big = specs["trixie-ebs-hvm-x86_64"], specs["trixie-ebs-hvm-aarch64"], specs["trixie-ebs-hvm-big-aarch64"]
+    x86, arm = specs["trixie-ebs-hvm-x86_64"], specs["trixie-ebs-hvm-aarch64"]
+    arm_big = specs["trixie-ebs-hvm-big-aarch64"]
     assert x86.kernel.package == x86.variant.kernel_package == "linux-image-cloud-amd64"
     assert arm.kernel.package == arm.variant.kernel_package == "linux-image-cloud-arm64"
     assert "linux-image-cloud-amd64" not in arm.packages and "u-boot-tools" not in x86.packages

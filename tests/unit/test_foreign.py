@@ -65,7 +65,7 @@ def test_native_architectures_need_nothing() -> None:
 def test_an_entry_without_the_fix_binary_flag_is_refused_with_the_way_out(tmp_path: Path) -> None:
     (tmp_path / "register").write_text("")
     (tmp_path / "qemu-aarch64").write_text("enabled\ninterpreter /usr/bin/qemu-aarch64\nflags: \noffset 0\n")
-    with pytest.raises(foreign.ForeignExecError, match="lacks the F flag.*echo -1"):
+    with pytest.raises(foreign.ForeignExecError, match=r"lacks the F flag.*echo -1"):
         foreign.ensure_foreign_exec("aarch64", LOG, binfmt=tmp_path)
 
 
