@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,26 @@ def test_a_disabled_entry_is_enabled_and_a_missing_one_registered(tmp_path: Path
 def test_unsupported_foreign_architectures_say_so() -> None:
     with pytest.raises(foreign.ForeignExecError, match="not supported"):
         foreign.ensure_foreign_exec("riscv64", LOG)
+
+
+@pytest.mark.skipif(not foreign.needs_emulation("aarch64"), reason="an aarch64 host runs aarch64 natively")
+def test_a_foreign_build_emulates_a_cpu_without_pointer_authentication(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QEMU_CPU", raising=False)
+    with foreign.emulated_cpu("aarch64", LOG):
+        assert os.environ["QEMU_CPU"] == "neoverse-n1"
+    assert "QEMU_CPU" not in os.environ
+    with foreign.emulated_cpu("x86_64", LOG):
+        assert "QEMU_CPU" not in os.environ  # a native build emulates nothing
+    monkeypatch.setenv("QEMU_CPU", "cortex-a72")
+    with foreign.emulated_cpu("aarch64", LOG):
+        assert os.environ["QEMU_CPU"] == "cortex-a72"  # the user's choice stands
+    assert os.environ["QEMU_CPU"] == "cortex-a72"
+
+
+def test_the_emulated_cpu_is_one_qemu_user_knows() -> None:
+    static = shutil.which("qemu-aarch64-static")
+    if static is None:
+        pytest.skip("qemu-user-static is not installed (the Makefile installs it)")
+    # (qemu-user lists its models and exits 1)
+    models = subprocess.run([static, "-cpu", "help"], capture_output=True, text=True, check=False).stdout.split()
+    assert foreign.EMULATED_CPU["aarch64"] in models

@@ -24,7 +24,7 @@ from archami.config.variant import Variant
 from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
-from archami.foreign import ensure_foreign_exec
+from archami.foreign import emulated_cpu, ensure_foreign_exec
 from archami.image import disk
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
 from archami.image.layout import DiskLayout, plan_layout
@@ -203,7 +203,7 @@ def build_variant(
     log, handler = _logger(staging / LOG_NAME, variant.id)
     failed_log = out_root / f"{variant.id}.failed.log"
     try:
-        with sigterm_interrupts():
+        with sigterm_interrupts(), emulated_cpu(spec.architecture, log):
             work = _make_work_dir(staging)
             root = work / "root"
             backend = backend_for(variant.distro)
