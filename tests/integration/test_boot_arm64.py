@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_arm64_image_boots_under_uefi_with_the_metadata_key(arm64_build: BuildResult, tmp_path: Path) -> None:
-    report = boot_test(arm64_build.image, report_dir=tmp_path)  # firmware and timeout from the manifest
+    # A volume larger than the image, as users launch: the root (partition 2 here, no BIOS boot partition)
+    # grows to its end. Firmware and timeout come from the image's manifest.
+    report = boot_test(arm64_build.image, report_dir=tmp_path, disk_size=3 * 1024**3)
     print(f"arm64 UEFI boot to SSH: {report.boot_to_ssh_seconds}s ({report.accel}, "
           f"timeout {DEFAULT_TIMEOUTS['aarch64']:.0f}s)")
     assert report.ok, _failed(report)
@@ -29,6 +31,7 @@ def test_arm64_image_boots_under_uefi_with_the_metadata_key(arm64_build: BuildRe
     assert all(c.ok for c in checks.values()), _failed(report)
     assert "/boot/efi vfat" in checks["every fstab entry mounted"].detail
     assert "nvme0n1p2" in checks["every fstab entry mounted"].detail  # the root volume is the NVMe disk
+    assert report.disk_size == 3 * 1024**3 and checks["root filesystem fills the volume"].ok
 
 
 def test_arm64_tools_present() -> None:

@@ -48,7 +48,7 @@ def boot(
     ] = None,
     work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the overlay and logs go.")] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds to wait for an SSH login (default: 300, 900 for arm64 under TCG).")
+        float | None, typer.Option(help="Seconds to wait for an SSH login (default: 300, 600 for arm64 under TCG).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the TestReport as JSON.")] = False,
 ) -> None:
