@@ -67,12 +67,11 @@ def clean_loc(loc: Sequence[str | int], raw: object) -> Loc:
     out: list[str | int] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
+        in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            out.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
             out.append(part)  # a key the document does not have (missing, or unknown below a known table)
             node = None

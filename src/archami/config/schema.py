@@ -31,8 +31,8 @@ from archami.config.types import (
     InstanceType,
     KernelArg,
     LinkTarget,
-    LocalPath,
     Locale,
+    LocalPath,
     MirrorUrl,
     ModuleName,
     PackageName,
@@ -237,7 +237,8 @@ def _disk_size(minimum: int, what: str) -> Callable[[object], int]:
     def check(value: object) -> int:
         size = parse_size(value)
         if size % MIB:
-            decimal = f" ({value} is decimal: {size:,} bytes; write GiB/MiB for binary sizes)" if is_decimal(value) else ""
+            decimal = f" ({value} is decimal: {size:,} bytes; write GiB/MiB for binary sizes)" if is_decimal(
+                value) else ""
             raise ValueError(f"must be a whole number of MiB{decimal}")
         if size < minimum:
             raise ValueError(f"must be at least {format_size(minimum)} ({what})")
