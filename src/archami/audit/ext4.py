@@ -20,7 +20,9 @@ SECTOR = 512
 
 
 class AuditError(ArchamiError):
-    """The image could not be read."""
+    """The image could not be read (or audited at all): distinct from an audit with findings (exit 1)."""
+
+    exit_code = 4
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import UnknownRegionError
+
+from archami.errors import ArchamiError
 
 if TYPE_CHECKING:
     from mypy_boto3_ebs import EBSClient
@@ -52,7 +55,10 @@ class Clients:
         return self.session.region_name or DEFAULT_REGION
 
     def partition(self, region: str) -> str:
-        return self.session.get_partition_for_region(region)
+        try:
+            return self.session.get_partition_for_region(region)
+        except UnknownRegionError:
+            raise ArchamiError(f"unknown AWS region {region!r} (e.g. us-east-1, eu-west-1)") from None
 
     def _client(self, service: str, region: str, max_attempts: int | None = None) -> Any:
         attempts = max_attempts or self.settings.max_attempts

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from archami.artifacts import write_json_atomic
+from archami.artifacts import read_json, write_json_atomic
 from archami.errors import ArchamiError
 
 
@@ -67,7 +67,7 @@ class StateStore:
     def open(cls, path: Path, fresh: PublishState) -> StateStore:
         """Load the state file if it exists (it must describe the same publish), else start `fresh`."""
         if path.exists():
-            state = PublishState.model_validate_json(path.read_text())
+            state = read_json(path, PublishState)
             for field in ("release_id", "variant_id", "ami_name", "image_sha256"):
                 if getattr(state, field) != getattr(fresh, field):
                     raise ArchamiError(

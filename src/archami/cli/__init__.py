@@ -5,10 +5,7 @@ Command modules register themselves on `app` when imported below, one module per
 
 from __future__ import annotations
 
-import sys
-
 from archami.cli.app import app, err_console
-from archami.errors import ArchamiError
 
 # Importing a command module registers its commands on `app`.
 from archami.cli import audit_cmds  # noqa: F401  isort: skip
@@ -25,15 +22,11 @@ COMMAND_MODULES = ["config_cmds"]
 
 
 def main() -> None:
-    """Entry point: an ArchamiError becomes one red line and an exit code, never a traceback."""
-    try:
-        app()
-    except ArchamiError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+    """Entry point: an ArchamiError becomes one red line and an exit code, never a traceback; any other
+    exception one line and a log file (archami.cli.errors)."""
+    from archami.cli.errors import run
+
+    run(app, err_console)
 
 
 __all__ = ["app", "main"]

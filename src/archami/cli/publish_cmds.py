@@ -15,6 +15,7 @@ from archami.aws.clients import AwsSettings, Clients
 from archami.aws.prune import prune as prune_releases
 from archami.aws.publish import publish as publish_build
 from archami.aws.regions import resolve_regions
+from archami.cli import args as A  # argument checks: callback=A.positive
 from archami.cli.app import app, console, err_console
 from archami.errors import ArchamiError
 
@@ -65,19 +66,30 @@ def _split_regions(regions: str | None) -> list[str] | None:
 
 @app.command()
 def publish(
-    build_dir: Annotated[Path, typer.Argument(help="A build directory: image.raw + manifest.json.")],
+    build_dir: Annotated[
+        Path, typer.Argument(help="A build directory: image.raw + manifest.json.", callback=A.existing_dir)
+    ],
     regions: RegionsOpt = None,
     public: Annotated[bool, typer.Option("--public", help="Launch permission for everyone.")] = False,
     endpoint_url: EndpointOpt = None,
-    state: Annotated[Path | None, typer.Option("--state", help="State file (default BUILD_DIR/publish-ID...).")] = None,
-    release_id: Annotated[str | None, typer.Option("--release-id", help="Release id (default: today).")] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="State file (default BUILD_DIR/publish-ID...).", callback=A.output_file),
+    ] = None,
+    release_id: Annotated[
+        str | None, typer.Option("--release-id", help="Release id (default: today).", callback=A.file_id)
+    ] = None,
     source_region: Annotated[str | None, typer.Option("--source-region", help="Upload here, copy elsewhere.")] = None,
     method: Annotated[str, typer.Option("--method", help="ebs-direct, or s3-import (fallback).")] = "ebs-direct",
     encrypted: Annotated[bool, typer.Option("--encrypted", help="Encrypted snapshot (private AMIs).")] = False,
     bucket: Annotated[str | None, typer.Option("--bucket", help="S3 bucket (s3-import, instance-store).")] = None,
-    ec2_cert: Annotated[Path | None, typer.Option("--ec2-cert", help="EC2 bundling certificate (PEM).")] = None,
-    deprecate_days: Annotated[int, typer.Option("--deprecate-days", help="Deprecate after N days; 0: never.")] = 365,
-    workers: Annotated[int, typer.Option("--workers", help="Parallel block uploads.")] = 8,
+    ec2_cert: Annotated[
+        Path | None, typer.Option("--ec2-cert", help="EC2 bundling certificate (PEM).", callback=A.existing_file)
+    ] = None,
+    deprecate_days: Annotated[
+        int, typer.Option("--deprecate-days", help="Deprecate after N days; 0: never.", callback=A.non_negative)
+    ] = 365,
+    workers: Annotated[int, typer.Option("--workers", help="Parallel block uploads.", callback=A.positive)] = 8,
     as_json: JsonOpt = False,
 ) -> None:
     """Upload, register, copy to every region, expose; re-run the same command to resume after a failure."""
@@ -114,7 +126,9 @@ def publish(
 @app.command()
 def prune(
     regions: RegionsOpt = "all",
-    keep: Annotated[int | None, typer.Option("--keep", help="Keep the newest N releases per variant.")] = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", help="Keep the newest N releases per variant.", callback=A.positive)
+    ] = None,
     older_than: Annotated[
         str | None, typer.Option("--older-than", help="Remove releases registered before DATE (YYYY-MM-DD).")
     ] = None,
