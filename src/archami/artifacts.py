@@ -186,6 +186,7 @@ class AuditReport(BaseModel):
     findings: list[AuditFinding] = Field(default_factory=list)
     checked_rules: list[str] = Field(default_factory=list)
     root_partition: int | None = None  # partition number audited inside an image
+    image_sha256: str | None = None  # the image audited (the build records it: publish checks it)
 
 
 class RegionImage(BaseModel):

@@ -32,6 +32,7 @@ from archami.aws.preflight import preflight
 from archami.aws.regions import resolve_regions
 from archami.aws.state import PublishState, RegionState, StateStore
 from archami.errors import ArchamiError
+from archami.image.integrity import verify_build
 
 PUBLISH_RECORD_NAME = "publish-{release_id}.json"
 
@@ -104,6 +105,7 @@ def publish(
     log: Callable[[str], None] | None = None,
 ) -> PublishRecord:
     """Publish build_dir (image.raw + manifest.json) as one AMI per region; safe to re-run at any time."""
+    verify_build(build_dir)  # image vs manifest vs audit, before any AWS call
     image, manifest = load_build(build_dir)
     release_id = release_id or default_release_id()
     clients = clients or Clients(AwsSettings(endpoint_url=endpoint_url))

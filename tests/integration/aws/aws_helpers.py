@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, Manifest, write_json_atomic
+from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, AuditReport, Manifest, write_json_atomic
 from archami.aws.blocks import EBS_BLOCK_SIZE
 from archami.config import load_definition
 from archami.config.variant import Variant
@@ -89,6 +89,8 @@ def make_build(
         packages_sha256="0" * 64,
     )
     write_json_atomic(build_dir / MANIFEST_NAME, manifest)
+    # The audit the build writes: publish checks image -> manifest -> audit before any AWS call.
+    write_json_atomic(build_dir / AUDIT_REPORT_NAME, AuditReport(target=str(image), ok=True, image_sha256=digest))
     return build_dir
 
 
