@@ -15,7 +15,7 @@ CORPUS = sorted((Path(__file__).parent / "bad_definitions").glob("*.toml"))
 
 
 def _expectation(path: Path) -> tuple[str, str]:
-    first = path.read_text().splitlines()[0]
+    first = path.read_text(encoding="utf-8").removeprefix("\ufeff").splitlines()[0]
     assert first.startswith("# expect: "), path
     key, reason = first.removeprefix("# expect: ").split(" | ")
     return key.strip(), reason.strip()

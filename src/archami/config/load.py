@@ -71,6 +71,8 @@ def _parse(text: str, file: str, *, with_matrix: bool = True) -> tuple[Definitio
         raise DefinitionError(file, [_toml_problem(exc)]) from None
     except RecursionError:
         raise DefinitionError(file, [Problem("", "not valid TOML: arrays or tables nested too deeply")]) from None
+    except ValueError as exc:  # Python's limit on digits in an integer (4300)
+        raise DefinitionError(file, [Problem("", f"not valid TOML: {exc}")]) from None
     lines = key_lines(text)
     try:
         definition = Definition.model_validate(raw, context={"rules": _rules(raw)})

@@ -48,7 +48,8 @@ def parse_size(value: object) -> int:
         if value < 0:
             raise ValueError("a size cannot be negative")
         if value > MAX_SIZE:
-            raise ValueError(f"{value} bytes is more than 64TiB, the largest EC2 volume")
+            shown = str(value) if value < 10**20 else f"a {len(str(value))}-digit number of"
+            raise ValueError(f"{shown} bytes is more than 64TiB, the largest EC2 volume")
         return value
     match = _SIZE.fullmatch(value)
     if not match:
