@@ -103,6 +103,12 @@ def parse_definition(text: str, file: str = "<string>") -> Definition:
     return _parse(text, file, with_matrix=False)[0]
 
 
+def parse_and_expand(text: str, file: str = "<string>") -> tuple[Definition, list[ImageSpec]]:
+    """What load_definition does with a file's text: the definition and its resolved specs, every problem of
+    the schema, the cross-table rules and the matrix reported together."""
+    return _parse(text, file)
+
+
 def load_definition(path: Path | str) -> LoadedDefinition:
     path = Path(path)
     try:
