@@ -18,7 +18,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from archami.boundedio import ARTIFACT_LIMIT, read_text_bounded
+from archami.boundedio import ARTIFACT_LIMIT, InputFileError, read_text_bounded
 from archami.config.variant import Variant
 from archami.errors import ArchamiError
 
@@ -44,8 +44,9 @@ def write_json_atomic(path: Path, model: BaseModel) -> None:
         raise
 
 
-class ArtifactError(ArchamiError):
-    """A file one stage wrote and another reads is missing, unreadable or not what it should be."""
+class ArtifactError(ArchamiError, ValueError):
+    """A file one stage wrote and another reads is missing, unreadable or not what it should be (a ValueError
+    too, for callers that treat a bad artifact as absent)."""
 
     exit_code = 2
 
@@ -64,7 +65,10 @@ def read_json(path: Path, model: type[M], what: str | None = None, limit: int = 
     file is missing, special, too large, not JSON or not a valid `what` ("file X is not a valid manifest:
     field image_size: ...")."""
     what = what or artifact_kind(model)
-    text = read_text_bounded(path, limit, what)
+    try:
+        text = read_text_bounded(path, limit, what)
+    except InputFileError as exc:
+        raise ArtifactError(str(exc)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -114,8 +114,8 @@ _UNIT = re.compile(r"[A-Za-z0-9:_.\\-]+(?:@[A-Za-z0-9:_.\\-]*)?\.(?:" + "|".join
 def _unit(name: str) -> str:
     if len(name) > 255 or not _UNIT.fullmatch(name):
         raise ValueError(
-            f"{name!r} is not a valid systemd unit name (NAME[@INSTANCE].TYPE, e.g. 'sshd.service'; letters, "
-            "digits and ':-_.\\\\'; at most 255)"
+            f"{name!r} is not a valid systemd unit name (NAME[@INSTANCE].TYPE, e.g. 'getty@tty1.service'; "
+            "letters, digits and ':-_.\\\\'; at most 255)"
         )
     return name
 
