@@ -1,7 +1,7 @@
 """Publish figures against the local emulator: bytes uploaded vs image size vs used bytes, and the wall
 time of one publish to 1 region vs 10 regions.
 
-    .venv/bin/python bench/publish.py [--build out/demo/bookworm-ebs-hvm-x86_64]
+    .venv/bin/python bench/publish.py [--build out/demo/trixie-ebs-hvm-x86_64]
 
 Without --build, a synthetic 2 GiB sparse image with 96 MiB of data in scattered extents (plus 8 MiB of
 allocated zeroes, which must not be sent) stands in for a build.

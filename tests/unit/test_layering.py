@@ -108,3 +108,11 @@ def test_only_aws_imports_boto3() -> None:
                 if any(m.split(".")[0] in ("boto3", "botocore") for m in modules):
                     offenders.append(f"{name}:{node.lineno}")
     assert offenders == []
+
+
+def test_the_readme_prints_the_build_order_the_pipeline_follows() -> None:
+    from archami.image.steps import EC2_STEPS, EXECUTION_ORDER, execution_order_text, step_name
+
+    assert EXECUTION_ORDER[1:-3] == tuple(step_name(s) for s in EC2_STEPS)
+    readme = (SRC.parents[1] / "README.md").read_text()
+    assert f"    {execution_order_text()}\n" in readme

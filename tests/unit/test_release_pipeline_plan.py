@@ -14,7 +14,7 @@ from archami.release.steps import boot_skip_reason, firmwares_for, parse_variant
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN = load_definition(ROOT / "examples" / "debian.toml")
-ARCH = load_definition(ROOT / "examples" / "arch.toml")
+ARCH = load_definition(ROOT / "examples" / "arch-seed-columns.toml")
 RECORDS = Path(__file__).parent / "release_records"
 TODAY = date(2026, 11, 25)
 

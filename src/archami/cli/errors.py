@@ -1,6 +1,7 @@
 """The one top-level handler: how any failure of a command reaches the user.
 
-- an ArchamiError (something the user can act on) is one red line per problem, and its exit code;
+- an ArchamiError (something the user can act on) is one red line per problem, and its exit code (with
+  --json, the entry point's JSON object on stdout instead);
 - Ctrl-C is "interrupted", exit 130;
 - anything else is a bug: one line naming it and a log file holding the traceback (exit 70, EX_SOFTWARE);
   `--debug` anywhere on the command line (or ARCHAMI_DEBUG=1) prints the traceback too.
@@ -70,8 +71,17 @@ def message_lines(exc: ArchamiError) -> list[str]:
     return text.splitlines() or [text]
 
 
-def report(exc: BaseException, argv: list[str], debug: bool, console: Console) -> int:
+def wants_json(argv: list[str]) -> bool:
+    args = argv[1:]
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def report(exc: BaseException, argv: list[str], debug: bool, console: Console,
+           json_error: Callable[[ArchamiError], str] | None = None) -> int:
     """Print what went wrong and return the exit code."""
+    if isinstance(exc, ArchamiError) and json_error is not None and wants_json(argv):
+        print(json_error(exc))
+        return exc.exit_code
     if isinstance(exc, ArchamiError):
         for line in message_lines(exc):
             console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
@@ -89,8 +99,10 @@ def report(exc: BaseException, argv: list[str], debug: bool, console: Console) -
     return EXIT_BUG
 
 
-def run(app: Callable[[], object], console: Console | None = None) -> NoReturn:
-    """Run the Typer app with the top-level handler around it; never returns."""
+def run(app: Callable[[], object], console: Console | None = None,
+        json_error: Callable[[ArchamiError], str] | None = None) -> NoReturn:
+    """Run the Typer app with the top-level handler around it; never returns. With `--json` on the command
+    line, an ArchamiError is `json_error(exc)` on stdout instead of red lines on stderr."""
     argv = sys.argv
     debug = take_debug_flag(argv) or os.environ.get(DEBUG_ENV) == "1"
     console = console or Console(stderr=True)
@@ -99,5 +111,5 @@ def run(app: Callable[[], object], console: Console | None = None) -> NoReturn:
     except SystemExit:
         raise
     except BaseException as exc:
-        sys.exit(report(exc, argv, debug, console))
+        sys.exit(report(exc, argv, debug, console, json_error))
     sys.exit(0)

@@ -155,7 +155,7 @@ def site(
 @app.command()
 def latest(
     region: Annotated[str, typer.Option("--region", help="AWS region.")],
-    variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. bookworm-ebs-hvm-x86_64.")],
+    variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. trixie-ebs-hvm-x86_64.")],
     name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
     releases_dir: Annotated[
         Path | None,
@@ -195,7 +195,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Where everything goes.", callback=A.output_dir)] = Path(
         "out/demo"
     ),
-    variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: bookworm ebs hvm).")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: trixie ebs hvm).")] = None,
     skip_boot: Annotated[bool, typer.Option("--skip-boot", help="Do not boot-test under QEMU.")] = False,
     cache_dir: Annotated[
         Path | None, typer.Option("--cache", help="Package cache (default: the build's).", callback=A.output_dir)

@@ -8,6 +8,7 @@ read. A UTF-8 byte-order mark at the start is accepted (and ignored): editors on
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -63,7 +64,8 @@ def _rules(raw: dict[str, object]) -> DistroRules | None:
         return None
 
 
-def _parse(text: str, file: str, *, with_matrix: bool = True) -> tuple[Definition, list[ImageSpec]]:
+def _parse(text: str, file: str, *, with_matrix: bool = True, directory: Path | None = None
+           ) -> tuple[Definition, list[ImageSpec]]:
     text = text.removeprefix(BOM)
     try:
         raw = tomllib.loads(text)
@@ -78,6 +80,8 @@ def _parse(text: str, file: str, *, with_matrix: bool = True) -> tuple[Definitio
         definition = Definition.model_validate(raw, context={"rules": _rules(raw)})
     except ValidationError as exc:
         raise DefinitionError(file, problems_of(exc.errors(), raw, lines, Definition)) from None
+    if directory is not None:
+        definition = _relative_to(definition, directory)
     specs, matrix = expand_checked(definition) if with_matrix else ([], [])
     found = [*definition_problems(definition), *matrix]
     found += ami_name_problems(definition, [s.variant.id for s in specs])
@@ -109,6 +113,15 @@ def parse_and_expand(text: str, file: str = "<string>") -> tuple[Definition, lis
     return _parse(text, file)
 
 
+def _relative_to(definition: Definition, directory: Path) -> Definition:
+    """Paths in a definition (repository keys) are relative to the definition file, not to where archami runs."""
+    def located(key: str | None) -> str | None:
+        return key if key is None or Path(key).is_absolute() else os.path.normpath(directory.absolute() / key)
+
+    repositories = [r.model_copy(update={"key": located(r.key)}) for r in definition.repositories]
+    return definition.model_copy(update={"repositories": repositories})
+
+
 def load_definition(path: Path | str) -> LoadedDefinition:
     path = Path(path)
     try:
@@ -121,5 +134,5 @@ def load_definition(path: Path | str) -> LoadedDefinition:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise DefinitionError(str(path), [Problem("", f"not UTF-8 text (byte {exc.start})", line)]) from None
-    definition, specs = _parse(text, str(path))
+    definition, specs = _parse(text, str(path), directory=path.parent)
     return LoadedDefinition(path, definition, specs, hashlib.sha256(data).hexdigest())

@@ -215,7 +215,12 @@ class Repository(Strict):
     siglevel: SigLevel = Field(
         default="Required", description="Signature checking of this repository (Arch: SigLevel; never weaker)."
     )
-    key: LocalPath | None = Field(default=None, description="Path of an ASCII-armoured public key to trust.")
+    key: LocalPath | None = Field(
+        default=None, description="Public key to trust (a path relative to the definition file, or absolute)."
+    )
+    instances: bool = Field(
+        default=True, description="Instances use this repository too (false: the build only, e.g. a local copy)."
+    )
     first: bool = Field(default=False, description="Put this repository before the distro's own.")
 
     @field_validator("name")

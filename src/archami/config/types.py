@@ -98,10 +98,24 @@ def _package(name: str, info: ValidationInfo) -> str:
 PackageName = Annotated[str, AfterValidator(_package)]
 
 # Kernel module names: what modprobe and the initramfs tools take; MODULE_NAME_LEN is 56 bytes with the NUL.
-ModuleName = Annotated[
-    str, AfterValidator(_pattern(r"[A-Za-z0-9_-]{1,55}", "is not a kernel module name (letters, digits, '_' and '-'; "
-                                                           "at most 55)"))
-]
+# A distro whose initramfs tool marks optional modules (mkinitcpio's "name?") allows that mark too.
+_MODULE = re.compile(r"[A-Za-z0-9_-]{1,55}")
+
+
+def _module(name: str, info: ValidationInfo) -> str:
+    rules = distro_rules(info)
+    suffixes = [rules.optional_module_suffix] if rules is not None else [r.optional_module_suffix for r in ALL_RULES]
+    bare = name
+    for suffix in filter(None, suffixes):
+        bare = bare.removesuffix(suffix)
+    if not _MODULE.fullmatch(bare):
+        marks = " or ".join(repr(f"name{s}") for s in filter(None, suffixes))
+        optional = f"; {marks} marks an optional one" if marks else ""
+        raise ValueError(f"{name!r} is not a kernel module name (letters, digits, '_' and '-'; at most 55{optional})")
+    return name
+
+
+ModuleName = Annotated[str, AfterValidator(_module)]
 
 # systemd.unit(5): a prefix of letters, digits and ":-_.\\", an optional "@instance", then a unit type suffix;
 # at most 255 characters. (A name without its suffix is refused: `systemctl` would guess ".service", but the

@@ -104,6 +104,8 @@ class DistroRules:
     repository_name: re.Pattern[str] | None = None
     reserved_repository_names: tuple[str, ...] = ()  # the distro's own repositories, and section names
     siglevel_error: Callable[[str], str | None] | None = None
+    # The initramfs tool's mark of an optional module ("name?": skipped when the kernel has none), or None.
+    optional_module_suffix: str | None = None
 
     def release_error(self, release: str) -> str | None:
         """Why `release` is not a release of this distro, or None."""
@@ -157,6 +159,7 @@ ARCH = DistroRules(
     repository_name=PACMAN_REPOSITORY,
     reserved_repository_names=("options", "core", "extra", "multilib", "testing", "core-testing", "extra-testing"),
     siglevel_error=_pacman_siglevel_error,
+    optional_module_suffix="?",  # mkinitcpio v41
 )
 
 DEBIAN = DistroRules(

@@ -131,6 +131,10 @@ WantedBy=multi-user.target
 
 def configure_network(env: StepEnv) -> None:
     network = env.spec.network
+    if "systemd-resolved.service" in env.spec.services.enabled:
+        # Every resolver (glibc, Go programs, dig, gpg's dirmngr) reads /etc/resolv.conf: point it at
+        # resolved's stub, as Debian's package does and Arch (and arch-boxes) leave to the image builder.
+        make_symlink(env.root, "/etc/resolv.conf", "/run/systemd/resolve/stub-resolv.conf")
     if network.stack == "networkd":
         write_file(env.root, "/etc/systemd/network/80-archami-dhcp.network", networkd_config(network.dhcp_options))
     else:

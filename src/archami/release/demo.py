@@ -16,7 +16,7 @@ from archami.release.emulator import local_aws
 from archami.release.pipeline import Log, ReleaseOptions, ReleaseOutcome, run_release
 from archami.release.site import SiteFiles, build_site
 
-DEMO_VARIANT = "bookworm-ebs-hvm-x86_64"
+DEMO_VARIANT = "trixie-ebs-hvm-x86_64"  # Debian stable
 DEMO_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 
