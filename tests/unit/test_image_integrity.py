@@ -39,7 +39,7 @@ def make_build(out: Path, size: int = 3 * 1024 * 1024) -> Path:
 
 def test_a_consistent_build_passes(tmp_path: Path) -> None:
     image, manifest = verify_build(make_build(tmp_path / "b"))
-    assert image.name == IMAGE_NAME and manifest.variant_id == "bookworm-ebs-hvm-x86_64"
+    assert image.name == IMAGE_NAME and manifest.variant_id == load_definition(EXAMPLE).variants[0].id
 
 
 def _flip_a_byte(path: Path) -> None:
