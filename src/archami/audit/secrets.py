@@ -3,9 +3,11 @@ could land, AWS access key ids and secret keys, API tokens, and shell histories 
 hold them.
 
 Where it looks: the places a person or a build script leaves things (/root, /home, /etc, /opt, /srv,
-/usr/local, /var/lib, /var/backups, /tmp, /var/tmp, /boot), regular files up to 1 MiB, at most 64 MiB in all
-(the rest is reported as not scanned rather than silently skipped). Package-owned trees (/usr outside
-/usr/local) are not scanned: test suites there ship throwaway keys on purpose.
+/usr/local, /var/lib, /var/backups, /tmp, /var/tmp, /boot), regular files up to 1 MiB (keys, credentials
+and histories are small; larger files are not read), at most 256 MiB in all (past that, a "not-scanned"
+finding says so rather than skipping silently). Package-owned trees (/usr outside /usr/local) are not
+scanned: test suites there ship throwaway keys on purpose. A Debian image scans ~1000 files (7.5 MB): the
+audit takes ~4 s instead of ~1.2 s.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from archami.audit.fsview import FsView
 SCAN_ROOTS = ("/root", "/home", "/etc", "/opt", "/srv", "/usr/local", "/var/lib", "/var/backups", "/tmp", "/var/tmp",
               "/boot")
 FILE_LIMIT = 1 << 20
-TOTAL_LIMIT = 64 << 20
-BATCH = 512  # files per debugfs process
+TOTAL_LIMIT = 256 << 20
+BATCH = 256  # files per debugfs process (each dumped whole into a temporary directory first)
 
 PATTERNS: tuple[tuple[str, re.Pattern[bytes], str], ...] = (
     ("private-key", re.compile(rb"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"),
@@ -59,11 +61,12 @@ def _candidates(view: FsView) -> tuple[list[str], list[str]]:
             continue
         if _NAMED_ELSEWHERE.fullmatch(entry.path):
             continue
-        size = min(entry.size, FILE_LIMIT)
-        if total + size > TOTAL_LIMIT:
+        if entry.size > FILE_LIMIT:
+            continue
+        if total + entry.size > TOTAL_LIMIT:
             skipped.append(entry.path)
             continue
-        total += size
+        total += entry.size
         chosen.append(entry.path)
     return chosen, skipped
 
