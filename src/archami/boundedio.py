@@ -4,13 +4,18 @@ Every file archami reads because a user named it (definitions, manifests, record
 files, keys) goes through `read_bounded`. A FIFO, a device (/dev/zero), a directory or a file over the limit
 is refused before a byte is read, so no input can make archami hang or grow without bound: opening uses
 O_NONBLOCK (opening a FIFO never waits for a writer) and the size is checked on the opened file (fstat), then
-again while reading, in case the file grows.
+again while reading, in case the file grows. `time_limit` bounds the time spent parsing what was read.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from archami.errors import ArchamiError
@@ -87,3 +92,34 @@ def check_regular_file(path: Path | str, what: str = "file", limit: int | None =
     if limit is not None and info.st_size > limit:
         raise InputFileError(f"{path}: the {what} is {info.st_size:,} bytes, more than the {limit:,} allowed")
     return path
+
+
+class InputTimeout(InputFileError):
+    """Reading an input took longer than any real input could."""
+
+
+@contextmanager
+def time_limit(seconds: float, what: str) -> Iterator[None]:
+    """Stop the block with InputTimeout after `seconds` of wall time.
+
+    Parsing is where a hostile input costs time (tomllib is quadratic in the parts of a dotted key: 10,000
+    parts take seconds), and no size limit bounds that. The limit is a SIGALRM timer, so it applies in the
+    main thread only (the CLI's); elsewhere the block runs unbounded. A timer already running (a test
+    runner's) is re-armed with what it had left."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+    started = time.monotonic()
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise InputTimeout(f"reading the {what} took more than {seconds:g} s: it is not a plausible {what}")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    outer, _interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))

@@ -133,3 +133,22 @@ def test_unknown_keys_get_the_closest_valid_key(tmp_path: Path, key: str, table:
                     f"{table}{key} = 1\n")
     with pytest.raises(ConfigError, match=suggestion):
         load_definition(path)
+
+
+def test_parsing_is_time_bounded() -> None:
+    """tomllib needs seconds for a dotted key of 20,000 parts (it is quadratic): the limit stops it."""
+    import signal
+    import tomllib
+
+    from archami.boundedio import InputTimeout, time_limit
+
+    hostile = "a" + ".a" * 20000 + " = 1\n"
+    started = time.monotonic()
+    with pytest.raises(InputTimeout, match="took more than 0.3 s"), time_limit(0.3, "definition"):
+        tomllib.loads(hostile)
+    assert time.monotonic() - started < 3
+    before = signal.getitimer(signal.ITIMER_REAL)[0]  # a test runner's own timer, if it uses one
+    with time_limit(5, "definition"):
+        assert tomllib.loads("a = 1") == {"a": 1}
+    after = signal.getitimer(signal.ITIMER_REAL)[0]
+    assert (0 < after <= before) if before else after == 0  # the outer timer is back, ours is gone

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from archami.boundedio import DEFINITION_LIMIT, InputFileError, read_bounded
+from archami.boundedio import DEFINITION_LIMIT, InputFileError, InputTimeout, read_bounded, time_limit
 from archami.config.checks import ami_name_problems, definition_problems
 from archami.config.locate import key_lines, line_of
 from archami.config.matrix import expand_checked
@@ -64,8 +64,20 @@ def _rules(raw: dict[str, object]) -> DistroRules | None:
         return None
 
 
+PARSE_SECONDS = 10.0  # a real definition takes milliseconds; a hostile one can take minutes (tomllib)
+
+
 def _parse(text: str, file: str, *, with_matrix: bool = True, directory: Path | None = None
            ) -> tuple[Definition, list[ImageSpec]]:
+    try:
+        with time_limit(PARSE_SECONDS, "definition"):
+            return _parse_unbounded(text, file, with_matrix=with_matrix, directory=directory)
+    except InputTimeout as exc:
+        raise DefinitionError(file, [Problem("", str(exc))]) from None
+
+
+def _parse_unbounded(text: str, file: str, *, with_matrix: bool, directory: Path | None
+                     ) -> tuple[Definition, list[ImageSpec]]:
     text = text.removeprefix(BOM)
     try:
         raw = tomllib.loads(text)

@@ -157,9 +157,7 @@ class _Scanner:
                         resolved.append(arrays[tuple(resolved)])
                 if double:
                     base = tuple(resolved)
-                    arrays[base] = arrays.get(base, -1) + 1
-                    for stale in [k for k in arrays if len(k) > len(base) and k[: len(base)] == base]:
-                        del arrays[stale]  # a new element: its own sub-arrays start again
+                    arrays[base] = arrays.get(base, -1) + 1  # sub-arrays of a new element get paths of their own
                     self.record(base, start)
                     resolved.append(arrays[base])
                 current = tuple(resolved)

@@ -7,6 +7,7 @@ error keep working) that carries every problem; the CLI prints one line per prob
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -122,6 +123,7 @@ def model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel
     return current
 
 
+@functools.cache
 def all_keys(model: type[BaseModel], prefix: str = "") -> dict[str, str]:
     """Every key name of the schema -> its dotted path (first occurrence), for 'it belongs in ...'."""
     found: dict[str, str] = {}
@@ -186,10 +188,15 @@ def reason_of(error: ErrorDetails, model: type[BaseModel], loc: Loc) -> str:
     return message.removeprefix("Value error, ")
 
 
-def problems_of(errors: Iterable[ErrorDetails], raw: object, lines: dict[Loc, int],
+MAX_PROBLEMS = 100  # a file with more problems is probably not a definition: the rest are counted
+
+
+def problems_of(errors: list[ErrorDetails], raw: object, lines: dict[Loc, int],
                 model: type[BaseModel]) -> list[Problem]:
     out: list[Problem] = []
-    for error in errors:
+    for error in errors[:MAX_PROBLEMS]:
         loc = clean_loc(tuple(error["loc"]), raw)
         out.append(Problem(key_text(loc), reason_of(error, model, loc), line_of(lines, loc)))
+    if len(errors) > MAX_PROBLEMS:
+        out.append(Problem("", f"... and {len(errors) - MAX_PROBLEMS} more problem(s) not shown"))
     return list(dict.fromkeys(out))
