@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archami.config.schema import Definition, Flavour
-from archami.config.types import AMI_NAME_MAX, CMDLINE_MAX
+from archami.config.types import AMI_NAME_MAX, CMDLINE_MAX, ami_name_error
 
 # The longest release id archami makes (YYYY.MM.DD.N, N up to three digits): AMI names end with it.
 LONGEST_RELEASE_ID = len("2026.12.31.999")
@@ -57,6 +57,10 @@ def ami_name_problems(definition: Definition, variant_ids: list[str]) -> Iterato
     if length > AMI_NAME_MAX:
         yield ("name", f"AMI names would be up to {length} characters ({definition.name}-{longest}-YYYY.MM.DD.N); "
                        f"EC2 allows {AMI_NAME_MAX}: shorten the name")
+        return
+    problem = ami_name_error(f"{definition.name}-{longest}-2026.12.31.999")
+    if problem:
+        yield ("name", problem)
 
 
 def definition_problems(definition: Definition) -> list[tuple[str, str]]:

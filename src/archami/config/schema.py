@@ -342,9 +342,9 @@ class Definition(Strict):
     package_manager: str | None = Field(default=None, description="Must be the distro's package manager.")
     architecture: Architecture = "x86_64"
     init: Literal["systemd", "sysvinit"] = "systemd"
-    hostname: Hostname = Field(default="localhost", description="Hostname until metadata sets one.")
-    timezone: Timezone = "UTC"
-    locale: Locale = "C.UTF-8"
+    hostname: Hostname = Field(default="localhost", description="Hostname until metadata sets one (RFC 1123, <= 64).")
+    timezone: Timezone = Field(default="UTC", description="IANA time zone (checked against the host's zoneinfo).")
+    locale: Locale = Field(default="C.UTF-8", description="glibc locale (checked against glibc's SUPPORTED list).")
     kernel: Kernel
     packages: Packages = Field(default_factory=Packages)
     services: Services = Field(default_factory=Services)
