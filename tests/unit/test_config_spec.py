@@ -131,7 +131,7 @@ def test_ids_name_the_release_except_for_a_single_release_distro() -> None:
 
 
 def test_a_value_listed_twice_is_refused_not_built_twice() -> None:
-    from archami.config.matrix import MatrixError
+    from archami.errors import ConfigError
 
-    with pytest.raises(MatrixError, match="same variant 'trixie-ebs-hvm-x86_64'"):
+    with pytest.raises(ConfigError, match=r"matrix\.release: listed twice: trixie"):
         expand(parse_definition(DEBIAN + '[matrix]\nrelease = ["trixie", "trixie"]\n'))

@@ -38,6 +38,7 @@ from archami.aws.images import find_pv_grub_aki
 from archami.aws.state import PublishState, RegionState, StateStore
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
+from archami.image.integrity import verify_build
 
 T = TypeVar("T")
 
@@ -106,6 +107,7 @@ def publish(
     log: Callable[[str], None] | None = None,
 ) -> PublishRecord:
     """Publish build_dir (image.raw + manifest.json) as one AMI per region; safe to re-run at any time."""
+    verify_build(build_dir)  # image vs manifest vs audit, before any AWS call
     image, manifest = load_build(build_dir)
     settings.check_can_publish(manifest.variant.root_device)
     release_id = release_id or default_release_id()

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from archami.artifacts import BuildResult
 from archami.cli.app import app, console, err_console
+from archami.cli.args import output_dir
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
@@ -23,10 +24,10 @@ from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES, exe
 def build(
     file: Annotated[Path, typer.Argument(help="Image definition (TOML).")],
     variant: Annotated[str | None, typer.Option("--variant", "-v", help="Build only this variant id.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (one subdirectory per variant).")] = Path(
-        "out"
-    ),
-    cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (one subdirectory per variant).",
+                                      callback=output_dir)] = Path("out"),
+    cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).",
+                                               callback=output_dir)] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Bootstrap afresh, ignoring the root cache.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the BuildResult as JSON (a list when several variants are built).")

@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import logging
 import os
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -22,6 +23,7 @@ from archami.distro.rules import DEBIAN
 from archami.errors import ArchamiError
 from archami.hosttools import require, tool_path
 from archami.runner import run, run_in_root
+from archami.safetext import matching
 
 MIRROR_ENV = "ARCHAMI_DEBIAN_MIRROR"
 DEB_ARCH = DEBIAN.architectures
@@ -140,7 +142,7 @@ class DebianBackend(DistroBackend):
             f"# Written by archami: no host autodetection, modules from the image definition.\n"
             f"MODULES=list\nCOMPRESS={compress}\n"
         )
-        (conf / "modules").write_text("# Written by archami (kernel.initramfs_modules)\n" + "\n".join(modules) + "\n")
+        (conf / "modules").write_text(initramfs_modules_text(modules))
         for version in _kernel_versions(ctx.root):
             initrd = ctx.root / f"boot/initrd.img-{version}"
             cached = ctx.cache / "initramfs" / f"initrd.img-{version}-{initramfs_key(ctx, version)[:24]}"
@@ -197,6 +199,16 @@ class DebianBackend(DistroBackend):
                     shutil.rmtree(path)
                 else:
                     path.unlink()
+
+
+def initramfs_modules_text(modules: list[str]) -> str:
+    """initramfs-tools' modules file: one module name per line (a name with a space or newline is refused)."""
+    for name in modules:
+        matching(name, _MODULE, "kernel module name")
+    return "# Written by archami (kernel.initramfs_modules)\n" + "".join(f"{m}\n" for m in modules)
+
+
+_MODULE = re.compile(r"[A-Za-z0-9_-]{1,55}")
 
 
 # What an initramfs is made from, besides the packages: configuration the definition's files may touch.

@@ -171,7 +171,7 @@ def _assemble_and_check(
     if any(codes):
         raise ArchamiError(f"deleting the root or copying the image out failed (exit codes {codes})")
     _remove_work_dir(staging)
-    return digest, audited.model_copy(update={"target": str(image)})
+    return digest, audited.model_copy(update={"target": str(image), "image_sha256": digest})
 
 
 def build_variant(

@@ -6,14 +6,13 @@ the release page can be rebuilt from the records alone, years later, without the
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from archami.artifacts import Manifest, PublishRecord, TestReport, write_json_atomic
+from archami.artifacts import Manifest, PublishRecord, TestReport, read_json, write_json_atomic
 from archami.config.variant import Variant
 from archami.errors import ArchamiError
 from archami.release.ids import is_release_id, sort_key
@@ -187,11 +186,7 @@ def save_record(releases_dir: Path, record: ReleaseRecord) -> Path:
 
 
 def load_record(path: Path) -> ReleaseRecord:
-    try:
-        return ReleaseRecord.model_validate(json.loads(path.read_text()))
-    except (OSError, ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ArchamiError(f"{path}: not a release record: {first}") from None
+    return read_json(path, ReleaseRecord)
 
 
 def load_records(releases_dir: Path, definition_name: str | None = None) -> list[ReleaseRecord]:
