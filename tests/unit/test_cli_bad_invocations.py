@@ -105,7 +105,8 @@ CASES: dict[str, Case] = {
     "publish --workers 0": (lambda t: ["publish", str(t), "--workers", "0"], ["--workers", "at least 1"]),
     "publish --release-id ../../../x": (lambda t: ["publish", str(t), "--release-id", "../../../x"],
                                         ["--release-id", "not an id"]),
-    "publish --deprecate-days -1": (lambda t: ["publish", str(t), "--deprecate-days", "-1"], ["cannot be negative"]),
+    "publish --deprecate -1": (lambda t: ["publish", str(build_dir(t)), "--deprecate", "-1"],
+                               ["--deprecate", "number of days"]),
     "publish a missing build directory": (lambda t: ["publish", str(t / "nope")], ["no such directory"]),
     "publish a corrupt manifest": (lambda t: ["publish", str(build_dir(t, manifest='{"archami_version": '))],
                                    ["is not a valid manifest", "not JSON"]),
@@ -117,7 +118,7 @@ CASES: dict[str, Case] = {
                                                ["failed its audit", "ssh-host-key"]),
     "prune --keep 0": (lambda t: ["prune", "--keep", "0", "--dry-run"], ["--keep", "at least 1"]),
     "prune an unknown region": (lambda t: ["prune", "--regions", "nope-1", "--dry-run", "--endpoint-url",
-                                           "http://127.0.0.1:9"], ["unknown AWS region", "nope-1"]),
+                                           "http://127.0.0.1:9"], ["not an AWS region", "nope-1"]),
     "prune --older-than soon": (lambda t: ["prune", "--older-than", "soon", "--dry-run"], ["not a date"]),
     "mirrors regions with a malformed measurement file": (
         lambda t: ["mirrors", "regions", "--status", str(a_file(t, "status.json")), str(measurement(t))],
