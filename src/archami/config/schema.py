@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from archami.config.reproducible import Reproducible
 from archami.config.sizes import parse_size
 
 Distro = Literal["arch", "debian"]
@@ -269,6 +270,7 @@ class Definition(Strict):
         default_factory=list, description="Package mirrors (default: $ARCHAMI_ARCH_MIRROR or the distro's)."
     )
     disk: Disk = Field(default_factory=Disk)
+    reproducible: Reproducible = Field(default_factory=Reproducible, description="Pinned time stamps and packages.")
     flavours: dict[str, Flavour] = Field(default_factory=dict)
     matrix: Matrix = Field(default_factory=Matrix)
 

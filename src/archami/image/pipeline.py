@@ -24,7 +24,7 @@ from archami.config.variant import Variant
 from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
 from archami.errors import ArchamiError
-from archami.image import disk
+from archami.image import disk, reproducible
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
 from archami.image.layout import DiskLayout, plan_layout
 from archami.image.layout import kernel_cmdline as make_cmdline
@@ -141,7 +141,7 @@ def _prepare_root(
 
 
 def _assemble_and_check(
-    ctx: BuildContext, layout: DiskLayout, staging: Path, image: Path, notify: Progress
+    ctx: BuildContext, layout: DiskLayout, staging: Path, image: Path, notify: Progress, epoch: int
 ) -> tuple[str, AuditReport]:
     """Write the disk image to `image`, audit it, and return its sha256 and audit; the root tree is deleted."""
     assemble, audit, manifest = DISK_STAGES
@@ -151,7 +151,7 @@ def _assemble_and_check(
     assembled = ctx.work / IMAGE_NAME if in_ram else image
     notify(assemble)
     ctx.log.info("step: %s (%s)", assemble, layout.scheme)
-    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log)
+    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log, epoch)
     ctx.log.info("image: %d bytes, %d allocated before copying out", report.image_size, report.used_bytes)
     # Independent jobs at once: delete the root tree (tens of thousands of files), copy the image out,
     # hash it (hashlib releases the GIL) and audit it.
@@ -189,6 +189,8 @@ def build_variant(
         raise ArchamiError("archami build needs root (file ownership in the image, chroot); run it as root")
     started = time.monotonic()
     spec = variant if isinstance(variant, ImageSpec) else loaded.spec(variant)
+    settings = loaded.definition.reproducible
+    spec = reproducible.pin_snapshot(spec, settings.snapshot)
     variant = spec.variant
     notify = progress or (lambda _name: None)
     out_root = Path(out_root).absolute()
@@ -214,6 +216,10 @@ def build_variant(
             cmdline = make_cmdline(layout, list(spec.kernel.cmdline), variant.virtualization)
 
             key, cache_hit = _prepare_root(ctx, backend, cache, refresh_root, notify)
+            epoch, epoch_source = reproducible.build_epoch(settings, variant.distro, root)
+            # Every tool that honours it (initramfs generators, mtools) sees the same date.
+            ctx.env[reproducible.EPOCH_ENV] = str(epoch)
+            log.info("SOURCE_DATE_EPOCH=%d (from %s)", epoch, epoch_source)
             env = StepEnv(ctx, backend, layout, cmdline)
             for step in EC2_STEPS:
                 notify(step_name(step))
@@ -222,12 +228,13 @@ def build_variant(
             packages = backend.installed_packages(root)
             kernel = backend.kernel_version(root, spec)
             image = staging / IMAGE_NAME
-            digest, audit = _assemble_and_check(ctx, layout, staging, image, notify)
+            digest, audit = _assemble_and_check(ctx, layout, staging, image, notify, epoch)
             write_json_atomic(staging / AUDIT_REPORT_NAME, audit)
             manifest = make_manifest(
                 loaded=loaded, spec=spec, layout=layout, cmdline=cmdline, kernel_version=kernel,
                 packages=packages, image=image, image_sha256=digest,
                 build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cache_hit,
+                source_date_epoch=epoch,
             )
             write_json_atomic(staging / MANIFEST_NAME, manifest)
             log.info("built %s in %.1f s", variant.id, manifest.build_seconds)
