@@ -49,9 +49,9 @@ def clamp_times(root: Path, epoch: int) -> int:
             if info.st_mtime_ns > limit:
                 os.utime(path, ns=(limit, limit), follow_symlinks=False)
                 changed += 1
-    for path in (root, *(root / name for name in SCRATCH_DIRS)):
-        if path.is_dir() and not path.is_symlink() and os.lstat(path).st_mtime_ns != limit:
-            os.utime(path, ns=(limit, limit))
+    for fixed in (root, *(root / name for name in SCRATCH_DIRS)):
+        if fixed.is_dir() and not fixed.is_symlink() and os.lstat(fixed).st_mtime_ns != limit:
+            os.utime(fixed, ns=(limit, limit))
             changed += 1
     return changed
 
