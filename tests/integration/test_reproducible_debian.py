@@ -35,8 +35,9 @@ def test_two_builds_give_the_same_image(
 ) -> None:
     first, second = debian_build.manifest, second_build.manifest
     record_property("builds", [(first.image_sha256, first.build_seconds), (second.image_sha256, second.build_seconds)])
-    print(f"\nfirst  {first.image_sha256} {first.build_seconds:6.1f} s built {first.built_at} in {debian_build.out_dir}"
-          f"\nsecond {second.image_sha256} {second.build_seconds:6.1f} s built {second.built_at} in {second_build.out_dir}")
+    for label, build in (("first", debian_build), ("second", second_build)):
+        m = build.manifest
+        print(f"\n{label:6} {m.image_sha256} {m.build_seconds:6.1f} s built {m.built_at} in {build.out_dir}", end="")
     assert second_build.out_dir.parent != debian_build.out_dir.parent
     assert second.built_at != first.built_at  # another wall-clock time (the manifest, beside the image, says so)
     assert second.root_cache_hit  # the same package set: the root the first build cached
