@@ -23,12 +23,14 @@ from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
+from archami.distro.licences import package_licences
 from archami.errors import ArchamiError
 from archami.image import disk, reproducible
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
 from archami.image.layout import DiskLayout, plan_layout
 from archami.image.layout import kernel_cmdline as make_cmdline
 from archami.image.manifest import make_manifest, sparse_sha256
+from archami.image.sbom import SBOM_NAME, make_sbom, write_sbom
 from archami.image.steps import DISK_STAGES, EC2_STEPS, ROOT_SUBSTAGES, StepEnv, step_name
 from archami.runner import sigterm_interrupts, spawn
 
@@ -226,6 +228,7 @@ def build_variant(
                 log.info("step: %s", step_name(step))
                 step(env)
             packages = backend.installed_packages(root)
+            licences = package_licences(variant.distro, root, [p.name for p in packages])
             kernel = backend.kernel_version(root, spec)
             image = staging / IMAGE_NAME
             digest, audit = _assemble_and_check(ctx, layout, staging, image, notify, epoch)
@@ -237,12 +240,13 @@ def build_variant(
                 source_date_epoch=epoch,
             )
             write_json_atomic(staging / MANIFEST_NAME, manifest)
+            write_sbom(staging / SBOM_NAME, make_sbom(manifest, licences))
             log.info("built %s in %.1f s", variant.id, manifest.build_seconds)
             handler.close()
             # mkdtemp/mkstemp made these private; a build's outputs are for every stage to read.
             staging.chmod(0o755)
             (staging / "pid").unlink()
-            for name in (IMAGE_NAME, MANIFEST_NAME, AUDIT_REPORT_NAME, LOG_NAME):
+            for name in (IMAGE_NAME, MANIFEST_NAME, SBOM_NAME, AUDIT_REPORT_NAME, LOG_NAME):
                 (staging / name).chmod(0o644)
             _publish(staging, final)
             failed_log.unlink(missing_ok=True)
