@@ -150,9 +150,15 @@ def latest(
     ] = None,
     endpoint_url: EndpointOpt = None,
     owner: Annotated[str | None, typer.Option("--owner", help="AMI owner account for describe-images.")] = None,
+    stream: Annotated[str | None, typer.Option("--stream", help="Read this release stream (URL or file).")] = None,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="Verify the stream with this key.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the newest AMI id of a variant in a region: release records, then SSM, then describe-images."""
+    if stream is not None:  # a published stream: no AWS credentials needed
+        from archami.cli.verify_cmds import latest_from_stream
+
+        return latest_from_stream(stream, region, variant, key, as_json)
     from archami.release.lookup import latest_from_records
 
     found = latest_from_records(releases_dir, region, variant, name) if releases_dir is not None else None

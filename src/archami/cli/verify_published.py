@@ -1,0 +1,1 @@
+"""`archami verify --published RECORD`: filled in below."""
