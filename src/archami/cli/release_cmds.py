@@ -208,4 +208,10 @@ def demo(
     paths.add_row("site", str(result.site.index.resolve()))
     paths.add_row("screenshot", str(result.screenshot.resolve()))
     paths.add_row("screenshot (phone)", str(result.phone_screenshot.resolve()))
+    if result.streams is not None:
+        paths.add_row("release streams (signed)", str(result.streams.directory.resolve()))
     console.print(paths)
+    if result.verification is not None:
+        from archami.cli.verify_published import verification_table
+
+        console.print(verification_table(result.verification))
