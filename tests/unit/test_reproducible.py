@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -99,7 +100,13 @@ def test_a_changed_file_is_reported_with_its_path(tmp_path: Path, two_images: tu
     assert difference.region == "partition 3 (ext4)"
     assert difference.first_file.path == "/etc/hostname"
     assert "Size: 5 -> " in difference.first_file.detail and "Size: 6" in difference.first_file.detail
+    assert difference.first_file.detail.startswith("content; ")
     assert "/etc/hostname differs" in difference.summary()
+    if shutil.which("diffoscope"):  # optional: its report shows the two versions
+        assert difference.diffoscope is not None and "-tiny" in difference.diffoscope
+        assert "+other" in difference.diffoscope
+    else:
+        assert difference.diffoscope is None
 
 
 def test_a_file_added_to_the_efi_partition_is_reported(tmp_path: Path, two_images: tuple[Path, Path]) -> None:

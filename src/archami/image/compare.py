@@ -336,10 +336,30 @@ def _diffoscope(a: bytes, b: bytes, name: str, scratch: Path) -> str | None:
     return result.stdout.decode(errors="replace")
 
 
-def _file_bytes(image: Path, region: str, part: Partition, path: str, scratch: Path) -> bytes:
+def _file_bytes(image: Path, region: str, part: Partition, path: str, scratch: Path) -> bytes | None:
+    """A regular file's bytes (None for anything else, or a path debugfs cannot quote)."""
+    if '"' in path:
+        return None
     if "ext4" in region:
-        return run_bytes(["debugfs", "-R", f'cat "{path}"', f"{image}?offset={part.offset}"]).stdout
+        device = f"{image}?offset={part.offset}"
+        kind = run_bytes(["debugfs", "-R", f'stat "{path}"', device]).stdout.decode(errors="replace")
+        if "Type: regular" not in kind:
+            return None
+        return run_bytes(["debugfs", "-R", f'cat "{path}"', device]).stdout
     return _fat_read(f"{image}@@{part.offset}", path, scratch / "read")
+
+
+def _content(a: Path, b: Path, region: str, part: Partition, first: FileDifference, scratch: Path
+             ) -> tuple[FileDifference, str | None]:
+    """The first differing file with "content" in its detail when its bytes differ too, and diffoscope's
+    report on the two versions (when diffoscope is installed)."""
+    left = _file_bytes(a, region, part, first.path, scratch)
+    right = _file_bytes(b, region, part, first.path, scratch)
+    if left is None or right is None or left == right:
+        return first, None
+    if not first.detail.startswith("content"):
+        first = FileDifference(first.path, f"content; {first.detail}")
+    return first, _diffoscope(left, right, Path(first.path).name or "file", scratch)
 
 
 def compare_images(a: Path, b: Path) -> Difference | None:
@@ -363,9 +383,7 @@ def compare_images(a: Path, b: Path) -> Difference | None:
             else:
                 files, detail = [], f"bytes differ from offset {offset} (boot code or partition table)"
             report = None
-            if files and files[0].detail == "content":
-                report = _diffoscope(_file_bytes(a, name, part, files[0].path, scratch),
-                                     _file_bytes(b, name, part, files[0].path, scratch),
-                                     Path(files[0].path).name or "file", scratch)
+            if files:
+                files[0], report = _content(a, b, name, part, files[0], scratch)
             return Difference(name, offset, files, detail or "", report)
     return None
