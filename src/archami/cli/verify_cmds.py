@@ -29,6 +29,12 @@ def stream(
     gnupg_home: Annotated[Path, typer.Option("--gnupg-home", help="GnuPG home holding the release key.")] = Path(
         "release-gnupg"),
     key: Annotated[str | None, typer.Option("--signing-key", help="Release key (id, fingerprint or user id).")] = None,
+    check: Annotated[bool, typer.Option(
+        "--verify/--no-verify", help="Re-read the newest release in AWS first; refuse unless every check is Correct.",
+    )] = True,
+    endpoint_url: Annotated[
+        str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write streams/<stream>.json and streams/<stream>/releases.json, each with a detached signature."""
@@ -39,6 +45,16 @@ def stream(
     families = sorted({r.definition_name for r in records})
     if len(families) > 1:
         raise ArchamiError(f"{releases_dir} holds releases of {', '.join(families)}: choose one with --name")
+    if check and records:
+        from archami.cli.verify_published import verification_table
+        from archami.release.verification import VerifyPolicy, verify_release
+
+        verification = verify_release(records[0], VerifyPolicy(current=True), endpoint_url)
+        if not verification.ok:
+            err_console.print(verification_table(verification))
+            wrong = sum(c.status != "Correct" for r in verification.reports for c in r.checks)
+            raise ArchamiError(f"release {records[0].release_id}: {wrong} check(s) not Correct in AWS; "
+                               "the streams were not updated")
     gpg, fingerprint = release_key(gnupg_home, key)
     with gpg:
         written = write_streams(records, out, gpg, fingerprint)

@@ -21,12 +21,14 @@ import pytest
 from aws_helpers import RequestRecorder, make_build
 from moto_server import MotoServer, free_port
 from patch_proxy import PatchProxy, add, child, each_image, set_field
+from typer.testing import CliRunner
 
 from archami.artifacts import MANIFEST_NAME, Manifest, read_json
 from archami.aws.clients import AwsSettings, Clients
 from archami.aws.publish import publish
 from archami.aws.verify import CHECKS
-from archami.release.records import BootTestResult, ReleaseRecord, VariantRelease
+from archami.cli import app
+from archami.release.records import BootTestResult, ReleaseRecord, VariantRelease, save_record
 from archami.release.verification import VerifyPolicy, verify_release
 
 pytestmark = pytest.mark.integration
@@ -246,6 +248,22 @@ def test_deprecation_is_really_checked(proxy: PatchProxy, proxy_clients: Clients
     assert _verify(proxy_clients, release, never)[("us-east-1", "deprecation")][0] == "Correct"
     proxy.ec2_patches["DescribeImages"] = [each_image(_as_aws_answers(release))]
     assert _verify(proxy_clients, release, never)[("us-east-1", "deprecation")][0] == "Incorrect"
+
+
+def test_the_stream_is_written_only_when_every_check_is_correct(
+    proxy: PatchProxy, release: ReleaseRecord, tmp_path: Path
+) -> None:
+    releases = tmp_path / "releases"
+    save_record(releases, release)
+    command = ["stream", "--releases", str(releases), "--out", str(tmp_path / "site"),
+               "--gnupg-home", str(tmp_path / "gnupg"), "--endpoint-url", proxy.url]
+    refused = CliRunner().invoke(app, command)
+    assert refused.exit_code != 0 and "16 check(s) not Correct" in str(refused.exception)  # 8 per region
+    assert not (tmp_path / "site" / "streams").exists()
+    proxy.ec2_patches["DescribeImages"] = [each_image(_as_aws_answers(release))]
+    written = CliRunner().invoke(app, [*command, "--json"])
+    assert written.exit_code == 0, written.output
+    assert (tmp_path / "site/streams/bookworm-ebs-hvm.json.sig").is_file()
 
 
 def test_gone_ami_is_missing_and_dead_endpoint_unreachable(
