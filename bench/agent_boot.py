@@ -5,7 +5,7 @@ and prints, from inside the guest: the early unit's wall time (systemd), the age
 (its status file), whether the late unit ran, and the journal lines of the agent. Under TCG emulation the
 guest runs 10-50x slower than on EC2; the CPU figure is the guest's own accounting.
 
-    .venv/bin/python bench/agent_boot.py out/bookworm-ebs-hvm-x86_64/image.raw [--firmware bios]
+    .venv/bin/python bench/agent_boot.py out/trixie-ebs-hvm-x86_64/image.raw [--firmware bios]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Boot-to-SSH seconds of the Debian example image under BIOS and UEFI: N boots each, median printed.
 
-    .venv/bin/python bench/boot_debian.py [--image out/bookworm-ebs-hvm-x86_64/image.raw] [-n 3]
+    .venv/bin/python bench/boot_debian.py [--image out/trixie-ebs-hvm-x86_64/image.raw] [-n 3]
 
-Without --image it builds examples/debian.toml's bookworm variant first (cache: /var/cache/archami).
+Without --image it builds examples/debian.toml's trixie (stable) variant first (cache: /var/cache/archami).
 Target: median <= 30 s per firmware under TCG. Each boot is a full boot_test (login, checks, power-off).
 """
 
@@ -24,7 +24,7 @@ def build_image(out: Path) -> Path:
     from archami.image.pipeline import build_variant
 
     loaded = load_definition(REPO / "examples" / "debian.toml")
-    variant = select(loaded.variants, "bookworm-ebs-hvm-x86_64")[0]
+    variant = select(loaded.variants, "trixie-ebs-hvm-x86_64")[0]
     return build_variant(loaded, variant, out, Path("/var/cache/archami")).image
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/build_debian.py [--full N] [--config-only N] [--out DIR]
 
-Prints, for the examples/debian.toml bookworm variant:
+Prints, for the examples/debian.toml trixie (stable) variant:
   full        a bootstrap with a warm package cache (root cache bypassed): target <= 50 s
   config-only a rebuild after a config-only change (cached root, cached initramfs): target <= 15 s
   allocated   bytes the sparse image allocates: target <= 350 MB
@@ -25,7 +25,7 @@ from archami.image.pipeline import build_variant
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "debian.toml"
-VARIANT = "bookworm-ebs-hvm-x86_64"
+VARIANT = "trixie-ebs-hvm-x86_64"
 TARGETS = {"full": 50.0, "config-only": 15.0}
 
 

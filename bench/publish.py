@@ -1,7 +1,7 @@
 """Publish figures against the local emulator: bytes uploaded vs image size vs used bytes, and the wall
 time of one publish to 1 region vs 10 regions.
 
-    .venv/bin/python bench/publish.py [--build out/demo/bookworm-ebs-hvm-x86_64]
+    .venv/bin/python bench/publish.py [--build out/demo/trixie-ebs-hvm-x86_64]
 
 Without --build, a synthetic 2 GiB sparse image with 96 MiB of data in scattered extents (plus 8 MiB of
 allocated zeroes, which must not be sent) stands in for a build.
@@ -24,6 +24,7 @@ from archami.aws.clients import AwsSettings, Clients
 from archami.aws.publish import publish
 from archami.aws.state import PublishState
 from archami.config import load_definition
+from archami.config.publish import PublishSettings
 from archami.release.emulator import local_aws
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,8 +84,7 @@ def run(build: Path, regions: list[str], url: str, release: str) -> tuple[float,
     started = time.monotonic()
     publish(
         build,
-        regions=regions,
-        public=True,
+        PublishSettings(regions=regions, public=True),
         endpoint_url=url,
         release_id=release,
         state_path=state_path,

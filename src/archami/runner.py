@@ -42,10 +42,14 @@ class BuildInterrupted(ArchamiError):
 _PR_SET_PDEATHSIG = 1
 
 
+# Looked up once in the parent: between fork and exec the child must do nothing but call it (another thread,
+# e.g. the local IMDS server's, may hold a lock that loading a library in the child would wait for forever).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent() -> None:
     """In the child before exec: get SIGKILL if archami dies, even by SIGKILL (no finally runs then)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _stop_group(proc: subprocess.Popen[Any]) -> None:
@@ -160,6 +164,26 @@ def run_bytes(
     return Finished(argv, proc.returncode, out, err)
 
 
+@dataclass(frozen=True)
+class TextResult:
+    """A command run for its text output (ssh probes, qemu-img info): decoded, not logged."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_text(
+    args: Sequence[str | Path], *, input_text: str | None = None, timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> TextResult:
+    """`run_bytes`, decoded (invalid UTF-8 replaced). A timeout is a CommandError naming the command."""
+    done = run_bytes(args, input_bytes=None if input_text is None else input_text.encode(), timeout=timeout, env=env)
+    return TextResult(done.args, done.returncode, done.stdout.decode(errors="replace"),
+                      done.stderr.decode(errors="replace"))
+
+
 def spawn(args: Sequence[str | Path], **popen: Any) -> subprocess.Popen[Any]:
     """Start a long-running or streaming command (a VM, a pipe stage) in its own process group that dies
     with archami; stop it with `stop`. `popen` are subprocess.Popen's stream and environment arguments."""
@@ -191,7 +215,7 @@ def _start(
         env=env,
         cwd=cwd,
         start_new_session=True,  # its own process group: stopped whole on Ctrl-C or SIGTERM
-        preexec_fn=_die_with_parent,  # archami runs its tools from one thread, so preexec_fn is safe
+        preexec_fn=_die_with_parent,  # async-signal-safe enough: one prctl call, looked up beforehand
     )
 
 

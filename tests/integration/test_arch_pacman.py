@@ -40,6 +40,21 @@ from archami.errors import ArchamiError
 pytestmark = pytest.mark.integration
 
 LOG = logging.getLogger("test-arch")
+# The [options] and repositories of Arch's own /etc/pacman.conf (the instance's is made from it).
+PACMAN_CONF = """[options]
+HoldPkg     = pacman glibc
+Architecture = auto
+CheckSpace
+DownloadUser = alpm
+SigLevel    = Required DatabaseOptional
+LocalFileSigLevel = Optional
+
+[core]
+Include = /etc/pacman.d/mirrorlist
+
+[extra]
+Include = /etc/pacman.d/mirrorlist
+"""
 KEY_NAMES = ("distro", "ec2", "rogue", "newpackager")
 
 
@@ -203,7 +218,11 @@ def test_repo() -> Iterator[LocalRepo]:
             ),
             Package("mkinitcpio-probe", "extra", "distro", {"usr/bin/mkinitcpio": MKINITCPIO_PROBE.encode()},
                     depends=("shell-dash",)),
-            Package("archlinux-keyring", "core", "distro", keyring_files),
+            # As on Arch, the keyring depends on pacman: the refresh must fetch the keyring alone (-dd), not
+            # its dependency closure, and pacman ships the pacman.conf the instance's is made from.
+            Package("archlinux-keyring", "core", "distro", keyring_files, depends=("pacman",)),
+            Package("pacman", "core", "distro", {"etc/pacman.conf": PACMAN_CONF.encode()}, depends=("shell-dash",),
+                    groups=("base",)),
             # The backend always installs what its steps need (sshd; Python for the first-boot agent).
             Package("openssh", "core", "distro", {"etc/ssh/sshd_config": b"# test\n"}),
             Package("python", "core", "distro", {"usr/share/python-test": b"x\n"}),
@@ -211,6 +230,11 @@ def test_repo() -> Iterator[LocalRepo]:
             Package("hook-probe", "extra", "distro", {"usr/share/libalpm/hooks/90-probe.hook": HOOK_PROBE.encode()},
                     depends=("shell-dash",)),
             Package("orphan-scriptlet", "core", "distro", {"etc/orphan": b"x\n"}, install=scriptlet),
+            # Runs until it is killed: for the interruption tests (dash has no sleep builtin; a busy loop).
+            Package(
+                "slow-scriptlet", "extra", "distro", {"etc/slow": b"x\n"}, depends=("shell-dash",),
+                install="post_install() {\n  : > /var/lib/slow.started\n  while :; do :; done\n}\n",
+            ),
             Package(
                 "broken-scriptlet", "core", "distro", {"etc/broken": b"x\n"}, install="post_install() {\n  exit 3\n}\n"
             ),
@@ -386,7 +410,7 @@ def _mounts_under(path: Path) -> list[str]:
 def test_initramfs_runs_in_the_root_with_api_mounts_that_vanish(bootstrapped: Built) -> None:
     root = bootstrapped.ctx.root
     bootstrapped.backend.regenerate_initramfs(bootstrapped.ctx)
-    conf = (root / "etc/mkinitcpio.conf").read_text()
+    conf = (root / "etc/mkinitcpio.conf.d/50-archami.conf").read_text()
     assert "MODULES=(nvme ena)" in conf and "autodetect" not in conf.split("HOOKS=")[1]
     probe = (root / "var/lib/mkinitcpio-probe.log").read_text().splitlines()
     assert probe == ["args: -P", "proc: yes", "dev: yes", "sys: yes", "pwd: /"]
@@ -399,6 +423,8 @@ def test_instance_package_manager_config_then_clean(bootstrapped: Built, test_re
     conf = (root / "etc/pacman.conf").read_text()
     assert conf.index("[ec2]") < conf.index("[core]") < conf.index("[extra]")
     assert "Include = /etc/pacman.d/mirrorlist" in conf and "GPGDir" not in conf and "DBPath" not in conf
+    assert conf.endswith(PACMAN_CONF[PACMAN_CONF.index("[core]"):])  # the package's file, repositories added
+    assert "LocalFileSigLevel = Optional" in conf
     assert (root / "etc/pacman.d/mirrorlist").read_text().splitlines()[-1] == f"Server = {test_repo.url}"
 
     (root / "etc/pacman.d/gnupg").mkdir(parents=True, exist_ok=True)  # as archlinux-keyring's scriptlet may
@@ -411,3 +437,85 @@ def test_instance_package_manager_config_then_clean(bootstrapped: Built, test_re
     assert list((root / "var/lib/pacman/sync").iterdir()) == []
     # The local database stays: the instance's pacman must know what is installed.
     assert {p.name for p in bootstrapped.backend.installed_packages(root)} >= {"shell-dash", "hello-scriptlet"}
+
+
+# A build's bootstrap in its own process, as `archami build` runs it (SIGTERM becomes BuildInterrupted).
+_DRIVER = """
+import logging, sys
+from pathlib import Path
+from archami.config import expand, parse_definition
+from archami.distro.arch import ArchBackend
+from archami.distro.base import BuildContext
+from archami.runner import sigterm_interrupts
+base, key, cache = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+logging.basicConfig(level=logging.INFO, filename=str(base / "build.log"))
+(spec,) = expand(parse_definition(sys.stdin.read()))
+ctx = BuildContext(spec=spec, root=base / "root", work=base / "work", cache=cache,
+                   log=logging.getLogger("driver"))
+with sigterm_interrupts():
+    ArchBackend(extra_trusted_keys=(key,)).bootstrap(ctx)
+"""
+
+
+def _processes_in(root: Path) -> list[str]:
+    """Processes whose root directory or command line is the image root (chrooted scriptlets included)."""
+    found = []
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            chrooted = os.readlink(proc_dir / "root") == str(root)
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if chrooted or str(root) in cmdline:
+            found.append(f"{proc_dir.name}: {cmdline}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def shared_cache() -> Iterator[Path]:
+    """One package and keyring cache for the interruption tests (populating a keyring costs ~25 s)."""
+    path = Path(tempfile.mkdtemp(prefix="ai-cache-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_interrupted_pacman_leaves_no_process_or_mount(
+    test_repo: LocalRepo, shared_cache: Path, request: pytest.FixtureRequest, sig: str
+) -> None:
+    """Killing a build while a package scriptlet runs chrooted in the root (API filesystems mounted for it)
+    takes the scriptlet, pacman and the namespace's mounts with it — SIGKILL included (PDEATHSIG)."""
+    import signal
+    import sys
+    import time
+
+    # Short: gpg-agent's socket lives in the keyring directory and socket paths are limited to 108 bytes.
+    base = Path(tempfile.mkdtemp(prefix="ai-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(base), str(test_repo.distro_key), str(shared_cache)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(_definition_toml(test_repo, ["slow-scriptlet"]))
+    proc.stdin.close()
+    started = base / "root/var/lib/slow.started"
+    deadline = time.monotonic() + 300
+    try:
+        while not started.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the slow scriptlet never started"
+            time.sleep(0.2)
+        assert _processes_in(base / "root"), "the scriptlet should be running in the root now"
+        proc.send_signal(getattr(signal, sig))
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code != 0
+    if sig == "SIGTERM":
+        assert "BuildInterrupted" in (proc.stderr.read() if proc.stderr else "")
+    deadline = time.monotonic() + 30
+    while _processes_in(base / "root") or _mounts_under(base):
+        assert time.monotonic() < deadline, (_processes_in(base / "root"), _mounts_under(base))
+        time.sleep(0.5)

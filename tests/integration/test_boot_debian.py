@@ -15,7 +15,7 @@ import pytest
 
 from archami import artifacts
 from archami.artifacts import BuildResult, boot_report_name, read_json
-from archami.vm import ssh
+from archami.vm import health, ssh
 from archami.vm.boot import KEY_NAME, OVERLAY_NAME, boot_test, random_instance
 from archami.vm.guest import running_guest
 
@@ -27,9 +27,22 @@ FirstBoot = tuple[artifacts.TestReport, Path]
 BOOT_TIMEOUT = 600
 
 
+# Boot health, kola-style: every one is reported, by name, on every boot.
+HEALTH_CHECKS = {"boot finished, system running", "no failed systemd units", "every fstab entry mounted",
+                 "fstab verifies (findmnt --verify)", *(c.name for c in health.TEXT_CHECKS)}
+
+
 def _failed(report: artifacts.TestReport) -> str:
     lines = [f"{c.name}: {'ok' if c.ok else 'FAIL'} {c.detail}" for c in report.checks]
     return "\n".join(lines) + f"\nserial log: {report.serial_log}"
+
+
+def _health(report: artifacts.TestReport) -> None:
+    names = {c.name: c for c in report.checks}
+    assert set(names) >= HEALTH_CHECKS, HEALTH_CHECKS - set(names)
+    for name in sorted(HEALTH_CHECKS):
+        print(f"  {report.firmware} {name}: {'ok' if names[name].ok else 'FAIL'} ({names[name].detail})")
+    assert "/boot/efi vfat" in names["every fstab entry mounted"].detail  # the ESP itself, not a directory
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +60,7 @@ def first_boot(debian_build: BuildResult, tmp_path_factory: pytest.TempPathFacto
 def test_bios_boot_logs_in_with_the_metadata_key_and_grows_root(first_boot: FirstBoot) -> None:
     report, work = first_boot
     assert report.ok, _failed(report)
+    _health(report)
     assert read_json(work / boot_report_name("bios"), artifacts.TestReport) == report
     names = {c.name: c for c in report.checks}
     assert names["root filesystem fills the volume"].ok
@@ -79,6 +93,7 @@ def test_uefi_boot_logs_in_and_leaves_the_image_untouched(debian_build: BuildRes
     report = boot_test(debian_build.image, "uefi", report_dir=tmp_path, timeout=BOOT_TIMEOUT)
     print(f"UEFI boot to SSH: {report.boot_to_ssh_seconds}s ({report.accel})")
     assert report.ok, _failed(report)
+    _health(report)
     assert report.serial_log is None
     with debian_build.image.open("rb") as image:
         assert hashlib.file_digest(image, "sha256").hexdigest() == debian_build.manifest.image_sha256

@@ -71,16 +71,57 @@ def test_each_architecture_uses_its_distributions_keyring(tmp_path: Path) -> Non
         ArchBackend().cache_inputs(i686)
 
 
-def test_instance_pacman_conf_uses_the_repositorys_public_address(tmp_path: Path) -> None:
+# The shape of the pacman package's own /etc/pacman.conf on Arch (its [options] and two repositories).
+PACKAGE_PACMAN_CONF = """\
+[options]
+HoldPkg     = pacman glibc
+Architecture = auto
+CheckSpace
+ParallelDownloads = 5
+DownloadUser = alpm
+SigLevel    = Required DatabaseOptional
+LocalFileSigLevel = Optional
+
+#[core-testing]
+#Include = /etc/pacman.d/mirrorlist
+
+[core]
+Include = /etc/pacman.d/mirrorlist
+
+[extra]
+Include = /etc/pacman.d/mirrorlist
+"""
+
+
+def _image_with_pacman_conf(root: Path) -> Path:
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc/pacman.conf").write_text(PACKAGE_PACMAN_CONF)
+    return root
+
+
+def test_instance_pacman_conf_edits_only_the_repository_sections(tmp_path: Path) -> None:
     text = (EXAMPLES / "arch.toml").read_text().replace(
-        '# instance_server = "https://<your-bucket>.s3.<region>.amazonaws.com/$repo/$arch"',
+        "instances = false\n# instance_server = \"https://<your-bucket>.s3.<region>.amazonaws.com/$repo/$arch\"",
         'instance_server = "https://repo.invalid/$repo/$arch"',
     )
     spec = expand(parse_definition(text))[0]
-    write_instance_pacman_config(tmp_path, spec, {"ARCHAMI_ARCH_MIRROR": "http://127.0.0.1:9/$repo"})
-    conf = (tmp_path / "etc/pacman.conf").read_text()
-    assert "Server = https://repo.invalid/$repo/$arch" in conf
-    assert "file:///var/lib/archami/repo" not in conf
-    # Without instance_server the build's address is what instances get.
-    write_instance_pacman_config(tmp_path, expand(parse_definition((EXAMPLES / "arch.toml").read_text()))[0], {})
-    assert "Server = file:///var/lib/archami/repo/$repo/$arch" in (tmp_path / "etc/pacman.conf").read_text()
+    root = _image_with_pacman_conf(tmp_path)
+    write_instance_pacman_config(root, spec, {"ARCHAMI_ARCH_MIRROR": "http://127.0.0.1:9/$repo"})
+    conf = (root / "etc/pacman.conf").read_text()
+    assert "Server = https://repo.invalid/$repo/$arch" in conf and "file:///var/lib/archami/repo" not in conf
+    assert conf.index("[ec2]") < conf.index("[core]") < conf.index("[extra]")
+    # Everything else is the package's own file, byte for byte.
+    assert conf.replace(conf[conf.index("# Added by archami."):conf.index("[core]")], "") == PACKAGE_PACMAN_CONF
+
+
+def test_a_build_only_repository_is_left_out_and_a_file_url_is_refused(tmp_path: Path) -> None:
+    shipped = expand(parse_definition((EXAMPLES / "arch.toml").read_text()))[0]
+    root = _image_with_pacman_conf(tmp_path)
+    write_instance_pacman_config(root, shipped, {})  # the example: `instances = false`
+    assert (root / "etc/pacman.conf").read_text() == PACKAGE_PACMAN_CONF
+    reachable = (EXAMPLES / "arch.toml").read_text().replace("instances = false\n", "")
+    with pytest.raises(ArchamiError, match="instances cannot reach file:///var/lib/archami/repo"):
+        write_instance_pacman_config(root, expand(parse_definition(reachable))[0], {})
+    (root / "etc/pacman.conf").unlink()
+    with pytest.raises(ArchamiError, match="pacman package must be installed"):
+        write_instance_pacman_config(root, shipped, {})

@@ -39,8 +39,9 @@ def test_audit_of_a_root_directory(tmp_path: Path) -> None:
 def test_boot_rejects_a_bad_firmware_a_bad_size_and_a_missing_image(tmp_path: Path) -> None:
     image = tmp_path / "image.raw"
     image.write_bytes(b"\0" * 1024)
+    bad_choice = runner.invoke(app, ["boot", "--firmware", "xen", str(image)], env={"COLUMNS": "200"})
+    assert bad_choice.exit_code == 2 and "'bios', 'uefi'" in bad_choice.output  # a usage error naming the choices
     for args, message in (
-        (["--firmware", "xen", str(image)], "bios or uefi"),
         (["--disk-size", "lots", str(image)], "--disk-size"),
         ([str(tmp_path / "nope.raw")], "nope.raw"),
     ):

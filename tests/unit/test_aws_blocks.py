@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archami.aws.blocks import (
+from archami.aws.images import volume_size_gib
+from archami.aws.upload import (
     EBS_BLOCK_SIZE,
     ZERO_BLOCK,
     blocks_to_upload,
     data_block_indices,
     linear_checksum,
-    volume_size_gib,
 )
 
 B = EBS_BLOCK_SIZE

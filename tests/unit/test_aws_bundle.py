@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from archami.aws.bundle import PART_SIZE, write_bundle
-from archami.aws.bundle_read import parse_manifest, unbundle, verify_signature
+from archami.aws.bundle import PART_SIZE, parse_manifest, unbundle, verify_signature, write_bundle
 from archami.errors import ArchamiError
 
 SCHEMA = Path(__file__).parent / "aws_data" / "ec2_bundle_manifest_2007-10-10.xsd"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archami.aws.prune import PruneAction, select_old
+from archami.aws.published import PruneAction, select_old
 from archami.errors import ArchamiError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from archami.artifacts import Manifest
-from archami.aws.register import register_params
+from archami.aws.images import register_params
 from archami.config import load_definition
 from archami.config.variant import Variant
 from archami.errors import ArchamiError

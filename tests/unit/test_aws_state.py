@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from archami.aws.clients import Clients
-from archami.aws.regions import resolve_regions
+from archami.aws.clients import Clients, resolve_regions
 from archami.aws.state import PublishState, StateStore
 from archami.errors import ArchamiError
 

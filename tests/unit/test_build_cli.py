@@ -14,7 +14,7 @@ def test_unknown_variant_lists_the_valid_ones(tmp_path: Path) -> None:
     result = subprocess.run([ARCHAMI, "build", str(REPO / "examples/debian.toml"), "--variant", "nope",
                              "--out", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 2
-    assert "--variant" in result.stderr and "bookworm-ebs-hvm-x86_64" in result.stderr
+    assert "--variant" in result.stderr and "trixie-ebs-hvm-x86_64" in result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
 

@@ -23,8 +23,10 @@ packages.add = ["nvidia"]
 """
 
 
-def test_arch_example_has_the_seed_columns() -> None:
-    loaded = load_definition(EXAMPLES / "arch.toml")
+def test_arch_example_builds_what_boots_and_the_seed_file_has_the_seed_columns() -> None:
+    shipped = load_definition(EXAMPLES / "arch.toml").variants
+    assert {v.label for v in shipped} == {"ebs hvm x86_64", "ebs hvm gpu x86_64"}
+    loaded = load_definition(EXAMPLES / "arch-seed-columns.toml")
     labels = {v.label for v in loaded.variants}
     # The seed's release table: ebs/s3 x paravirtual x86_64/i386, ebs hvm x86_64, ebs hvm gpu x86_64.
     assert labels == {
@@ -36,13 +38,13 @@ def test_arch_example_has_the_seed_columns() -> None:
         "ebs hvm gpu x86_64",
     }
     gpu = next(s for s in loaded.specs if s.variant.flavour == "gpu")
-    assert "nvidia" in gpu.packages and "linux" in gpu.packages
+    assert "nvidia-open" in gpu.packages and "linux" in gpu.packages
     assert "initscripts" in gpu.removed and "initscripts" not in gpu.packages
 
 
-def test_debian_example_spans_two_releases() -> None:
+def test_debian_example_is_stable_and_testing_by_codename() -> None:
     loaded = load_definition(EXAMPLES / "debian.toml")
-    assert [v.id for v in loaded.variants] == ["bookworm-ebs-hvm-x86_64", "trixie-ebs-hvm-x86_64"]
+    assert [v.id for v in loaded.variants] == ["trixie-ebs-hvm-x86_64", "forky-ebs-hvm-x86_64"]
     assert all(v.boot_mode == "uefi-preferred" for v in loaded.variants)
 
 
@@ -78,8 +80,8 @@ def test_instance_store_aarch64_is_impossible() -> None:
 
 def test_select_names_valid_ids() -> None:
     variants = load_definition(EXAMPLES / "debian.toml").variants
-    assert [v.id for v in select(variants, "trixie-ebs-hvm-x86_64")] == ["trixie-ebs-hvm-x86_64"]
-    with pytest.raises(MatrixError, match="bookworm-ebs-hvm-x86_64"):
+    assert [v.id for v in select(variants, "forky-ebs-hvm-x86_64")] == ["forky-ebs-hvm-x86_64"]
+    with pytest.raises(MatrixError, match="trixie-ebs-hvm-x86_64"):
         select(variants, "nope")
 
 

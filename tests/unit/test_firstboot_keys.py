@@ -54,6 +54,22 @@ def test_malformed_keys_refused(line: str, reason: str) -> None:
     assert reason in parsed
 
 
+def _blob(*fields: bytes) -> str:
+    return base64.b64encode(b"".join(len(f).to_bytes(4, "big") + f for f in fields)).decode()
+
+
+def test_a_key_type_this_agent_does_not_know_is_kept_when_its_blob_names_it() -> None:
+    # A newer OpenSSH in the image may accept algorithms this agent has never heard of: no lock-out for that.
+    line = f"mldsa65-ed25519@openssh.com {_blob(b'mldsa65-ed25519@openssh.com', b'p' * 40, b'q' * 32)} eve"
+    assert parse_key(line) == tuple(line.split(" ", 2))
+    other = f"mldsa65-ed25519@openssh.com {_blob(b'ssh-ed25519', b'q' * 32)} eve"
+    assert "does not match its type" in str(parse_key(other))
+    assert "no key" in str(parse_key(f"new-type {_blob(b'new-type')}"))
+    # An authorized_keys option is never taken for a type, whatever follows it.
+    for option in ("restrict,pty", 'from="10.0.0.1"', "no-pty=x"):
+        assert "unknown key type" in str(parse_key(f"{option} {_blob(option.encode(), b'k')}"))
+
+
 def test_clean_keys_keeps_order_drops_duplicates_and_junk(capfd: pytest.CaptureFixture[str]) -> None:
     texts = [ED + "\n", "not a key\n", RSA, ED.replace("alice@laptop", "alice-again"), f"# comment\n\n{ED2}\n"]
     assert clean_keys(texts) == [ED, RSA, ED2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import subprocess
 import sys
@@ -26,7 +27,8 @@ def test_serves_keys_and_user_data(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "from archami.cli import main; main()", "imds", "--key", str(tmp_path / "mykey.pub"),
             "--instance-id", "i-0fedcba9876543210", "--region", "ap-southeast-2", "--user-data", str(tmp_path / "ud"),
             "--duration", "20"]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin"}) as proc:
+    env = {"COLUMNS": "200", "PATH": "/usr/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}  # this tree's code
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as proc:
         assert proc.stdout is not None
         url = None
         for line in proc.stdout:

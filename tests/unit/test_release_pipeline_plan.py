@@ -14,7 +14,7 @@ from archami.release.steps import boot_skip_reason, firmwares_for, parse_variant
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN = load_definition(ROOT / "examples" / "debian.toml")
-ARCH = load_definition(ROOT / "examples" / "arch.toml")
+ARCH = load_definition(ROOT / "examples" / "arch-seed-columns.toml")
 RECORDS = Path(__file__).parent / "release_records"
 TODAY = date(2026, 11, 25)
 
@@ -57,11 +57,11 @@ def test_first_release_of_the_day_then_the_next_id(tmp_path: Path) -> None:
 
 def test_an_unfinished_release_is_resumed_not_duplicated(tmp_path: Path) -> None:
     releases = tmp_path / "releases"
-    first, _ = open_release(DEBIAN, _options(tmp_path, regions=["us-east-1"]), print)
+    first, _ = open_release(DEBIAN, _options(tmp_path, publish_overrides={"regions": ["us-east-1"]}), print)
     first.status = "failed"
     save_state(releases, first)
     again, resumed = open_release(DEBIAN, _options(tmp_path), print)
-    assert (again.release_id, resumed, again.regions) == ("2026.11.25", True, ["us-east-1"])
+    assert (again.release_id, resumed, again.publish.regions) == ("2026.11.25", True, ["us-east-1"])
     # Another family's unfinished release is not ours to resume.
     other, resumed = open_release(ARCH, _options(tmp_path), print)
     assert (other.release_id, resumed) == ("2026.11.25.1", False)

@@ -45,7 +45,7 @@ def test_variant_release_from_the_stage_artifacts() -> None:
     )
     boot = BootTestResult(status="skipped", reason="skipped on request (--skip-boot)")
     release = VariantRelease.assemble(manifest, boot, published, variant)
-    assert release.variant.id == "bookworm-ebs-hvm-x86_64" and release.variant.label == "bookworm ebs hvm x86_64"
+    assert release.variant.id == "trixie-ebs-hvm-x86_64" and release.variant.label == "trixie ebs hvm x86_64"
     assert list(release.packages) == ["linux-image-cloud-amd64", "sudo"]
     assert release.linux_version == "6.1.119"
     assert release.regions["eu-west-1"].ami_id == "ami-1" and release.regions["eu-west-1"].snapshot_id == "snap-1"

@@ -35,6 +35,12 @@ def _manifest(example: str, packages: list[PackageInfo]) -> Manifest:
     )
 
 
+def sbom_release(sbom: dict[str, object]) -> str:
+    """The release the SBOM says the image is of ("debian trixie" -> "trixie")."""
+    component = sbom["metadata"]["component"]  # type: ignore[index]
+    return next(p["value"] for p in component["properties"] if p["name"] == "archami:distro").split()[1]
+
+
 def validate(document: dict[str, object]) -> None:
     error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(json.dumps(document))
     assert error is None, str(error).splitlines()[0]
@@ -49,7 +55,7 @@ def test_debian_sbom_is_valid_cyclonedx_with_purls_and_licences() -> None:
     for package in PACKAGES:
         purl = PackageURL.from_string(components[package.name]["purl"])
         assert (purl.type, purl.namespace, purl.name, purl.version) == ("deb", "debian", package.name, package.version)
-        assert purl.qualifiers == {"arch": package.architecture, "distro": "debian-bookworm"}
+        assert purl.qualifiers == {"arch": package.architecture, "distro": f"debian-{sbom_release(sbom)}"}
     assert [lic["license"]["name"] for lic in components["openssh-server"]["licenses"]] == licences["openssh-server"]
     assert "licenses" not in components["libc6"]
     assert sbom["metadata"]["timestamp"] == "2026-11-27T12:12:24Z"  # type: ignore[index]

@@ -46,6 +46,13 @@ def test_kvm_uses_the_host_cpu(tmp_path: Path) -> None:
     assert _option(argv, "-cpu") == ["host"]
 
 
+def test_a_slowed_guest_clock_is_tcg_only(tmp_path: Path) -> None:
+    assert "-icount" not in qemu_command(_spec(tmp_path))
+    assert _option(qemu_command(_spec(tmp_path, icount_shift=2)), "-icount") == ["shift=2,sleep=on"]
+    with pytest.raises(ValueError, match="TCG"):
+        qemu_command(_spec(tmp_path, accel="kvm", icount_shift=2))
+
+
 def test_bios_has_no_pflash_and_uefi_has_code_readonly_and_own_vars(tmp_path: Path) -> None:
     assert not any("if=pflash" in a for a in qemu_command(_spec(tmp_path)))
     vars_copy = tmp_path / "vars.fd"

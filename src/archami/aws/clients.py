@@ -1,4 +1,5 @@
-"""boto3 clients for every region, pointed at AWS or at one local emulator (--endpoint-url).
+"""boto3 clients for every region, pointed at AWS or at one local emulator (--endpoint-url), and the
+regions a publish goes to.
 
 Retries are botocore's "standard" mode: jittered exponential backoff on throttling (RequestLimitExceeded,
 SlowDown, ...), 5xx answers and dropped connections. It is the well-kept implementation AWS's own SDKs
@@ -10,10 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
+
+from archami.aws.errors import as_archami_errors
+from archami.errors import ArchamiError
 
 if TYPE_CHECKING:
     from mypy_boto3_ebs import EBSClient
@@ -97,3 +101,43 @@ class Clients:
         sts = self._client("sts", region)
         account: str = sts.get_caller_identity()["Account"]
         return account
+
+
+def enabled_regions(clients: Clients, source_region: str) -> list[str]:
+    """Regions enabled for this account, in the source region's partition (aws, aws-cn, aws-us-gov).
+
+    describe_regions without AllRegions lists opted-in regions only; an emulator may list every partition's
+    regions, so the partition filter matters there.
+    """
+    partition = clients.partition(source_region)
+    answer = clients.ec2(source_region).describe_regions(AllRegions=False)["Regions"]
+    names = sorted(
+        r["RegionName"]
+        for r in answer
+        if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
+        and clients.partition(r["RegionName"]) == partition
+    )
+    if source_region not in names:
+        raise ArchamiError(f"source region {source_region} is not enabled for this account")
+    return [source_region, *(n for n in names if n != source_region)]
+
+
+@as_archami_errors
+def resolve_regions(clients: Clients, regions: list[str] | Literal["all"], source_region: str | None) -> list[str]:
+    """The ordered region list; its first entry is the source region (upload + register happen there).
+
+    "all": every enabled region of the source region's partition (PublishSettings.regions, one meaning for
+    `archami publish`, `release` and `prune`).
+    """
+    if regions != "all":
+        source = source_region or regions[0]
+        if source_region and source_region not in regions:
+            regions = [source_region, *regions]
+        ordered = [source, *(r for r in dict.fromkeys(regions) if r != source)]
+        partition = clients.partition(source)
+        foreign = [r for r in ordered if clients.partition(r) != partition]
+        if foreign:
+            raise ArchamiError(f"regions {', '.join(foreign)} are not in the {partition} partition of {source}")
+        return ordered
+    # No list means the whole partition: a release is published everywhere it can be launched.
+    return enabled_regions(clients, source_region or clients.default_region)

@@ -1,4 +1,4 @@
-"""What every publish step needs: the build, the names, the clients, the state, and how to report."""
+"""What every publish step needs: the build, the names, the settings, the clients, the state, and how to report."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from archami.artifacts import Manifest
 from archami.aws.clients import Clients
+from archami.aws.images import archami_tags
 from archami.aws.state import StateStore
-from archami.aws.tags import archami_tags
-
-Method = Literal["ebs-direct", "s3-import"]
+from archami.config.publish import PublishSettings
 
 
 class UploadProgress(Protocol):
@@ -30,17 +29,11 @@ class PublishContext:
     manifest: Manifest
     release_id: str
     ami_name: str
-    regions: list[str]  # the first is the source region
+    regions: list[str]  # resolved from settings.regions; the first is the source region
     clients: Clients
     store: StateStore
-    public: bool = False
-    method: Method = "ebs-direct"
-    encrypted: bool = False
-    kms_key_arn: str | None = None
-    bucket: str | None = None
-    ec2_certificate: Path | None = None
-    deprecate_at: datetime | None = None
-    ssm_prefix: str = "/archami"
+    settings: PublishSettings
+    deprecate_at: datetime | None = None  # from settings.deprecate, fixed when the publish starts
     workers: int = 8
     poll: float = 2.0
     progress: UploadProgress | None = None
@@ -60,12 +53,21 @@ class PublishContext:
         return self.manifest.variant_id
 
     @property
-    def tags(self) -> dict[str, str]:
+    def identity_tags(self) -> dict[str, str]:
+        """archami's own tags: what a re-run, sweep or prune finds this publish's resources by."""
         return archami_tags(self.family, self.variant_id, self.release_id)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Every tag a created resource carries: the definition's own, then archami's (which win)."""
+        return {**self.settings.tags, **self.identity_tags}
 
     @property
     def description(self) -> str:
         return (self.manifest.description or f"{self.family} {self.manifest.variant.label}")[:255]
+
+    def s3_key(self, filename: str) -> str:
+        return self.settings.s3_key(self.ami_name, filename)
 
     def token(self, *parts: object) -> str:
         """A ClientToken (<= 64 ASCII chars) stable across re-runs of the same publish step."""

@@ -10,19 +10,25 @@ import shutil
 
 from botocore.exceptions import ClientError
 
-from archami.aws import ebs_upload, s3_transfer
-from archami.aws.blocks import EBS_BLOCK_SIZE, data_block_indices, volume_size_gib
-from archami.aws.bundle import write_bundle
+from archami.aws import upload
+from archami.aws.bundle import load_ec2_certificate, load_signing_key, write_bundle
 from archami.aws.context import PublishContext
-from archami.aws.crashpoints import boundary
-from archami.aws.images import delete_snapshot, image_snapshot_ids, images_named, tag_resources, wait_available
-from archami.aws.register import register, register_params
-from archami.aws.state import PublishState, RegionState
-from archami.errors import ArchamiError
+from archami.aws.images import (
+    delete_snapshot,
+    image_snapshot_ids,
+    images_named,
+    register,
+    register_params,
+    tag_resources,
+    volume_size_gib,
+    wait_available,
+)
+from archami.aws.state import PublishState, RegionState, boundary
+from archami.aws.upload import EBS_BLOCK_SIZE, data_block_indices
 
 
 def ensure_snapshot(ctx: PublishContext) -> str:
-    if ctx.method == "s3-import":
+    if ctx.settings.method == "s3-import":
         return _ensure_imported_snapshot(ctx)
     return _ensure_uploaded_snapshot(ctx)
 
@@ -35,7 +41,7 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
         return st.snapshot_id
     snapshot_id = st.snapshot_id
     if snapshot_id:
-        state = ebs_upload.snapshot_state(ec2, snapshot_id)
+        state = upload.snapshot_state(ec2, snapshot_id)
         if state == "completed":  # CompleteSnapshot went through just before an interruption
             ctx.store.update_region(region, _mark_complete)
             return snapshot_id
@@ -50,14 +56,14 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
     if snapshot_id is None:
         attempt = ctx.store.region(region).upload_attempt
         # Same token as an interrupted run's StartSnapshot: EBS returns that snapshot instead of a new one.
-        snapshot_id = ebs_upload.start_snapshot(
+        snapshot_id = upload.start_snapshot(
             ebs,
             volume_gib=volume_size_gib(ctx.manifest.image_size),
             description=ctx.description,
             tags=ctx.tags,
             client_token=ctx.token(region, "snapshot", attempt),
-            encrypted=ctx.encrypted,
-            kms_key_arn=ctx.kms_key_arn,
+            encrypted=ctx.settings.encrypted,
+            kms_key_arn=ctx.settings.kms_key_arn,
         )
         boundary("snapshot-started")
         sid = snapshot_id
@@ -66,15 +72,15 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
         ctx.log(f"{region}: uploading into snapshot {snapshot_id}")
     if ctx.progress:
         total = len(data_block_indices(ctx.image)) * EBS_BLOCK_SIZE
-        if ctx.encrypted:
+        if ctx.settings.encrypted:
             total = volume_size_gib(ctx.manifest.image_size) * 1024**3
         ctx.progress.begin(region, total)
     try:
-        result = ebs_upload.upload_image(
+        result = upload.upload_image(
             ebs,
             ctx.image,
             snapshot_id=snapshot_id,
-            encrypted=ctx.encrypted,
+            encrypted=ctx.settings.encrypted,
             workers=ctx.workers,
             on_progress=ctx.progress.advance if ctx.progress else None,
         )
@@ -83,13 +89,13 @@ def _ensure_uploaded_snapshot(ctx: PublishContext) -> str:
             ctx.progress.end()
     boundary("snapshot-completed")
     ctx.store.update(lambda s: _count_upload(s, result))
-    ebs_upload.wait_snapshot_completed(ec2, snapshot_id, poll=ctx.poll)
+    upload.wait_snapshot_completed(ec2, snapshot_id, poll=ctx.poll)
     ctx.store.update_region(region, _mark_complete)
     boundary("snapshot-complete-recorded")
     return snapshot_id
 
 
-def _count_upload(state: PublishState, result: ebs_upload.UploadResult) -> None:
+def _count_upload(state: PublishState, result: upload.UploadResult) -> None:
     state.bytes_uploaded += result.bytes_sent
     state.blocks_uploaded += result.blocks_sent
 
@@ -111,19 +117,18 @@ def _ensure_imported_snapshot(ctx: PublishContext) -> str:
     st = ctx.store.region(region)
     if st.snapshot_id and st.snapshot_complete:
         return st.snapshot_id
-    if not ctx.bucket:
-        raise ArchamiError("the s3-import method needs --bucket (an S3 bucket in the source region)")
-    key = f"{ctx.ami_name}/{ctx.image.name}"
+    bucket = _bucket(ctx)
+    key = ctx.s3_key(ctx.image.name)
     if not st.import_task_id:
-        if st.s3_object != f"{ctx.bucket}/{key}":
-            s3_transfer.ensure_bucket(s3, ctx.bucket, region)
-            ctx.log(f"{region}: uploading {ctx.image.name} to s3://{ctx.bucket}/{key}")
-            s3_transfer.upload_file(s3, ctx.image, ctx.bucket, key)
-            ctx.store.update_region(region, lambda r: setattr(r, "s3_object", f"{ctx.bucket}/{key}"))
+        if st.s3_object != f"{bucket}/{key}":
+            upload.ensure_bucket(s3, bucket, region)
+            ctx.log(f"{region}: uploading {ctx.image.name} to s3://{bucket}/{key}")
+            upload.upload_to_s3(s3, ctx.image, bucket, key)
+            ctx.store.update_region(region, lambda r: setattr(r, "s3_object", f"{bucket}/{key}"))
             boundary("s3-uploaded")
-        task = s3_transfer.start_import(
-            ctx.clients.ec2(region, max_attempts=1),  # retried by call_or_not_implemented, see capability
-            bucket=ctx.bucket,
+        task = upload.start_import(
+            ctx.clients.ec2(region, max_attempts=1),  # retried by call_or_not_implemented (aws/errors.py)
+            bucket=bucket,
             key=key,
             description=ctx.description,
             token=ctx.token(region, "import"),
@@ -133,7 +138,7 @@ def _ensure_imported_snapshot(ctx: PublishContext) -> str:
         boundary("import-recorded")
         st = ctx.store.region(region)
     assert st.import_task_id is not None
-    snapshot_id = s3_transfer.wait_import(ec2, st.import_task_id, poll=max(ctx.poll, 1))
+    snapshot_id = upload.wait_import(ec2, st.import_task_id, poll=max(ctx.poll, 1))
     tag_resources(ec2, [snapshot_id], ctx.tags)
 
     def done(r: RegionState) -> None:
@@ -141,8 +146,14 @@ def _ensure_imported_snapshot(ctx: PublishContext) -> str:
         r.snapshot_complete = True
 
     ctx.store.update_region(region, done)
-    s3.delete_object(Bucket=ctx.bucket, Key=key)  # the snapshot holds the image now
+    s3.delete_object(Bucket=bucket, Key=key)  # the snapshot holds the image now
     return snapshot_id
+
+
+def _bucket(ctx: PublishContext) -> str:
+    ctx.settings.check_can_publish(ctx.manifest.variant.root_device)  # the preflight checked it already
+    assert ctx.settings.bucket is not None
+    return ctx.settings.bucket
 
 
 def ensure_bundle(ctx: PublishContext) -> str:
@@ -151,12 +162,9 @@ def ensure_bundle(ctx: PublishContext) -> str:
     st = ctx.store.region(region)
     if st.s3_object:
         return st.s3_object
-    if not ctx.bucket:
-        raise ArchamiError("instance-store variants need --bucket (an S3 bucket in the source region)")
-    if not ctx.ec2_certificate:
-        raise ArchamiError(
-            "instance-store variants need --ec2-cert: the EC2 bundling certificate of the region's partition"
-        )
+    bucket = _bucket(ctx)
+    certificate, signing_key = ctx.settings.ec2_certificate, ctx.settings.signing_key
+    assert certificate is not None  # _bucket checked it
     s3 = ctx.clients.s3(region)
     bundle_dir = ctx.build_dir / "bundle"
     shutil.rmtree(bundle_dir, ignore_errors=True)  # an interrupted run's parts (new key and IV each time)
@@ -166,13 +174,14 @@ def ensure_bundle(ctx: PublishContext) -> str:
         name="image",
         account_id=ctx.clients.account_id(region),
         architecture=ctx.manifest.variant.ec2_architecture,
-        ec2_certificate_pem=ctx.ec2_certificate.read_bytes(),
+        ec2_certificate_pem=load_ec2_certificate(certificate),
+        user_private_key=load_signing_key(signing_key) if signing_key else None,
         kernel_id=ctx.kernel_ids.get(region),
     )
-    s3_transfer.ensure_bucket(s3, ctx.bucket, region)
+    upload.ensure_bucket(s3, bucket, region)
     for path in [*bundle.parts, bundle.manifest]:  # the manifest last: it is what registration reads
-        s3_transfer.upload_file(s3, path, ctx.bucket, f"{ctx.ami_name}/{path.name}")
-    location = f"{ctx.bucket}/{ctx.ami_name}/{bundle.manifest.name}"
+        upload.upload_to_s3(s3, path, bucket, ctx.s3_key(path.name))
+    location = f"{bucket}/{ctx.s3_key(bundle.manifest.name)}"
     ctx.store.update_region(region, lambda r: setattr(r, "s3_object", location))
     boundary("bundle-uploaded")
     return location

@@ -2,16 +2,22 @@
 
 Written atomically (temp file + rename) under a lock after every change, so a crash at any point leaves
 a readable file naming everything created so far; a re-run continues from it.
+
+The steps mark the boundaries around those writes (`boundary`), where a test can SIGKILL the process:
+ARCHAMI_CRASH_AT=K kills it at the K-th boundary it passes (1-based); ARCHAMI_CRASH_LOG=FILE appends each
+boundary's name, so a test learns how many boundaries a full run has. Both unset: no effect.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from archami.artifacts import write_json_atomic
 from archami.errors import ArchamiError
@@ -33,6 +39,7 @@ class RegionState(BaseModel):
     ami_available: bool = False
     ami_snapshot_ids: list[str] = Field(default_factory=list)  # snapshots behind the AMI (copies own theirs)
     public: bool = False
+    shared: list[str] = Field(default_factory=list)  # accounts, organization and unit ARNs given launch permission
     block_public_access: str | None = None  # "unblocked", "block-new-sharing", "not-implemented"
     deprecate_at: str | None = None
     ssm_parameter: str | None = None
@@ -67,7 +74,11 @@ class StateStore:
     def open(cls, path: Path, fresh: PublishState) -> StateStore:
         """Load the state file if it exists (it must describe the same publish), else start `fresh`."""
         if path.exists():
-            state = PublishState.model_validate_json(path.read_text())
+            try:
+                state = PublishState.model_validate_json(path.read_text())
+            except (OSError, ValidationError) as exc:
+                reason = str(exc).splitlines()[0]
+                raise ArchamiError(f"{path}: unreadable publish state ({reason}); move it aside to restart") from None
             for field in ("release_id", "variant_id", "ami_name", "image_sha256"):
                 if getattr(state, field) != getattr(fresh, field):
                     raise ArchamiError(
@@ -106,3 +117,23 @@ class StateStore:
         with self._lock:
             self.state.updated_at = now_iso()
             write_json_atomic(self.path, self.state)
+
+
+_crash_lock = threading.Lock()
+_boundaries_passed = 0
+
+
+def boundary(name: str) -> None:
+    """A named step boundary of a publish (see the module docstring): a no-op unless a test asks."""
+    global _boundaries_passed
+    crash_at = os.environ.get("ARCHAMI_CRASH_AT")
+    log = os.environ.get("ARCHAMI_CRASH_LOG")
+    if not crash_at and not log:
+        return
+    with _crash_lock:
+        _boundaries_passed += 1
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{_boundaries_passed} {name}\n")
+        if crash_at and _boundaries_passed == int(crash_at):
+            os.kill(os.getpid(), signal.SIGKILL)

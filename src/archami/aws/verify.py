@@ -44,9 +44,11 @@ class ImageExpectation:
     public: bool
     tags: dict[str, str]
     ssm_parameter: str | None = None  # a parameter that must hold this AMI id (the current release only)
-    deprecate_after: timedelta | None = None  # DeprecationTime must be about CreationDate + this
+    deprecate_after: timedelta | None = None  # DeprecationTime must be about CreationDate + this...
+    deprecate_at: datetime | None = None  # ...or about this fixed time (neither: no deprecation)
     deregistration_protection: bool = False
     imds: str = "v2.0"
+    shared_with: tuple[str, ...] = ()  # launch permissions besides "all": account ids, organization (unit) ARNs
 
 
 @dataclass(frozen=True)
@@ -90,15 +92,21 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def deprecation_check(exp: ImageExpectation, image: dict[str, Any]) -> Check:
     deprecation = _parse_time(image.get("DeprecationTime"))
-    if exp.deprecate_after is None:
+    if exp.deprecate_after is None and exp.deprecate_at is None:
         return _check(exp, "deprecation", "none", "none" if deprecation is None else deprecation.isoformat())
     created = _parse_time(image.get("CreationDate"))
-    wanted = f"CreationDate + {exp.deprecate_after.days} days"
+    target: datetime | None
+    if exp.deprecate_at is not None:
+        wanted, target = exp.deprecate_at.strftime("%Y-%m-%dT%H:%M:%SZ"), exp.deprecate_at
+    else:
+        assert exp.deprecate_after is not None
+        wanted = f"CreationDate + {exp.deprecate_after.days} days"
+        target = created + exp.deprecate_after if created else None
     if deprecation is None:
         return Check(exp.region, exp.ami_id, "deprecation", "Missing", wanted, "")
-    if created is None:
+    if target is None or created is None:
         return Check(exp.region, exp.ami_id, "deprecation", "Incorrect", wanted, "no CreationDate to compare with")
-    off = abs(deprecation - (created + exp.deprecate_after))
+    off = abs(deprecation - target)
     status: Status = "Correct" if off <= _DEPRECATION_SLACK else "Incorrect"
     return Check(exp.region, exp.ami_id, "deprecation", status, wanted,
                  f"{deprecation.strftime('%Y-%m-%dT%H:%M:%SZ')} (CreationDate + {(deprecation - created).days} days)")
@@ -147,10 +155,18 @@ def image_checks(exp: ImageExpectation, image: dict[str, Any]) -> list[Check]:
     ]
 
 
+def launch_permission_text(public: bool, shared: list[str]) -> str:
+    return ", ".join(["public" if public else "private", *sorted(shared)])
+
+
 def _launch_permission(ec2: EC2Client, exp: ImageExpectation) -> Check:
     permissions = ec2.describe_image_attribute(ImageId=exp.ami_id, Attribute="launchPermission")
-    public = any(p.get("Group") == "all" for p in permissions.get("LaunchPermissions", []))
-    return _check(exp, "launch permission", "public" if exp.public else "private", "public" if public else "private")
+    entries = permissions.get("LaunchPermissions", [])
+    public = any(p.get("Group") == "all" for p in entries)
+    shared = [str(v) for p in entries for k, v in p.items() if k in ("UserId", "OrganizationArn",
+                                                                     "OrganizationalUnitArn")]
+    return _check(exp, "launch permission", launch_permission_text(exp.public, list(exp.shared_with)),
+                  launch_permission_text(public, shared))
 
 
 def _snapshot_permission(ec2: EC2Client, exp: ImageExpectation, image: dict[str, Any]) -> Check:

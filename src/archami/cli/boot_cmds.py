@@ -38,7 +38,7 @@ def render_report(report: TestReport) -> Table:
 @app.command()
 def boot(
     image: Annotated[Path, typer.Argument(help="Raw disk image, or a build directory with image.raw.")],
-    firmware: Annotated[str, typer.Option(help="bios (SeaBIOS) or uefi (OVMF).")] = "bios",
+    firmware: Annotated[Literal["bios", "uefi"], typer.Option(help="SeaBIOS (bios) or OVMF (uefi).")] = "bios",
     keep: Annotated[bool, typer.Option("--keep", help="Keep the work dir: overlay disk, key, logs.")] = False,
     disk_size: Annotated[
         str | None, typer.Option("--disk-size", help="Volume larger than the image, e.g. 4GiB (tests grow-root).")
@@ -48,17 +48,14 @@ def boot(
     as_json: Annotated[bool, typer.Option("--json", help="Print the TestReport as JSON.")] = False,
 ) -> None:
     """Boot IMAGE like an EC2 instance, log in with the key the local IMDS serves, check it, power off."""
-    if firmware not in ("bios", "uefi"):
-        raise ArchamiError(f"--firmware must be bios or uefi, not {firmware!r}")
-    fw: Literal["bios", "uefi"] = "uefi" if firmware == "uefi" else "bios"
     try:
         size = parse_size(disk_size) if disk_size else None
     except ValueError as exc:
         raise ArchamiError(f"--disk-size: {exc}") from exc
     path = resolve_image(image)
     if not as_json:
-        console.print(f"booting {path} ({fw}) ...")
-    report = boot_test(path, fw, disk_size=size, keep=keep, timeout=timeout, work_dir=work_dir)
+        console.print(f"booting {path} ({firmware}) ...")
+    report = boot_test(path, firmware, disk_size=size, keep=keep, timeout=timeout, work_dir=work_dir)
     if as_json:
         print(report.model_dump_json(indent=2))
     else:

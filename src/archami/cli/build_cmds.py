@@ -16,10 +16,10 @@ from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
 from archami.hosttools import check_tools, install_commands
 from archami.image.pipeline import build_variant
-from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES
+from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES, execution_order_text
 
 
-@app.command()
+@app.command(epilog=f"Execution order: {execution_order_text()}")
 def build(
     file: Annotated[Path, typer.Argument(help="Image definition (TOML).")],
     variant: Annotated[str | None, typer.Option("--variant", "-v", help="Build only this variant id.")] = None,

@@ -86,16 +86,16 @@ def imds(
         server = ImdsServer(config, host=host, port=port, faults=parse_faults(fault or []))
     except OSError as exc:
         raise ArchamiError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    table = Table(title="local IMDSv2", show_header=False)
-    for name, value in (
-        ("url", server.url), ("instance-id", config.instance_id), ("region", config.region),
-        ("zone", config.availability_zone), ("hostname", config.hostname),
-        ("public keys", ", ".join(config.public_keys) or "(none)"),
-        ("user-data", f"{len(data)} bytes" if data is not None else "(none)"),
-        ("faults", ", ".join(fault or []) or "(none)"),
-    ):
-        table.add_row(name, value)
-    with server:  # listening from here on: only now is the address worth printing
+    with server:  # listening before the URL is printed: a client may connect at once
+        table = Table(title="local IMDSv2", show_header=False)
+        for name, value in (
+            ("url", server.url), ("instance-id", config.instance_id), ("region", config.region),
+            ("zone", config.availability_zone), ("hostname", config.hostname),
+            ("public keys", ", ".join(config.public_keys) or "(none)"),
+            ("user-data", f"{len(data)} bytes" if data is not None else "(none)"),
+            ("faults", ", ".join(fault or []) or "(none)"),
+        ):
+            table.add_row(name, value)
         console.print(table)
         console.print(f"try: TOKEN=$(curl -sX PUT {server.url}/latest/api/token "
                       "-H 'X-aws-ec2-metadata-token-ttl-seconds: 60')", highlight=False, soft_wrap=True)

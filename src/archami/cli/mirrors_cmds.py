@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -38,15 +38,13 @@ ProtocolOpt = Annotated[list[str], typer.Option("--protocol", help="Allowed prot
 AgeOpt = Annotated[float, typer.Option("--max-age", help="Hours since last sync, at most (0: any).")]
 CompletionOpt = Annotated[float, typer.Option("--completion", help="Minimum completion percentage.")]
 DelayOpt = Annotated[float, typer.Option("--max-delay", help="Hours behind the main mirror, at most (0: any).")]
-IpOpt = Annotated[str, typer.Option("--ip", help="Require 'ipv4', 'ipv6' or 'any' support.")]
+IpOpt = Annotated[Literal["any", "ipv4", "ipv6"], typer.Option("--ip", help="IP version mirrors must support.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _filter(
     countries: list[str], protocols: list[str], max_age: float, completion: float, max_delay: float, ip: str
 ) -> MirrorFilter:
-    if ip not in ("any", "ipv4", "ipv6"):
-        raise ArchamiError(f"--ip must be any, ipv4 or ipv6, not {ip!r}")
     return MirrorFilter(
         max_age=timedelta(hours=max_age) if max_age > 0 else None,
         min_completion=completion / 100.0,

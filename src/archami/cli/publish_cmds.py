@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,18 +12,19 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from archami.artifacts import Manifest
 from archami.aws.clients import AwsSettings, Clients
-from archami.aws.prune import prune as prune_releases
+from archami.aws.publish import load_build
 from archami.aws.publish import publish as publish_build
-from archami.aws.regions import resolve_regions
+from archami.aws.published import prune as prune_releases
 from archami.cli.app import app, console, err_console
+from archami.cli.publish_flags import publish_flags
+from archami.config import load_definition
+from archami.config.publish import DEFAULT_SSM_PREFIX, PublishSettings, apply_overrides, parse_regions
 from archami.errors import ArchamiError
 
 EndpointOpt = Annotated[
     str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
-]
-RegionsOpt = Annotated[
-    str | None, typer.Option("--regions", help="Comma-separated regions, or 'all' (default: every enabled region).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -57,48 +59,52 @@ class RichUploadProgress:
         self._progress.stop()
 
 
-def _split_regions(regions: str | None) -> list[str] | None:
-    if not regions:
-        return None
-    return [r.strip() for r in regions.split(",") if r.strip()]
+def build_settings(
+    manifest: Manifest, definition: Path | None, log: Callable[[str], None]
+) -> tuple[PublishSettings, str]:
+    """The [publish] table of the definition the build came from (or --definition), and where it was read."""
+    path = definition or Path(manifest.definition_path)
+    if definition is None and not path.is_file():
+        log(f"{path} (the build's definition) is not here: publishing with the flags and the defaults")
+        return PublishSettings(), "defaults"
+    loaded = load_definition(path)
+    if loaded.definition.name != manifest.definition_name:
+        raise ArchamiError(f"{path} defines {loaded.definition.name!r}; the build is of {manifest.definition_name!r}")
+    return loaded.definition.publish, str(path)
 
 
 @app.command()
+@publish_flags
 def publish(
     build_dir: Annotated[Path, typer.Argument(help="A build directory: image.raw + manifest.json.")],
-    regions: RegionsOpt = None,
-    public: Annotated[bool, typer.Option("--public", help="Launch permission for everyone.")] = False,
+    definition: Annotated[
+        Path | None,
+        typer.Option("--definition", help="Definition whose \\[publish] table applies (default: the build's own)."),
+    ] = None,
     endpoint_url: EndpointOpt = None,
     state: Annotated[Path | None, typer.Option("--state", help="State file (default BUILD_DIR/publish-ID...).")] = None,
     release_id: Annotated[str | None, typer.Option("--release-id", help="Release id (default: today).")] = None,
-    source_region: Annotated[str | None, typer.Option("--source-region", help="Upload here, copy elsewhere.")] = None,
-    method: Annotated[str, typer.Option("--method", help="ebs-direct, or s3-import (fallback).")] = "ebs-direct",
-    encrypted: Annotated[bool, typer.Option("--encrypted", help="Encrypted snapshot (private AMIs).")] = False,
-    bucket: Annotated[str | None, typer.Option("--bucket", help="S3 bucket (s3-import, instance-store).")] = None,
-    ec2_cert: Annotated[Path | None, typer.Option("--ec2-cert", help="EC2 bundling certificate (PEM).")] = None,
-    deprecate_days: Annotated[int, typer.Option("--deprecate-days", help="Deprecate after N days; 0: never.")] = 365,
     workers: Annotated[int, typer.Option("--workers", help="Parallel block uploads.")] = 8,
     as_json: JsonOpt = False,
+    *,
+    overrides: dict[str, object],
 ) -> None:
     """Upload, register, copy to every region, expose; re-run the same command to resume after a failure."""
-    if method not in ("ebs-direct", "s3-import"):
-        raise ArchamiError(f"--method must be ebs-direct or s3-import, not {method!r}")
+    def log(line: str) -> None:
+        if not as_json:
+            err_console.print(line, highlight=False)
+
+    _, manifest = load_build(build_dir)
+    base, origin = build_settings(manifest, definition, log)
     record = publish_build(
         build_dir,
-        regions=_split_regions(regions),
-        public=public,
+        apply_overrides(base, overrides, origin=origin),
         endpoint_url=endpoint_url,
         state_path=state,
         release_id=release_id,
-        source_region=source_region,
-        method=method,  # type: ignore[arg-type]
-        encrypted=encrypted,
-        bucket=bucket,
-        ec2_certificate=ec2_cert,
-        deprecate_after_days=deprecate_days or None,
         workers=workers,
         progress=None if as_json else RichUploadProgress(),
-        log=(lambda line: None) if as_json else (lambda line: err_console.print(line, highlight=False)),
+        log=log,
     )
     if as_json:
         print(record.model_dump_json(indent=2))
@@ -113,7 +119,9 @@ def publish(
 
 @app.command()
 def prune(
-    regions: RegionsOpt = "all",
+    regions: Annotated[
+        str, typer.Option("--regions", help="Comma-separated regions, or 'all': every enabled region of the partition.")
+    ] = "all",
     keep: Annotated[int | None, typer.Option("--keep", help="Keep the newest N releases per variant.")] = None,
     older_than: Annotated[
         str | None, typer.Option("--older-than", help="Remove releases registered before DATE (YYYY-MM-DD).")
@@ -122,6 +130,9 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
     endpoint_url: EndpointOpt = None,
     source_region: Annotated[str | None, typer.Option("--source-region", help="Region listing the others.")] = None,
+    ssm_prefix: Annotated[
+        str, typer.Option("--ssm-prefix", help="SSM path of the 'latest' parameters to drop.")
+    ] = DEFAULT_SSM_PREFIX,
     as_json: JsonOpt = False,
 ) -> None:
     """Deregister old releases' AMIs and delete their snapshots in every region."""
@@ -132,9 +143,14 @@ def prune(
         except ValueError as exc:
             raise ArchamiError(f"--older-than {older_than!r} is not a date (YYYY-MM-DD)") from exc
         cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
-    clients = Clients(AwsSettings(endpoint_url=endpoint_url))
-    region_list = resolve_regions(clients, _split_regions(regions), source_region)
-    actions = prune_releases(clients, region_list, family=name, keep=keep, older_than=cutoff, dry_run=dry_run)
+    given = {"regions": parse_regions(regions), "source_region": source_region, "ssm_prefix": ssm_prefix}
+    where = apply_overrides(
+        PublishSettings(), {k: v for k, v in given.items() if v is not None}, origin="command line"
+    )
+    actions = prune_releases(
+        Clients(AwsSettings(endpoint_url=endpoint_url)), where.regions, source_region=where.source_region,
+        family=name, keep=keep, older_than=cutoff, dry_run=dry_run, ssm_prefix=where.ssm_prefix,
+    )
     if as_json:
         print(json.dumps({"dry_run": dry_run, "removed": [a.__dict__ for a in actions]}, indent=2))
         return

@@ -12,7 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from archami.cli.app import app, console, err_console
+from archami.cli.publish_flags import publish_flags
 from archami.config import load_definition
+from archami.config.publish import DEFAULT_SSM_PREFIX
 from archami.errors import ArchamiError
 from archami.release.pipeline import ReleaseOptions, ReleaseOutcome, run_release
 from archami.release.records import ReleaseRecord
@@ -71,17 +73,14 @@ def _outcome_json(outcome: ReleaseOutcome) -> dict[str, object]:
 
 
 @app.command()
+@publish_flags
 def release(
     file: DefinitionArg,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Variant id (repeat or a,b); all.")] = None,
-    regions: Annotated[
-        str, typer.Option("--regions", help="Comma-separated regions (the first is the source), or 'all' enabled.")
-    ] = "all",
     endpoint_url: EndpointOpt = None,
     skip_boot: Annotated[
         list[str] | None, typer.Option("--skip-boot", help="Variant id whose boot test is skipped ('all').")
     ] = None,
-    public: Annotated[bool, typer.Option("--public/--private", help="Launch permission for everyone.")] = False,
     releases_dir: ReleasesOpt = Path("releases"),
     work_dir: Annotated[Path, typer.Option("--work", help="Build outputs: WORK/<release id>/<variant>.")] = Path(
         "out/release"
@@ -94,13 +93,14 @@ def release(
     new: Annotated[bool, typer.Option("--new", help="Abandon an unfinished release; start a new one.")] = False,
     boot_timeout: Annotated[float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.")] = 600,
     as_json: JsonOpt = False,
+    *,
+    overrides: dict[str, object],
 ) -> None:
     """Build, audit, boot-test and publish every variant, then write releases/<id>.json. Re-run to resume."""
     loaded = load_definition(file)
     options = ReleaseOptions(
         releases_dir=releases_dir, work_dir=work_dir, variants=parse_variant_list(variant) or None,
-        regions=[r.strip() for r in regions.split(",") if r.strip()] or ["all"],
-        endpoint_url=endpoint_url, public=public, skip_boot=set(parse_variant_list(skip_boot)),
+        publish_overrides=overrides, endpoint_url=endpoint_url, skip_boot=set(parse_variant_list(skip_boot)),
         builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new, boot_timeout=boot_timeout,
     )
     outcome = run_release(loaded, options, _log)
@@ -143,13 +143,16 @@ def site(
 @app.command()
 def latest(
     region: Annotated[str, typer.Option("--region", help="AWS region.")],
-    variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. bookworm-ebs-hvm-x86_64.")],
+    variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. trixie-ebs-hvm-x86_64.")],
     name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
     releases_dir: Annotated[
         Path | None, typer.Option("--releases", help="Look in these release records first (no AWS call).")
     ] = None,
     endpoint_url: EndpointOpt = None,
     owner: Annotated[str | None, typer.Option("--owner", help="AMI owner account for describe-images.")] = None,
+    ssm_prefix: Annotated[
+        str, typer.Option("--ssm-prefix", help="SSM path the release was published under ([publish] ssm_prefix).")
+    ] = DEFAULT_SSM_PREFIX,
     stream: Annotated[str | None, typer.Option("--stream", help="Read this release stream (URL or file).")] = None,
     key: Annotated[list[Path] | None, typer.Option("--key", help="Verify the stream with this key.")] = None,
     as_json: JsonOpt = False,
@@ -165,9 +168,11 @@ def latest(
     if found is not None:
         ami_id, source, rid = found.image.ami_id, "records", found.release_id
     else:
-        from archami.aws.lookup import latest_ami
+        from archami.aws.published import latest_ami
 
-        ami = latest_ami(region, variant, family=name, endpoint_url=endpoint_url, owner=owner or "self")
+        ami = latest_ami(
+            region, variant, family=name, endpoint_url=endpoint_url, owner=owner or "self", ssm_prefix=ssm_prefix
+        )
         if ami is None:
             raise ArchamiError(f"no AMI of variant {variant!r} found in {region}")
         ami_id, source, rid = ami, "aws", None
@@ -182,7 +187,7 @@ def latest(
 def demo(
     file: DefinitionArg,
     out: Annotated[Path, typer.Option("--out", help="Where everything goes.")] = Path("out/demo"),
-    variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: bookworm ebs hvm).")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: trixie ebs hvm).")] = None,
     skip_boot: Annotated[bool, typer.Option("--skip-boot", help="Do not boot-test under QEMU.")] = False,
     cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
 ) -> None:

@@ -18,6 +18,9 @@ KeyOpt = Annotated[
     list[Path] | None, typer.Option("--key", help="Trusted release public key file (armored or binary); repeat.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DefinitionOpt = Annotated[
+    Path | None, typer.Option("--definition", help="Image definition whose [publish] table says what to expect.")
+]
 
 
 @app.command()
@@ -35,6 +38,7 @@ def stream(
     endpoint_url: Annotated[
         str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
     ] = None,
+    definition: DefinitionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write streams/<stream>.json and streams/<stream>/releases.json, each with a detached signature."""
@@ -46,10 +50,10 @@ def stream(
     if len(families) > 1:
         raise ArchamiError(f"{releases_dir} holds releases of {', '.join(families)}: choose one with --name")
     if check and records:
-        from archami.cli.verify_published import verification_table
-        from archami.release.verification import VerifyPolicy, verify_release
+        from archami.cli.verify_published import policy_for, verification_table
+        from archami.release.verification import verify_release
 
-        verification = verify_release(records[0], VerifyPolicy(current=True), endpoint_url)
+        verification = verify_release(records[0], policy_for(definition, current=True), endpoint_url)
         if not verification.ok:
             err_console.print(verification_table(verification))
             wrong = sum(c.status != "Correct" for r in verification.reports for c in r.checks)
@@ -92,13 +96,14 @@ def verify(
     endpoint_url: Annotated[
         str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
     ] = None,
+    definition: DefinitionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a stream's signature (and trace --ami to its release), or verify a published release in AWS."""
     if published is not None:
         from archami.cli.verify_published import verify_published_command
 
-        verify_published_command(published, endpoint_url, as_json)
+        verify_published_command(published, endpoint_url, as_json, definition)
         return
     if location is None:
         raise ArchamiError("name a stream (file or URL) to verify, or --published RECORD")

@@ -27,10 +27,21 @@ def verification_table(result: ReleaseVerification) -> Table:
     return table
 
 
-def verify_published_command(record_path: Path, endpoint_url: str | None, as_json: bool) -> None:
+def policy_for(definition: Path | None, *, current: bool) -> VerifyPolicy:
+    """What to expect: the definition's [publish] table, else `archami publish`'s defaults."""
+    if definition is None:
+        return VerifyPolicy(current=current)
+    from archami.config import load_definition
+
+    return VerifyPolicy.from_settings(load_definition(definition).definition.publish, current=current)
+
+
+def verify_published_command(record_path: Path, endpoint_url: str | None, as_json: bool,
+                             definition: Path | None = None) -> None:
     record = load_record(record_path)
     newest = load_records(record_path.parent, record.definition_name)[0]
-    result = verify_release(record, VerifyPolicy(current=newest.release_id == record.release_id), endpoint_url)
+    policy = policy_for(definition, current=newest.release_id == record.release_id)
+    result = verify_release(record, policy, endpoint_url)
     if as_json:
         print(json.dumps({"release_id": result.release_id, "ok": result.ok, "checks": [
             check.__dict__ for report in result.reports for check in report.checks]}, indent=2))

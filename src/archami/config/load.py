@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,15 @@ def parse_definition(text: str, file: str = "<string>") -> Definition:
     return definition
 
 
+def _relative_to(definition: Definition, directory: Path) -> Definition:
+    """Paths in a definition (repository keys) are relative to the definition file, not to where archami runs."""
+    def located(key: str | None) -> str | None:
+        return key if key is None or Path(key).is_absolute() else os.path.normpath(directory.absolute() / key)
+
+    repositories = [r.model_copy(update={"key": located(r.key)}) for r in definition.repositories]
+    return definition.model_copy(update={"repositories": repositories})
+
+
 def load_definition(path: Path | str) -> LoadedDefinition:
     path = Path(path)
     try:
@@ -105,7 +115,7 @@ def load_definition(path: Path | str) -> LoadedDefinition:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(str(path), "", "not UTF-8 text") from None
-    definition = parse_definition(text, str(path))
+    definition = _relative_to(parse_definition(text, str(path)), path.parent)
     try:
         specs = expand(definition)
     except MatrixError as exc:

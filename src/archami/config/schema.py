@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from archami.config.publish import PublishSettings
 from archami.config.reproducible import Reproducible
 from archami.config.sizes import parse_size
 
@@ -180,7 +181,12 @@ class Repository(Strict):
     siglevel: str = Field(
         default="Required", description="Signature checking of this repository (Arch: SigLevel; never weaker)."
     )
-    key: str | None = Field(default=None, description="Path of an ASCII-armoured public key to trust.")
+    key: str | None = Field(
+        default=None, description="Public key to trust (a path relative to the definition file, or absolute)."
+    )
+    instances: bool = Field(
+        default=True, description="Instances use this repository too (false: the build only, e.g. a local copy)."
+    )
     first: bool = Field(default=False, description="Put this repository before the distro's own.")
 
 
@@ -273,6 +279,10 @@ class Definition(Strict):
     reproducible: Reproducible = Field(default_factory=Reproducible, description="Pinned time stamps and packages.")
     flavours: dict[str, Flavour] = Field(default_factory=dict)
     matrix: Matrix = Field(default_factory=Matrix)
+    publish: PublishSettings = Field(
+        default_factory=PublishSettings,
+        description="Where and how the AMIs are published; `archami publish`/`release` flags override it.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -24,13 +24,18 @@ from archami.distro import arch_pacman
 from archami.distro.arch_conf import (
     ARCH_REPOSITORIES,
     MIRROR_ENV,
+    MKINITCPIO_DROP_IN,
+    instance_pacman_conf,
     mirrorlist,
     mirrors_for,
     mkinitcpio_conf,
     pacman_conf,
 )
 from archami.distro.arch_keyring import (
+    KEYRING_PIN_ENV,
+    expired_keys,
     keyring_files,
+    pinned_sha256,
     populate_from_package,
     prepare_keyring,
     stop_agent,
@@ -40,6 +45,7 @@ from archami.distro.base import BuildContext, DistroBackend
 from archami.distro.rules import ARCH
 from archami.errors import ArchamiError
 from archami.fsutil import empty_dir
+from archami.runner import CommandError
 
 __all__ = ["MIRROR_ENV", "ArchBackend", "mirrorlist", "mkinitcpio_conf", "pacman_conf"]
 
@@ -56,12 +62,12 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _key_path(key: str) -> Path:
-    """A repository `key` path: absolute, or relative to the directory archami runs in (the project)."""
+    """A repository `key` path (made absolute, relative to its definition file, when it was loaded)."""
     path = Path(key)
-    if not path.is_absolute():
-        path = Path.cwd() / path
     if not path.is_file():
-        raise ArchamiError(f"repository key {key!r} not found (looked for {path})")
+        raise ArchamiError(
+            f"repository key {key!r} not found (for archami's own ec2 repository `archami repo build` creates it)"
+        )
     return path
 
 
@@ -144,6 +150,7 @@ class ArchBackend(DistroBackend):
             "repositories": [r.model_dump() for r in spec.repositories],
             "distro_repositories": list(self.distro_repositories),
             "keys": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in [*keyrings, *keys]},
+            "keyring_pin": pinned_sha256(os.environ),
         }
 
     # -- DistroBackend -----------------------------------------------------------------------------------
@@ -166,7 +173,7 @@ class ArchBackend(DistroBackend):
         try:
             main_keyring = KEYRING_FOR_ARCHITECTURE[ctx.spec.architecture]
             if self.refresh_keyring and main_keyring in self.keyrings_for(ctx.spec):
-                package = arch_pacman.download(paths, f"{main_keyring}-keyring", ctx.log)
+                package = _mirror_keyring(paths, main_keyring, {**os.environ, **ctx.env}, ctx)
                 populate_from_package(paths.gpg_dir, package, main_keyring, ctx.log)
             arch_pacman.install(paths, self.bootstrap_packages(ctx.spec), ctx.log)
             if ctx.spec.removed:
@@ -176,7 +183,7 @@ class ArchBackend(DistroBackend):
             stop_agent(paths.gpg_dir)
 
     def regenerate_initramfs(self, ctx: BuildContext) -> None:
-        conf = ctx.root / "etc/mkinitcpio.conf"
+        conf = ctx.root / MKINITCPIO_DROP_IN.lstrip("/")
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(mkinitcpio_conf(list(ctx.spec.kernel.initramfs_modules)))
         # -P: every installed kernel's preset; without autodetect each image holds the listed modules.
@@ -212,6 +219,29 @@ class ArchBackend(DistroBackend):
         ctx.log.info("removed package cache, sync databases, keyring and pacman log from the image")
 
 
+def _mirror_keyring(paths: PacmanPaths, keyring: str, environ: dict[str, str], ctx: BuildContext) -> Path:
+    """The mirror's `<keyring>-keyring` package: verified by the host's keyring, or else by the checksum
+    pinned in $ARCHAMI_ARCH_KEYRING. A stale host keyring (Debian 12's has keys that expired) then breaks no
+    build, and when neither verifies the error says which and how to pin."""
+    pin = pinned_sha256(environ)
+    package = f"{keyring}-keyring"
+    try:
+        found = arch_pacman.download(paths, package, ctx.log)
+    except CommandError as exc:
+        if pin is None:
+            expired, total = expired_keys(keyring_files(keyring)[0])
+            raise ArchamiError(
+                f"the host's {keyring} keyring ({expired} of {total} keys expired) cannot verify the mirror's "
+                f"{package} ({exc}); install a newer {package} on the host, or pin the mirror's package: "
+                f"export {KEYRING_PIN_ENV}=sha256:<sha256 of the {package} file you checked>"
+            ) from None
+        ctx.log.info("the host keyring cannot verify %s (%s): using the pinned checksum", package, exc)
+        return arch_pacman.download_pinned(paths, package, pin, ctx.log)
+    if pin is not None and hashlib.sha256(found.read_bytes()).hexdigest() != pin:
+        raise ArchamiError(f"{found.name} verifies, but its sha256 is not the one pinned in ${KEYRING_PIN_ENV}")
+    return found
+
+
 def write_instance_pacman_config(root: Path, spec: ImageSpec, env: dict[str, str]) -> None:
     """The instance's /etc/pacman.conf (ec2 repo first, mirrors via the mirrorlist) and its mirrorlist.
 
@@ -220,23 +250,27 @@ def write_instance_pacman_config(root: Path, spec: ImageSpec, env: dict[str, str
     """
     etc = root / "etc"
     (etc / "pacman.d").mkdir(parents=True, exist_ok=True)
-    (etc / "pacman.conf").write_text(
-        pacman_conf(
-            architecture=spec.architecture,
-            repositories=[_as_seen_by_instances(r) for r in spec.repositories],
-            mirrorlist_path=INSTANCE_MIRRORLIST,
-        )
-    )
+    package_conf = etc / "pacman.conf"
+    if not package_conf.is_file():
+        raise ArchamiError("no /etc/pacman.conf in the image: the pacman package must be installed")
+    shown = [_as_seen_by_instances(r) for r in spec.repositories if r.instances]
+    package_conf.write_text(instance_pacman_conf(package_conf.read_text(), shown))
     (root / INSTANCE_MIRRORLIST.lstrip("/")).write_text(
         mirrorlist(mirrors_for(spec.mirrors, env), header="Mirrors the image was built from.")
     )
 
 
 def _as_seen_by_instances(repository: Repository) -> Repository:
-    """The build may read a repository from a local copy; instances use its public address."""
-    if repository.instance_server is None:
-        return repository
-    return repository.model_copy(update={"server": repository.instance_server})
+    """The build may read a repository from a local copy; instances use its public address. A file:// copy
+    with no such address would make every `pacman -Sy` on the instance fail: refused."""
+    if repository.instance_server is not None:
+        return repository.model_copy(update={"server": repository.instance_server})
+    if repository.server.startswith("file://"):
+        raise ArchamiError(
+            f"repository {repository.name!r}: instances cannot reach {repository.server}; set instance_server "
+            "(the address you serve it at) or `instances = false` (used by the build only)"
+        )
+    return repository
 
 
 def kernel_version(root: Path, kernel_package: str | None = None) -> str:

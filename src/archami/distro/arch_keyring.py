@@ -10,28 +10,56 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from archami.errors import ArchamiError
 from archami.runner import run
 
-KEYRING_DIR = Path("/usr/share/keyrings")
+# Where pacman-key reads `--populate` keyrings: Arch's pacman looks in /usr/share/pacman/keyrings, Debian's
+# is patched to /usr/share/keyrings. Either host works: the files are found in both, and fed to pacman-key
+# through its own directory (see _POPULATE_FROM).
+KEYRING_DIRS = (Path("/usr/share/pacman/keyrings"), Path("/usr/share/keyrings"))
 _LOG = logging.getLogger("archami.distro.keyring")
 ARCH_KEYRING = "archlinux"
+# A keyring package trusted by its checksum when the host's keyring cannot verify the mirror's (a stale
+# host keyring, or a private mirror signed by keys of its own): `sha256:<hex>` of the package file.
+KEYRING_PIN_ENV = "ARCHAMI_ARCH_KEYRING"
 
 
-def keyring_files(name: str = ARCH_KEYRING, directory: Path = KEYRING_DIR) -> list[Path]:
-    """The files `pacman-key --populate NAME` reads; missing ones mean archlinux-keyring isn't installed."""
-    main = directory / f"{name}.gpg"
-    if not main.is_file():
-        how = "apt-get install archlinux-keyring" if name == ARCH_KEYRING else f"copy {name}'s keyring files there"
-        raise ArchamiError(
-            f"{main} not found: install the {name} keyring (Debian/Ubuntu: {how}; Arch: pacman -S {name}-keyring)"
-        )
-    return [p for p in (main, directory / f"{name}-trusted", directory / f"{name}-revoked") if p.is_file()]
+def keyring_files(name: str = ARCH_KEYRING, directories: Sequence[Path] = KEYRING_DIRS) -> list[Path]:
+    """The files `pacman-key --populate NAME` reads; missing ones mean the keyring package isn't installed."""
+    for directory in directories:
+        main = directory / f"{name}.gpg"
+        if main.is_file():
+            return [p for p in (main, directory / f"{name}-trusted", directory / f"{name}-revoked") if p.is_file()]
+    how = "apt-get install archlinux-keyring" if name == ARCH_KEYRING else f"copy {name}'s keyring files there"
+    raise ArchamiError(
+        f"{directories[-1] / (name + '.gpg')} not found: install the {name} keyring "
+        f"(Debian/Ubuntu: {how}; Arch: pacman -S {name}-keyring)"
+    )
+
+
+def pacman_key_import_dir() -> Path:
+    """The directory the host's pacman-key populates from (read from the script: distributions patch it)."""
+    script = shutil.which("pacman-key")
+    if script is not None:
+        found = re.search(r"KEYRING_IMPORT_DIR=['\"]?([^'\"\s]+)", Path(script).read_text(errors="replace"))
+        if found:
+            return Path(found.group(1))
+    return KEYRING_DIRS[0]
+
+
+def expired_keys(key_file: Path) -> tuple[int, int]:
+    """(expired, total) primary keys in a keyring file: why a host keyring can no longer verify packages."""
+    with tempfile.TemporaryDirectory(prefix="archami-gpg-") as home:
+        listing = run(["gpg", "--homedir", home, "--batch", "--with-colons", "--show-keys", str(key_file)],
+                      _LOG, capture=True, what=f"reading {key_file}")
+    validity = [line.split(":")[1] for line in listing.splitlines() if line.startswith("pub:")]
+    return sum(v == "e" for v in validity), len(validity)
 
 
 def key_fingerprints(key_file: Path) -> list[str]:
@@ -65,10 +93,8 @@ def _populate(gpg_dir: Path, keyrings: Sequence[str], log: logging.Logger) -> No
     gpg_dir.mkdir(parents=True, exist_ok=True)
     gpg_dir.chmod(0o700)
     run(["pacman-key", "--gpgdir", str(gpg_dir), "--init"], log, what="pacman-key --init")
-    if keyrings:
-        run(
-            ["pacman-key", "--gpgdir", str(gpg_dir), "--populate", *keyrings], log, what="pacman-key --populate"
-        )
+    for name in keyrings:
+        populate_from_dir(gpg_dir, keyring_files(name)[0].parent, name, log)
 
 
 def trust_key(gpg_dir: Path, key_file: Path, log: logging.Logger) -> list[str]:
@@ -129,14 +155,29 @@ def make_offline(gpg_dir: Path) -> None:
     (gpg_dir / "dirmngr.conf").write_text("# archami: no network for this keyring\ndisable-http\ndisable-ldap\n")
 
 
-# Run the real `pacman-key --populate` against keyring files from a package instead of the host's: in a
-# private mount namespace, bind-mount them over /usr/share/keyrings (the directory Debian's pacman-key reads).
+# Run the real `pacman-key --populate` against keyring files from any directory: in a private mount
+# namespace, bind-mount them over the directory the host's pacman-key reads ($1 = files, $2 = its directory).
 _POPULATE_FROM = r"""
 set -eu
-mount --bind "$1" /usr/share/keyrings
-shift
+mkdir -p "$2"
+mount --bind "$1" "$2"
+shift 2
 exec "$@"
 """
+
+
+def populate_from_dir(gpg_dir: Path, files: Path, keyring: str, log: logging.Logger) -> None:
+    """`pacman-key --populate keyring` from the keyring files in `files`."""
+    target = pacman_key_import_dir()
+    command = ["pacman-key", "--gpgdir", str(gpg_dir), "--populate", keyring]
+    if files == target:
+        run(command, log, what=f"pacman-key --populate {keyring}")
+        return
+    run(
+        ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+         "sh", "-c", _POPULATE_FROM, "archami-populate", str(files), str(target), *command],
+        log, what=f"pacman-key --populate {keyring} from {files}",
+    )
 
 
 def populate_from_package(gpg_dir: Path, package: Path, keyring: str, log: logging.Logger) -> None:
@@ -147,15 +188,18 @@ def populate_from_package(gpg_dir: Path, package: Path, keyring: str, log: loggi
         files = Path(tmp) / "usr/share/pacman/keyrings"
         if not (files / f"{keyring}.gpg").is_file():
             raise ArchamiError(f"{package.name} holds no {keyring}.gpg keyring")
-        run(
-            [
-                "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-                "sh", "-c", _POPULATE_FROM, "archami-populate", str(files),
-                "pacman-key", "--gpgdir", str(gpg_dir), "--populate", keyring,
-            ],
-            log,
-            what=f"pacman-key --populate {keyring} from {package.name}",
-        )
+        populate_from_dir(gpg_dir, files, keyring, log)
+
+
+def pinned_sha256(environ: Mapping[str, str]) -> str | None:
+    """The keyring package checksum pinned in $ARCHAMI_ARCH_KEYRING (`sha256:<64 hex>`), if any."""
+    value = environ.get(KEYRING_PIN_ENV, "").strip()
+    if not value:
+        return None
+    found = re.fullmatch(r"sha256:([0-9a-f]{64})", value)
+    if not found:
+        raise ArchamiError(f"${KEYRING_PIN_ENV} must be sha256:<64 lower-case hex digits>, not {value!r}")
+    return found.group(1)
 
 
 def stop_agent(gpg_dir: Path) -> None:

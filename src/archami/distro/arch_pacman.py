@@ -7,8 +7,10 @@ vanish with the namespace on success, error, Ctrl-C or kill alike.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,9 +107,11 @@ def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *,
 
 def download(paths: PacmanPaths, package: str, log: logging.Logger) -> Path:
     """Download one package (signature checked) into the cache without installing it; return its file."""
-    run_pacman(paths, ["-Syw", package], log, what=f"pacman -Syw {package}")
+    # -dd: this one package, not its dependency closure (archlinux-keyring depends on pacman, which on an
+    # empty root would pull in, and print, half of the base system).
+    run_pacman(paths, ["-Syw", "-dd", package], log, what=f"pacman -Syw {package}")
     # %l (the download URL) rather than %f (the file name): pacman 6.0 has no %f.
-    output = run_pacman(paths, ["-Sp", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    output = run_pacman(paths, ["-Sp", "-dd", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
     names = [
         line.strip().rsplit("/", 1)[-1] for line in output.splitlines() if line.strip().endswith(_PACKAGE_SUFFIXES)
     ]
@@ -117,6 +121,35 @@ def download(paths: PacmanPaths, package: str, log: logging.Logger) -> Path:
 
 
 _PACKAGE_SUFFIXES = (".pkg.tar.zst", ".pkg.tar.xz", ".pkg.tar.gz", ".pkg.tar.bz2", ".pkg.tar")
+
+
+def download_pinned(paths: PacmanPaths, package: str, sha256: str, log: logging.Logger) -> Path:
+    """Fetch one package by the URL the mirror's database gives, trusted by its pinned checksum instead of a
+    signature (for the keyring package when the host's keyring cannot verify it). Refused on a mismatch."""
+    run_pacman(paths, ["-Sy"], log, what="pacman -Sy")
+    urls = run_pacman(paths, ["-Sp", "-dd", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    (url,) = [line.strip() for line in urls.splitlines() if line.strip().endswith(_PACKAGE_SUFFIXES)] or [""]
+    if not url:
+        raise ArchamiError(f"the mirror's database has no {package}")
+    target = paths.cache_dir / url.rsplit("/", 1)[-1]
+    digest = hashlib.sha256()
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as answer, tmp.open("wb") as out:
+            while chunk := answer.read(1 << 16):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise ArchamiError(
+                f"{target.name} from the mirror has sha256 {digest.hexdigest()}, not the pinned {sha256}: refused"
+            )
+        tmp.replace(target)
+    except OSError as exc:
+        raise ArchamiError(f"cannot fetch {url}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("%s: sha256 %s matches the pin", target.name, sha256)
+    return target
 
 
 def remove_installed(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger) -> list[str]:

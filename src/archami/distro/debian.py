@@ -43,7 +43,9 @@ APT_OPTIONS = ['APT::Install-Recommends "false"', 'Acquire::Languages "none"']
 
 def bootstrap_packages(spec: ImageSpec) -> list[str]:
     """The spec's packages plus what the EC2 build itself relies on in a Debian image."""
-    needed = ["systemd-sysv", "udev", "initramfs-tools", "zstd", "openssh-server"]
+    # mount: systemd mounts /tmp, /boot/efi... with it; not essential (mmdebstrap --variant=apt leaves it out)
+    # and since forky no longer pulled in by systemd.
+    needed = ["systemd-sysv", "udev", "mount", "initramfs-tools", "zstd", "openssh-server"]
     if spec.network.stack == "networkd":
         needed.append("systemd-resolved")  # a separate package since bookworm; DNS from DHCP needs it
     else:
@@ -51,7 +53,7 @@ def bootstrap_packages(spec: ImageSpec) -> list[str]:
     if spec.firstboot.agent == "archami":
         needed.append("python3")  # the agent needs json, shutil, http: not in python3-minimal
     else:
-        needed.append("cloud-init")
+        needed += ["cloud-init", "cloud-guest-utils"]  # cloud-init's growpart module runs its growpart
     wanted = [p for p in dict.fromkeys([*spec.packages, *needed]) if p not in spec.removed]
     return sorted(wanted)
 
@@ -82,6 +84,8 @@ class DebianBackend(DistroBackend):
             "dpkg": DPKG_EXCLUDES,
             "hooks": ["merged-usr", "eatmydata", "excludes-file"],
             "apt": APT_OPTIONS,
+            "sources": _development_release_hooks(spec.variant.release),
+            "freshness": _freshness_options(),
         }
 
     def bootstrap(self, ctx: BuildContext) -> None:
@@ -105,6 +109,8 @@ class DebianBackend(DistroBackend):
             # crude unpack of the essential packages left.
             f"--setup-hook={_write_excludes_hook()}",
             *(f"--aptopt={o}" for o in APT_OPTIONS),
+            *_development_release_hooks(ctx.spec.variant.release),
+            *_freshness_options(ctx.log),
             # Merged /usr by the usr-is-merged package, not usrmerge (which drags in perl: ~50 MB).
             "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
             # dpkg without fsync (removed again before mmdebstrap finishes): the root is a throwaway
@@ -240,6 +246,29 @@ def _excludes_text() -> str:
         "# Written by archami: no documentation, manual pages or translations (copyright files stay).\n"
         + "".join(f"{o}\n" for o in DPKG_EXCLUDES)
     )
+
+
+# A package archive copy that is older than its Release file's Valid-Until (a frozen mirror, e.g. a test
+# machine's) fails apt's freshness check. Turning the check off is for such test machines only: signatures are
+# still verified, but a replayed old archive would no longer be noticed. Never written into the image.
+STALE_ARCHIVE_ENV = "ARCHAMI_DEBIAN_ALLOW_STALE_ARCHIVE"
+
+
+def _freshness_options(log: logging.Logger | None = None) -> list[str]:
+    if os.environ.get(STALE_ARCHIVE_ENV) != "1":
+        return []
+    if log is not None:
+        log.info("WARNING: $%s=1: apt's Valid-Until check is off for this bootstrap", STALE_ARCHIVE_ENV)
+    return ['--aptopt=Acquire::Check-Valid-Until "false"']
+
+
+def _development_release_hooks(release: str) -> list[str]:
+    """For Debian testing/unstable: a setup hook (after mmdebstrap writes sources.list, before apt update)
+    that leaves out the <release>-updates and -security lines mmdebstrap adds for a codename."""
+    if release not in DEBIAN.development_releases:
+        return []
+    suites = " ".join(f"-e '/ {release}-{kind} /d'" for kind in ("updates", "security"))
+    return [f'--setup-hook=sed -i {suites} "$1"/etc/apt/sources.list']
 
 
 def _write_excludes_hook() -> str:

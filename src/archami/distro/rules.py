@@ -52,6 +52,10 @@ class DistroRules:
     # Where the package manager keeps downloads and its GnuPG home in an image (never shipped full).
     package_caches: tuple[str, ...] = ()
     config_dirs: tuple[str, ...] = ()  # drop-in directories of the package manager's configuration
+    # Releases still in development (Debian testing and unstable, by codename: update when Debian moves on).
+    # They have no maintained <release>-updates or -security archives, which mmdebstrap would add for a
+    # codename (and whose stale Release files then stop the build).
+    development_releases: tuple[str, ...] = ()
     gnupg_homes: tuple[str, ...] = ()
     # Host tools this distro's backend runs, for `archami doctor`:
     # (name, purpose, Debian/Ubuntu package, Arch package, command or None, file or None).
@@ -98,6 +102,7 @@ DEBIAN = DistroRules(
     compare_versions=_dpkg_compare,
     package_caches=("/var/cache/apt/archives",),
     config_dirs=("/etc/apt/apt.conf.d",),
+    development_releases=("forky", "sid"),
     host_tools=(
         ("mmdebstrap", "Debian root filesystems", "mmdebstrap", "mmdebstrap", "mmdebstrap", None),
         ("debian-archive-keyring", "verify Debian archive signatures", "debian-archive-keyring",

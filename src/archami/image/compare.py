@@ -246,8 +246,12 @@ def _fat_listing(spec: str) -> dict[str, str]:
 
 
 def _fat_read(spec: str, path: str, target: Path) -> bytes:
+    """A file's bytes from a FAT image (b"" for a directory or a missing file)."""
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.unlink(missing_ok=True)
     run_bytes(["mcopy", "-n", "-i", spec, f"::{path}", str(target)], env=_MTOOLS_ENV)
-    return target.read_bytes() if target.exists() else b""
+    return target.read_bytes() if target.is_file() else b""
 
 
 def fat_cluster_of(boot_sector: bytes, offset: int) -> int | None:
@@ -346,7 +350,10 @@ def _file_bytes(image: Path, region: str, part: Partition, path: str, scratch: P
         if "Type: regular" not in kind:
             return None
         return run_bytes(["debugfs", "-R", f'cat "{path}"', device]).stdout
-    return _fat_read(f"{image}@@{part.offset}", path, scratch / "read")
+    if path == "/" or path.endswith("/"):
+        return None
+    data = _fat_read(f"{image}@@{part.offset}", path, scratch / "read")
+    return None if (scratch / "read").is_dir() else data
 
 
 def _content(a: Path, b: Path, region: str, part: Partition, first: FileDifference, scratch: Path

@@ -60,14 +60,21 @@ Step = Callable[[StepEnv], None]
 
 
 def write_fstab(env: StepEnv) -> None:
-    """Root by filesystem UUID; the EFI partition (hvm) by volume id, nofail so a missing ESP never blocks boot."""
+    """Root by filesystem UUID; the EFI partition (hvm) by volume id, mounted on first access."""
     root = env.layout.root
     fs = env.spec.disk.filesystem
     lines = ["# Written by archami: filesystems are found by UUID, whatever the device is called.",
              f"UUID={root.fs_uuid}\t/\t{fs}\tdefaults,discard\t0\t1"]
     if env.layout.has("esp"):
         esp = env.layout.part("esp")
-        lines.append(f"UUID={esp.fs_uuid}\t/boot/efi\tvfat\tumask=0077,nofail,x-systemd.device-timeout=10s\t0\t2")
+        # Automounted, never on a boot-time deadline: udev in the booted root starts only after the early
+        # tmpfiles services, and the initramfs hands over a udev database without systemd's tags, so under a
+        # slow CPU the ESP's by-uuid link appeared 15-40 s after PID 1 -- past the 10 s device timeout this
+        # entry used to set, which left /boot/efi a plain directory of the root filesystem for GRUB or shim
+        # updates to write into. The autofs point covers /boot/efi from early boot; the first access waits
+        # for the device (systemd's default 90 s) and fails loudly rather than write to the root filesystem.
+        options = "umask=0077,nofail,x-systemd.automount"
+        lines.append(f"UUID={esp.fs_uuid}\t/boot/efi\tvfat\t{options}\t0\t2")
         (env.root / "boot/efi").mkdir(parents=True, exist_ok=True)
     write_file(env.root, "/etc/fstab", "\n".join(lines) + "\n")
 
@@ -119,6 +126,10 @@ WantedBy=multi-user.target
 
 def configure_network(env: StepEnv) -> None:
     network = env.spec.network
+    if "systemd-resolved.service" in env.spec.services.enabled:
+        # Every resolver (glibc, Go programs, dig, gpg's dirmngr) reads /etc/resolv.conf: point it at
+        # resolved's stub, as Debian's package does and Arch (and arch-boxes) leave to the image builder.
+        make_symlink(env.root, "/etc/resolv.conf", "/run/systemd/resolve/stub-resolv.conf")
     if network.stack == "networkd":
         write_file(env.root, "/etc/systemd/network/80-archami-dhcp.network", networkd_config(network.dhcp_options))
     else:

@@ -19,7 +19,7 @@ from archami.release.site import SiteFiles, build_site
 from archami.release.stream_files import WrittenStreams, release_key, write_streams
 from archami.release.verification import ReleaseVerification, VerifyPolicy, verify_release
 
-DEMO_VARIANT = "bookworm-ebs-hvm-x86_64"
+DEMO_VARIANT = "trixie-ebs-hvm-x86_64"  # Debian stable
 DEMO_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 
@@ -45,7 +45,7 @@ def run_demo(
         log(f"AWS emulator (moto, server mode) at {endpoint_url}")
         options = ReleaseOptions(
             releases_dir=releases_dir, work_dir=out / "build", variants=[wanted],
-            regions=regions or DEMO_REGIONS, endpoint_url=endpoint_url, public=True,
+            publish_overrides={"regions": regions or DEMO_REGIONS, "public": True}, endpoint_url=endpoint_url,
             skip_boot={wanted} if skip_boot else set(), cache_dir=cache_dir,
             # An unfinished demo release points at an emulator that is gone: start a new one instead.
             new=True,
@@ -53,7 +53,8 @@ def run_demo(
         outcome = run_release(loaded, options, log)
         # The emulator drops several image attributes (aws/verify.py's tests say which): the table shows
         # them as Missing or Incorrect; against AWS every check must be Correct.
-        verification = verify_release(outcome.record, VerifyPolicy(), endpoint_url) if outcome.record else None
+        policy = VerifyPolicy.from_settings(loaded.definition.publish, current=True)
+        verification = verify_release(outcome.record, policy, endpoint_url) if outcome.record else None
     if outcome.record is None:
         failures = "; ".join(f"{p.variant_id}: {p.error}" for p in outcome.failed)
         raise ArchamiError(f"demo release {outcome.state.release_id} failed: {failures}")

@@ -8,7 +8,6 @@ others; the release record is written only when every variant is published.
 
 from __future__ import annotations
 
-import subprocess
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from archami.artifacts import (
 )
 from archami.config import LoadedDefinition, Variant, select
 from archami.config.matrix import MatrixError
+from archami.config.publish import apply_overrides
 from archami.errors import ArchamiError, ConfigError
 from archami.release.ids import is_release_id, next_release_id
 from archami.release.records import (
@@ -58,9 +58,10 @@ class ReleaseOptions:
     releases_dir: Path
     work_dir: Path  # build outputs: <work_dir>/<release id>/<variant id>/
     variants: list[str] | None = None  # ids; None: every variant of the definition
-    regions: list[str] | None = None  # None: every enabled region (or the unfinished release's list)
+    # Flags over the definition's [publish] table (keys of config.publish.FLAG_OF); when resuming, over the
+    # settings the unfinished release was started with.
+    publish_overrides: dict[str, object] = field(default_factory=dict)
     endpoint_url: str | None = None
-    public: bool = False
     skip_boot: set[str] = field(default_factory=set)  # variant ids, or "all"
     builds_dir: Path | None = None  # adopt finished builds (<dir>/<variant id>/) of this same definition
     cache_dir: Path | None = None
@@ -112,16 +113,16 @@ def open_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log) ->
                 f"unfinished release {pending.release_id} was started from a different {loaded.path.name}; "
                 "restore that file to resume it, or pass --new to abandon it and start a new release"
             )
-        if options.regions is not None:
-            pending.regions = options.regions
+        pending.publish = apply_overrides(pending.publish, options.publish_overrides, origin=str(loaded.path))
         pending.status = "running"
         log(f"resuming release {pending.release_id}")
         return pending, True
     release_id = options.release_id or next_release_id(options.today or datetime.now(UTC).date(),
                                                        _taken_ids(releases_dir))
+    settings = apply_overrides(loaded.definition.publish, options.publish_overrides, origin=str(loaded.path))
     state = ReleaseState(
         release_id=release_id, definition_name=name, definition_path=str(loaded.path),
-        definition_sha256=loaded.sha256, regions=options.regions, public=options.public,
+        definition_sha256=loaded.sha256, publish=settings,
     )
     log(f"starting release {release_id}")
     return state, False
@@ -147,7 +148,7 @@ def _step(progress: VariantProgress, name: str, save: Callable[[], None], log: L
     started = time.monotonic()
     try:
         yield
-    except (ArchamiError, OSError, subprocess.SubprocessError) as exc:
+    except (ArchamiError, OSError) as exc:  # the runner turns every command failure into an ArchamiError
         progress.error = f"{name}: {exc}"
         raise _StepFailed from exc
     except Exception as exc:  # e.g. an AWS client error: one variant's failure must not end the release
@@ -167,6 +168,10 @@ def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = la
     variants = _chosen_variants(loaded, options.variants)
     with release_lock(options.releases_dir):
         state, resumed = open_release(loaded, options, log)
+        # Before anything is built: a variant these settings cannot publish would fail only after its build.
+        for v in variants:
+            state.publish.check_can_publish(v.root_device)
+        state.publish.deprecation_time(datetime.now(UTC))  # a deprecation date already past
         for v in variants:
             state.variants.setdefault(v.id, VariantProgress(variant_id=v.id))
         save_state(options.releases_dir, state)
@@ -283,13 +288,13 @@ def _publish(
 ) -> None:
     from archami.aws.publish import publish
 
-    log(f"{variant.id}: publishing to {', '.join(state.regions) if state.regions else 'every enabled region'}")
+    regions = state.publish.regions
+    log(f"{variant.id}: publishing to {'every enabled region' if regions == 'all' else ', '.join(regions)}")
     publish_state = state_dir(options.releases_dir) / f"{state.release_id}.publish" / f"{variant.id}.json"
     with _step(progress, "publish", save, log):
         progress.published = publish(
-            build_dir, regions=state.regions, public=state.public, endpoint_url=options.endpoint_url,
-            state_path=publish_state, release_id=state.release_id,
-            log=lambda line: log(f"{variant.id}: {line}"),
+            build_dir, state.publish, endpoint_url=options.endpoint_url, state_path=publish_state,
+            release_id=state.release_id, log=lambda line: log(f"{variant.id}: {line}"),
         )
 
 

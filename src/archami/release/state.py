@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from archami.artifacts import PublishRecord, write_json_atomic
+from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 from archami.release.records import BootTestResult
 
@@ -52,12 +53,22 @@ class ReleaseState(BaseModel):
     definition_name: str
     definition_path: str
     definition_sha256: str
-    regions: list[str] | None = None  # None: every enabled region
-    public: bool = False
+    publish: PublishSettings = Field(default_factory=PublishSettings)  # [publish] with the flags applied
     status: Status = "running"
     started_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
     variants: dict[str, VariantProgress] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _regions_and_public_moved(cls, data: Any) -> Any:
+        """State files written before the publish settings model kept only these two."""
+        if isinstance(data, dict) and ("regions" in data or "public" in data):
+            data = dict(data)
+            regions = data.pop("regions", None)
+            old = {"regions": "all" if regions in (None, ["all"]) else regions, "public": data.pop("public", False)}
+            data.setdefault("publish", old)
+        return data
 
 
 def state_dir(releases_dir: Path) -> Path:

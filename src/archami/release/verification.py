@@ -4,12 +4,13 @@ verification of all of it (aws/verify.py does the reading)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from archami.aws.clients import AwsSettings, Clients
-from archami.aws.expose import ssm_parameter_name
-from archami.aws.tags import archami_tags
+from archami.aws.distribute import ssm_parameter_name
+from archami.aws.images import archami_tags
 from archami.aws.verify import ImageExpectation, RegionReport, verify_images
+from archami.config.publish import DEFAULT_SSM_PREFIX, PublishSettings
 from archami.release.records import ReleaseRecord, VariantRelease
 
 EC2_ARCHITECTURE = {"x86_64": "x86_64", "i686": "i386", "aarch64": "arm64"}
@@ -17,12 +18,26 @@ EC2_ARCHITECTURE = {"x86_64": "x86_64", "i686": "i386", "aarch64": "arm64"}
 
 @dataclass(frozen=True)
 class VerifyPolicy:
-    """What the publisher configured (the defaults are `archami publish`'s)."""
+    """What the publisher configured (the defaults are `archami publish`'s; from_settings reads [publish])."""
 
     current: bool = True  # the newest release: the SSM parameters must point at its AMIs
-    ssm_prefix: str = "/archami"
+    ssm_prefix: str = DEFAULT_SSM_PREFIX
     deprecate_after_days: int | None = 365
+    deprecate_on: date | None = None  # a fixed deprecation date instead of days after publishing
     deregistration_protection: bool = False
+    shared_with: tuple[str, ...] = ()
+    extra_tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: PublishSettings, *, current: bool) -> VerifyPolicy:
+        deprecate = settings.deprecate
+        return cls(
+            current=current, ssm_prefix=settings.ssm_prefix,
+            deprecate_after_days=deprecate if isinstance(deprecate, int) else None,
+            deprecate_on=deprecate if isinstance(deprecate, date) else None,
+            shared_with=tuple(v for entry in settings.share.launch_permissions() for v in entry.values()),
+            extra_tags=tuple(sorted(settings.tags.items())),
+        )
 
 
 def root_device_name(variant: VariantRelease) -> str:
@@ -37,7 +52,7 @@ def expectations(record: ReleaseRecord, policy: VerifyPolicy) -> list[ImageExpec
     for variant in record.ordered_variants():
         info = variant.variant
         hvm = info.virtualization == "hvm"
-        tags = archami_tags(record.definition_name, info.id, record.release_id)
+        tags = {**dict(policy.extra_tags), **archami_tags(record.definition_name, info.id, record.release_id)}
         for region, ami in sorted(variant.regions.items()):
             found.append(ImageExpectation(
                 region=region, ami_id=ami.ami_id,
@@ -49,7 +64,8 @@ def expectations(record: ReleaseRecord, policy: VerifyPolicy) -> list[ImageExpec
                 ssm_parameter=ssm_parameter_name(policy.ssm_prefix, record.definition_name, info.id)
                 if policy.current else None,
                 deprecate_after=timedelta(days=policy.deprecate_after_days) if policy.deprecate_after_days else None,
-                deregistration_protection=policy.deregistration_protection,
+                deprecate_at=datetime.combine(policy.deprecate_on, time(), tzinfo=UTC) if policy.deprecate_on else None,
+                deregistration_protection=policy.deregistration_protection, shared_with=policy.shared_with,
             ))
     return found
 

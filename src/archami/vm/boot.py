@@ -22,7 +22,7 @@ from archami.artifacts import (
 )
 from archami.errors import ArchamiError
 from archami.firstboot.install import EARLY_UNIT
-from archami.vm import checks, ssh
+from archami.vm import checks, health, health_mounts, ssh
 from archami.vm.guest import BootFailed, Guest, running_guest
 from archami.vm.imds import ImdsConfig
 from archami.vm.qemu import disk_virtual_size, make_overlay
@@ -58,11 +58,29 @@ def image_sha256(image: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+MAX_CONSOLE_BYTES = 8 << 20  # a console that loops on an error is still scanned, from its end
+
+
+def console_text(serial_log: Path) -> str:
+    try:
+        with serial_log.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - MAX_CONSOLE_BYTES))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def run_checks(
     guest: Guest, imds: ImdsConfig, disk_size: int, agent_unit: str = AGENT_UNIT
 ) -> tuple[list[CheckResult], dict[str, str]]:
-    """The checks' results and the raw probe outputs (facts such as kernel and machine-id)."""
-    outputs = checks.split_sections(guest.run(checks.probe_script(agent_unit)).stdout)
+    """The checks' results and the raw probe outputs (facts such as kernel and machine-id).
+
+    Boot health (kola's checks on every boot) comes after what an AMI user relies on: the boot finished
+    with systemd 'running', no failed unit, every fstab entry mounted, and nothing alarming in the serial
+    console or the journal."""
+    script = checks.probe_script(agent_unit)
+    outputs = checks.split_sections(guest.run(script, timeout=checks.BOOT_WAIT_SECONDS + 120).stdout)
     results = [
         CheckResult(name="SSH login with the metadata key", ok=True, detail=f"after {guest.boot_seconds:.1f}s"),
         checks.check_hostname(outputs["hostname"], imds.hostname),
@@ -70,7 +88,11 @@ def run_checks(
         checks.check_root_read_write(outputs["root_options"]),
         checks.check_unit_succeeded(outputs["agent"], agent_unit),
         checks.check_root_fills_disk(outputs["root_geometry"], disk_size),
+        health.check_system_running(outputs["system_state"]),
         checks.check_no_failed_units(outputs["failed_units"]),
+        health_mounts.check_fstab_mounted(outputs["fstab"], outputs["mounts"]),
+        health_mounts.check_fstab_verifies(outputs["fstab_verify"]),
+        *health.scan({"console": console_text(guest.serial_log), "journal": outputs["journal"]}),
     ]
     return results, outputs
 
@@ -122,7 +144,9 @@ def boot_test(
             report.host_key = guest.host_key()
             report.ok = all(check.ok for check in report.checks)
     except BootFailed as exc:
-        report.checks.append(CheckResult(name="SSH login with the metadata key", ok=False, detail=str(exc)))
+        # What the console says is often why: a panic, an emergency shell, a device that timed out.
+        findings = [c for c in health.scan({"console": console_text(exc.serial_log)}) if not c.ok]
+        report.checks += [*findings, CheckResult(name="SSH login with the metadata key", ok=False, detail=str(exc))]
     destination = report_dir or image.parent
     if not report.ok:
         kept = destination / f"boot-test-{firmware}-serial.log"

@@ -12,9 +12,16 @@ MIB = 1024 * 1024
 # The GPT backup header and alignment leave up to ~1 MiB at the end of the disk unused.
 DISK_END_SLACK = 8 * MIB
 
+# sshd accepts the first login before the boot has finished: the probes wait for it (bounded) first, so
+# failed units, mounts and the journal describe the whole boot.
+BOOT_WAIT_SECONDS = 180
+
 # All facts the checks need. An SSH login costs seconds under TCG, so they run as one script
-# (`probe_script`) in a single session and come back as sections (`split_sections`).
+# (`probe_script`) in a single session and come back as sections (`split_sections`), in this order.
 GUEST_PROBES: dict[str, str] = {
+    "system_state": (
+        f"timeout {BOOT_WAIT_SECONDS} systemctl is-system-running --wait >/dev/null 2>&1; systemctl is-system-running"
+    ),
     "hostname": "hostname",
     "sshd": "sshd -T 2>/dev/null | grep -Ei '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin) '",
     "root_options": "findmnt -no OPTIONS /",
@@ -27,13 +34,21 @@ GUEST_PROBES: dict[str, str] = {
     ),
     "machine_id": "cat /etc/machine-id",
     "kernel": "uname -r",
+    # Touch every fstab mount point once (an automount point mounts on access), then list what is mounted.
+    "fstab": (
+        "awk '$1 !~ /^#/ && NF >= 3 && $2 ~ /^\\// {print $2}' /etc/fstab | "
+        "while read -r m; do ls -d \"$(printf '%b' \"$m\")/.\" >/dev/null 2>&1; done; cat /etc/fstab"
+    ),
+    "fstab_verify": "findmnt --fstab --verify; echo rc=$?",
+    "mounts": "cat /proc/self/mounts",
+    "journal": "journalctl -b -q --no-pager -o short-monotonic",
 }
 SECTION_MARK = "@@archami-probe "
 
 
 def probe_script(agent_unit: str) -> str:
     """One shell script printing every probe's output after a marker line naming it."""
-    parts = [f"echo '{SECTION_MARK}{name}'; {{ {command.format(unit=agent_unit)} ; }} 2>&1"
+    parts = [f"echo '{SECTION_MARK}{name}'; {{ {command.replace('{unit}', agent_unit)} ; }} 2>&1"
              for name, command in GUEST_PROBES.items()]
     return "\n".join(parts) + "\n"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
+from archami.runner import TextResult, run_text
 from archami.vm import ssh
 from archami.vm.imds import ImdsConfig, ImdsServer
 from archami.vm.qemu import (
@@ -50,7 +50,7 @@ class Guest:
 
     def run(
         self, command: str, key: ssh.SshKey | None = None, timeout: float = 60.0
-    ) -> subprocess.CompletedProcess[str]:
+    ) -> TextResult:
         return ssh.run_ssh(self.ssh_port, (key or self.key).private, command, timeout=timeout)
 
     def output(self, command: str, timeout: float = 60.0) -> str:
@@ -68,10 +68,7 @@ class Guest:
 
     def password_refusal(self) -> list[str] | None:
         """The methods sshd lists when a password login is attempted (None: it did not refuse normally)."""
-        result = subprocess.run(
-            ssh.password_probe_argv(self.ssh_port), capture_output=True, text=True, timeout=30, check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        result = run_text(ssh.password_probe_argv(self.ssh_port), timeout=30)
         return None if result.returncode == 0 else ssh.offered_methods(result.stderr)
 
     def poweroff(self, timeout: float = 90.0) -> bool:
@@ -95,23 +92,27 @@ def running_guest(
     accel: Accel | None = None,
     disk_format: str = "qcow2",
     clean_shutdown: bool = True,
+    icount_shift: int | None = None,
 ) -> Iterator[Guest]:
     """Boot `disk` (which the caller may let the guest modify: pass an overlay to keep an image pristine),
     serve `imds` to it, wait until `key` logs in, yield the Guest; on leaving, power it off and stop QEMU.
     `clean_shutdown=False` stops QEMU at once: for a disk that is thrown away, an orderly shutdown only
-    costs time (20-40 s under TCG). Raises BootFailed when SSH login does not work within `timeout` seconds."""
+    costs time (20-40 s under TCG). `icount_shift` slows the guest's clock (see VmSpec). Raises BootFailed
+    when SSH login does not work within `timeout` seconds."""
     work_dir.mkdir(parents=True, exist_ok=True)
     serial_log = work_dir / f"serial-{firmware}.log"
     ovmf_vars = None
     if firmware == "uefi":
         ovmf_vars = work_dir / "OVMF_VARS.fd"
         shutil.copyfile(OVMF_VARS, ovmf_vars)  # each VM writes its own UEFI variable store
-    chosen: Accel = accel or choose_accel()
+    chosen: Accel = "tcg" if icount_shift is not None else accel or choose_accel()
     with signals_raise(), ImdsServer(imds) as server:
         spec = VmSpec(
             disk=disk, disk_format="raw" if disk_format == "raw" else "qcow2", firmware=firmware,
             ssh_port=free_loopback_port(), imds_port=server.port, serial_log=serial_log,
-            qmp_socket=_socket_path(work_dir), accel=chosen, ovmf_vars=ovmf_vars,
+            qmp_socket=_socket_path(work_dir), accel=chosen, ovmf_vars=ovmf_vars, icount_shift=icount_shift,
+            # icount runs all vCPUs in turn on one host thread, and Linux 6.1 hangs there bringing up a second.
+            cpus=1 if icount_shift is not None else VmSpec.cpus,
         )
         with QemuVM(spec) as vm:
             started = vm.started_at or time.monotonic()

@@ -8,24 +8,25 @@ path (exceptions, Ctrl-C, SIGTERM), and the kernel kills QEMU if our own process
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import json
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import DEVNULL, PIPE, Popen, TimeoutExpired  # processes start via archami.runner
 from types import FrameType
 from typing import Literal
 
 from archami.errors import ArchamiError, ToolMissingError
+from archami.hosttools import install_hint
+from archami.runner import run_text, spawn
 from archami.vm.qmp import QmpClient
 
 Firmware = Literal["bios", "uefi"]
@@ -64,6 +65,9 @@ class VmSpec:
     volume_serial: str = "vol0a1b2c3d4e5f60718"
     ovmf_code: Path = OVMF_CODE
     ovmf_vars: Path | None = None  # the VM's own writable copy; required for uefi
+    # TCG only: each guest instruction advances the guest's clock by 2**icount_shift ns, so a guest can be
+    # made to look as slow to itself as on an overloaded host (its timeouts fire after less work), reliably.
+    icount_shift: int | None = None
 
 
 def ec2_identity() -> tuple[str, str]:
@@ -87,6 +91,10 @@ def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
         "-machine", "q35",
         "-accel", accel,
     ]
+    if spec.icount_shift is not None:
+        if spec.accel == "kvm":
+            raise ValueError("icount (a slowed guest clock) needs TCG")
+        argv += ["-icount", f"shift={spec.icount_shift},sleep=on"]  # sleep=on: an idle guest waits in real time
     if spec.accel == "kvm":
         argv += ["-cpu", "host"]  # under TCG QEMU's default model is the fastest to emulate
     argv += [
@@ -126,7 +134,7 @@ def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise ToolMissingError(f"{name} is not installed (Debian: apt-get install qemu-system-x86 qemu-utils ovmf)")
+        raise ToolMissingError(f"{name} is not installed ({install_hint(name)})")
     return path
 
 
@@ -145,15 +153,16 @@ def kvm_works(qemu: str = QEMU, timeout: float = 5.0) -> bool:
         "-display", "none", "-no-reboot",
         "-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg",
     ]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL) as proc:
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            assert proc.stdout is not None
-            return any(b"No bootable device" in line for line in proc.stdout)
-        finally:
-            timer.cancel()
-            proc.kill()
+    proc = spawn(argv, stdout=PIPE, stderr=DEVNULL, stdin=DEVNULL)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        return any(b"No bootable device" in line for line in proc.stdout)
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
 
 
 def choose_accel() -> Accel:
@@ -175,9 +184,7 @@ def free_loopback_port() -> int:
 def disk_virtual_size(disk: Path) -> int:
     """The size the guest sees: a raw file's length, or a qcow2's virtual size."""
     require_tool(QEMU_IMG)
-    result = subprocess.run(
-        [QEMU_IMG, "info", "-U", "--output=json", str(disk)], capture_output=True, text=True, check=False
-    )
+    result = run_text([QEMU_IMG, "info", "-U", "--output=json", str(disk)])
     if result.returncode != 0:
         raise VmError(f"qemu-img info {disk}: {result.stderr.strip()}")
     size: int = json.loads(result.stdout)["virtual-size"]
@@ -194,20 +201,9 @@ def make_overlay(image: Path, overlay: Path, size: int | None = None) -> None:
     argv = [QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(image.resolve()), str(overlay)]
     if size is not None:
         argv.append(str(size))
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    result = run_text(argv)
     if result.returncode != 0:
         raise VmError(f"qemu-img create failed: {result.stderr.strip()}")
-
-
-# Looked up once in the parent: between fork and exec (other threads may hold locks, e.g. the IMDS server's)
-# the child must do nothing but call it.
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends QEMU SIGKILL when the Python process dies."""
-    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @contextlib.contextmanager
@@ -238,21 +234,18 @@ class QemuVM:
         self.spec = spec
         self.argv = qemu_command(spec, qemu)
         self._qemu = qemu
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Popen[bytes] | None = None
         self._stderr_path = spec.serial_log.with_name(spec.serial_log.name + ".qemu-stderr")
         self.started_at: float | None = None
 
     def start(self) -> None:
         require_tool(self._qemu)
         if self.spec.firmware == "uefi" and not self.spec.ovmf_code.exists():
-            raise ToolMissingError(f"{self.spec.ovmf_code} missing (Debian: apt-get install ovmf)")
+            raise ToolMissingError(f"{self.spec.ovmf_code} missing ({install_hint('OVMF')})")
         self.spec.serial_log.parent.mkdir(parents=True, exist_ok=True)
         with open(self._stderr_path, "wb") as stderr:
             # A new session: Ctrl-C reaches only us, and we shut QEMU down in order.
-            self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                start_new_session=True, preexec_fn=_die_with_parent,
-            )
+            self._proc = spawn(self.argv, stdin=DEVNULL, stdout=DEVNULL, stderr=stderr)
         self.started_at = time.monotonic()
 
     @property
@@ -287,7 +280,7 @@ class QemuVM:
             return True
         try:
             self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except TimeoutExpired:
             return False
         return True
 

@@ -1,19 +1,19 @@
 """SSH probes against a booted guest, with OpenSSH's own client (what users log in with).
 
-Argument lists are built by pure functions (unit-tested); running them is a thin subprocess call.
+Argument lists are built by pure functions (unit-tested); archami's runner runs them.
 """
 
 from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from archami.errors import ArchamiError, ToolMissingError
+from archami.errors import ArchamiError
+from archami.runner import CommandError, TextResult, run_text
 
 # Options for a throwaway guest: never trust or record its host key, never prompt, never use an agent.
 _COMMON_OPTIONS = (
@@ -39,13 +39,9 @@ def generate_keypair(directory: Path, name: str = "id_ed25519", comment: str = "
     private = directory / name
     for path in (private, private.with_name(name + ".pub")):
         path.unlink(missing_ok=True)
-    try:
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(private)],
-            check=True, capture_output=True,
-        )
-    except FileNotFoundError as exc:
-        raise ToolMissingError("ssh-keygen is not installed (Debian: apt-get install openssh-client)") from exc
+    made = run_text(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(private)])
+    if made.returncode != 0:
+        raise ArchamiError(f"ssh-keygen failed: {made.stderr.strip()}")
     return SshKey(private, private.with_name(name + ".pub").read_text().strip())
 
 
@@ -99,15 +95,10 @@ def read_banner(port: int, host: str = "127.0.0.1", timeout: float = 3.0) -> str
     return line if line.startswith("SSH-") else None
 
 
-def run_ssh(
-    port: int, key: Path, command: str, timeout: float = 60.0, user: str = "root"
-) -> subprocess.CompletedProcess[str]:
+def run_ssh(port: int, key: Path, command: str, timeout: float = 60.0, user: str = "root") -> TextResult:
     try:
-        return subprocess.run(
-            ssh_argv(port, key, command, user), capture_output=True, text=True, timeout=timeout, check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
+        return run_text(ssh_argv(port, key, command, user), timeout=timeout)
+    except CommandError as exc:
         raise ArchamiError(f"ssh command {command!r} timed out after {timeout:.0f}s") from exc
 
 
@@ -136,10 +127,7 @@ def wait_for_login(
 
 def host_key(port: int, key_type: str = "ed25519", host: str = "127.0.0.1") -> str | None:
     """The guest's public host key of `key_type` as 'type base64', read with ssh-keyscan."""
-    result = subprocess.run(
-        ["ssh-keyscan", "-T", "10", "-t", key_type, "-p", str(port), host],
-        capture_output=True, text=True, timeout=30, check=False,
-    )
+    result = run_text(["ssh-keyscan", "-T", "10", "-t", key_type, "-p", str(port), host], timeout=30)
     for line in result.stdout.splitlines():
         fields = line.split()
         if len(fields) >= 3 and not line.startswith("#"):

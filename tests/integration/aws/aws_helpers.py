@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, Manifest, write_json_atomic
-from archami.aws.blocks import EBS_BLOCK_SIZE
+from archami.aws.upload import EBS_BLOCK_SIZE
 from archami.config import load_definition
 from archami.config.variant import Variant
 
@@ -26,7 +26,7 @@ MIB = 1024**2
 
 def debian_variant(**changes: Any) -> Variant:
     loaded = load_definition(REPO / "examples" / "debian.toml")
-    variant = next(v for v in loaded.variants if v.id == "bookworm-ebs-hvm-x86_64")
+    variant = next(v for v in loaded.variants if v.id == "trixie-ebs-hvm-x86_64")  # the example's stable
     return variant.model_copy(update=changes)
 
 

@@ -12,6 +12,7 @@ from moto_server import MotoServer
 
 from archami.aws.clients import AwsSettings, Clients
 from archami.aws.publish import publish
+from archami.config.publish import PublishSettings
 
 pytestmark = pytest.mark.integration
 REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1"]
@@ -40,7 +41,12 @@ def test_publish_through_faults(tmp_path: Path, moto: MotoServer, seed: int) -> 
     with FaultProxy(moto.url, faults) as proxy:
         faulty = Clients(AwsSettings(endpoint_url=proxy.url, connect_timeout=2, read_timeout=10))
         record = publish(
-            build, regions=REGIONS, public=True, endpoint_url=proxy.url, release_id="r1", clients=faulty, poll=0.05
+            build,
+            PublishSettings(regions=REGIONS, public=True),
+            endpoint_url=proxy.url,
+            release_id="r1",
+            clients=faulty,
+            poll=0.05,
         )
     assert set(proxy.injected) == {"throttle", "server_error", "drop_before", "drop_after"}, proxy.injected
     assert sum(proxy.injected.values()) >= 10

@@ -10,20 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import RequestRecorder, make_build
+from aws_helpers import REPO, RequestRecorder, make_build
 from fault_proxy import FaultProxy, Faults
 from import_shim import ImportSnapshotShim
 from moto_server import MotoServer
 from typer.testing import CliRunner
 
-from archami.aws.blocks import EBS_BLOCK_SIZE, linear_checksum
-from archami.aws.clients import AwsSettings, Clients
-from archami.aws.lookup import latest_ami
-from archami.aws.prune import prune
+from archami.aws.clients import AwsSettings, Clients, resolve_regions
 from archami.aws.publish import publish
-from archami.aws.regions import resolve_regions
+from archami.aws.published import latest_ami, prune
 from archami.aws.state import PublishState
+from archami.aws.upload import EBS_BLOCK_SIZE, linear_checksum
 from archami.cli import app
+from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 
 pytestmark = pytest.mark.integration
@@ -47,8 +46,7 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
         records.append(
             publish(
                 build,
-                regions=REGIONS,
-                public=True,
+                PublishSettings(regions=REGIONS, public=True),
                 endpoint_url=moto.url,
                 release_id=release,
                 clients=clients,
@@ -97,11 +95,21 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
 def test_rerun_is_idempotent(tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder) -> None:
     build = make_build(tmp_path)
     first = publish(
-        build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+        build,
+        PublishSettings(regions=REGIONS[:2], public=False),
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
     )
     creates = len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage"))
     second = publish(
-        build, regions=REGIONS[:2], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+        build,
+        PublishSettings(regions=REGIONS[:2], public=False),
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
     )
     assert second == first
     assert len(recorder.ec2_actions("RegisterImage")) + len(recorder.ec2_actions("CopyImage")) == creates
@@ -124,7 +132,12 @@ def test_upload_sends_exactly_the_used_blocks(tmp_path: Path, clients: Clients, 
     clients.on("provide-client-params.ebs.PutSnapshotBlock", record_put)
     clients.on("provide-client-params.ebs.CompleteSnapshot", record_complete)
     record = publish(
-        build, regions=["us-east-1"], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+        build,
+        PublishSettings(regions=["us-east-1"], public=False),
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
     )
     expected = {0, 3, 7, 100, 101}  # block 101 holds the one byte past block 100; 5, 6, 50 are zeroes
     assert set(sent) == expected
@@ -153,12 +166,9 @@ def test_s3_import_fallback_uploads_then_reports_missing_import(
     with pytest.raises(ArchamiError, match="ImportSnapshot is not implemented by this endpoint"):
         publish(
             build,
-            regions=["eu-west-1"],
-            public=False,
+            PublishSettings(regions=["eu-west-1"], public=False, method="s3-import", bucket="archami-import"),
             endpoint_url=moto.url,
             release_id="r1",
-            method="s3-import",
-            bucket="archami-import",
             clients=clients,
             poll=0.05,
         )
@@ -213,29 +223,12 @@ def test_cli_publish_and_prune(tmp_path: Path, moto: MotoServer) -> None:
 
 
 def test_all_regions_means_the_enabled_regions_of_the_partition(clients: Clients) -> None:
-    regions = resolve_regions(clients, None, "eu-west-1")
+    regions = resolve_regions(clients, "all", "eu-west-1")
     assert regions[0] == "eu-west-1" and "us-east-1" in regions and len(regions) == len(set(regions))
     assert not [r for r in regions if r.startswith(("cn-", "us-gov-"))]  # moto lists every partition's
-    assert resolve_regions(clients, ["all"], "eu-west-1") == regions
-    gov = resolve_regions(clients, ["all"], "us-gov-west-1")
+    assert resolve_regions(clients, ["eu-west-1", "us-east-1"], None) == ["eu-west-1", "us-east-1"]
+    gov = resolve_regions(clients, "all", "us-gov-west-1")
     assert set(gov) == {"us-gov-west-1", "us-gov-east-1"}
-
-
-def test_public_encrypted_is_refused_before_anything_is_created(
-    tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
-) -> None:
-    build = make_build(tmp_path)
-    with pytest.raises(ArchamiError, match="encrypted AMIs cannot be made public"):
-        publish(
-            build,
-            regions=["us-east-1"],
-            public=True,
-            encrypted=True,
-            endpoint_url=moto.url,
-            release_id="r1",
-            clients=clients,
-        )
-    assert recorder.requests == []
 
 
 def test_s3_import_fallback_end_to_end(tmp_path: Path, moto: MotoServer) -> None:
@@ -250,12 +243,9 @@ def test_s3_import_fallback_end_to_end(tmp_path: Path, moto: MotoServer) -> None
         proxied.on("before-send", recorder)
         record = publish(
             build,
-            regions=["eu-west-1", "us-east-1"],
-            public=False,
+            PublishSettings(regions=["eu-west-1", "us-east-1"], method="s3-import", bucket="archami-import"),
             endpoint_url=proxy.url,
             release_id="r1",
-            method="s3-import",
-            bucket="archami-import",
             clients=proxied,
             poll=0.05,
         )
@@ -272,3 +262,36 @@ def test_s3_import_fallback_end_to_end(tmp_path: Path, moto: MotoServer) -> None
     state = PublishState.model_validate_json((build / "publish-r1.state.json").read_text())
     assert state.regions["eu-west-1"].import_task_id == task_id and state.done
     assert len(direct.ec2("us-east-1").describe_images(Owners=["self"])["Images"]) == 1
+
+
+def test_cli_publish_takes_the_definitions_table_and_flags_over_it(tmp_path: Path, moto: MotoServer) -> None:
+    """`archami publish` reads [publish] from the build's definition (here --definition); flags win."""
+    build = make_build(tmp_path)
+    definition = tmp_path / "debian.toml"
+    definition.write_text(
+        (REPO / "examples" / "debian.toml").read_text()
+        + '\n[publish]\nregions = ["eu-west-1", "us-east-1"]\nssm_prefix = "/images"\ndeprecate = "never"\n'
+        'tags = { team = "images", tier = "base" }\n[publish.share]\naccounts = ["111122223333"]\n'
+    )
+    result = CliRunner().invoke(
+        app,
+        ["publish", str(build), "--definition", str(definition), "--regions", "us-west-2,eu-west-1",
+         "--tag", "team=platform", "--endpoint-url", moto.url, "--release-id", "r1", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert list(record["regions"]) == ["us-west-2", "eu-west-1"]  # the flag's list, the first is the source
+    clients = Clients(AwsSettings(endpoint_url=moto.url))
+    for region, image in record["regions"].items():
+        ec2 = clients.ec2(region)
+        (ami,) = ec2.describe_images(ImageIds=[image["ami_id"]])["Images"]
+        assert {"team": "platform", "tier": "base"}.items() <= {t["Key"]: t["Value"] for t in ami["Tags"]}.items()
+        permissions = ec2.describe_image_attribute(ImageId=image["ami_id"], Attribute="launchPermission")
+        assert permissions["LaunchPermissions"] == [{"UserId": "111122223333"}]  # shared, not public
+        name = "/images/debian/bookworm-ebs-hvm-x86_64/latest"
+        assert clients.ssm(region).get_parameter(Name=name)["Parameter"]["Value"] == image["ami_id"]
+    state = PublishState.model_validate_json((build / "publish-r1.state.json").read_text())
+    assert all(r.deprecate_at is None and r.shared == ["111122223333"] for r in state.regions.values())
+    bad = CliRunner().invoke(app, ["publish", str(build), "--definition", str(definition), "--bucket", "Bad_Name",
+                                   "--endpoint-url", moto.url])
+    assert bad.exit_code == 1 and str(bad.exception).startswith("--bucket: 'Bad_Name' is not an S3 bucket name")

@@ -9,9 +9,10 @@ import pytest
 from aws_helpers import RequestRecorder, debian_variant, make_build, throwaway_certificate
 from moto_server import MotoServer
 
-from archami.aws.bundle_read import unbundle
+from archami.aws.bundle import unbundle
 from archami.aws.clients import Clients
 from archami.aws.publish import publish
+from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 
 pytestmark = pytest.mark.integration
@@ -36,8 +37,7 @@ def test_hvm_uefi_preferred_x86_64(
     build = make_build(tmp_path, size=1536 * 1024**2)  # 1.5 GiB image -> a 2 GiB volume
     record = publish(
         build,
-        regions=["us-east-1", "eu-west-1"],
-        public=False,
+        PublishSettings(regions=["us-east-1", "eu-west-1"], public=False),
         endpoint_url=moto.url,
         release_id="2026.11.25",
         clients=clients,
@@ -78,7 +78,12 @@ def test_hvm_aarch64(tmp_path: Path, clients: Clients, moto: MotoServer, recorde
     variant = debian_variant(architecture="aarch64", kernel_package="linux-image-cloud-arm64")
     build = make_build(tmp_path, variant)
     publish(
-        build, regions=["us-west-2"], public=False, endpoint_url=moto.url, release_id="r1", clients=clients, poll=0.05
+        build,
+        PublishSettings(regions=["us-west-2"], public=False),
+        endpoint_url=moto.url,
+        release_id="r1",
+        clients=clients,
+        poll=0.05,
     )
     form = register_request(recorder)
     assert form["Name"] == "debian-bookworm-ebs-hvm-aarch64-r1"
@@ -97,8 +102,7 @@ def test_paravirtual_uses_the_newest_pv_grub_aki(
     build = make_build(tmp_path, debian_variant(virtualization="paravirtual"), root_device_name="/dev/sda")
     publish(
         build,
-        regions=["us-east-1", "sa-east-1"],
-        public=False,
+        PublishSettings(regions=["us-east-1", "sa-east-1"], public=False),
         endpoint_url=moto.url,
         release_id="r1",
         clients=clients,
@@ -123,8 +127,7 @@ def test_paravirtual_i686_and_refusal_without_aki(
     with pytest.raises(ArchamiError, match=r"no Amazon pv-grub kernel \(AKI\) for i386 in eu-west-1"):
         publish(
             build,
-            regions=["us-east-1", "eu-west-1"],
-            public=False,
+            PublishSettings(regions=["us-east-1", "eu-west-1"], public=False),
             endpoint_url=moto.url,
             release_id="r1",
             clients=clients,
@@ -134,8 +137,7 @@ def test_paravirtual_i686_and_refusal_without_aki(
     assert not [r for r in recorder.requests if "/snapshots" in r[1]]  # refused before uploading anything
     publish(
         build,
-        regions=["us-east-1"],
-        public=False,
+        PublishSettings(regions=["us-east-1"], public=False),
         endpoint_url=moto.url,
         release_id="r1",
         state_path=tmp_path / "other-state.json",
@@ -154,12 +156,9 @@ def test_instance_store_registers_the_bundle_location(
     cert, ec2_key = throwaway_certificate(tmp_path)
     record = publish(
         build,
-        regions=["us-east-1", "eu-west-1"],
-        public=False,
+        PublishSettings(regions=["us-east-1", "eu-west-1"], bucket="archami-bundles", ec2_certificate=cert),
         endpoint_url=moto.url,
         release_id="r1",
-        bucket="archami-bundles",
-        ec2_certificate=cert,
         clients=clients,
         poll=0.05,
     )

@@ -1,7 +1,7 @@
 """Kill -9 the publish at every step boundary, re-run it: exactly one AMI per region, no orphan snapshots.
 
 The publish runs as the real CLI in a subprocess; ARCHAMI_CRASH_AT=K makes it SIGKILL itself at the K-th
-boundary (archami.aws.crashpoints), including those right after a create call and before the state write.
+boundary (archami.aws.state.boundary), including those right after a create call and before the state write.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ re-read through a proxy that can rewrite moto's answers.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import RequestRecorder, make_build
+from aws_helpers import REPO, RequestRecorder, make_build
 from moto_server import MotoServer, free_port
 from patch_proxy import PatchProxy, add, child, each_image, set_field
 from typer.testing import CliRunner
@@ -28,7 +30,9 @@ from archami.aws.clients import AwsSettings, Clients
 from archami.aws.publish import publish
 from archami.aws.verify import CHECKS
 from archami.cli import app
+from archami.config.load import parse_definition
 from archami.release.records import BootTestResult, ReleaseRecord, VariantRelease, save_record
+from archami.release.stream import stream_name
 from archami.release.verification import VerifyPolicy, verify_release
 
 pytestmark = pytest.mark.integration
@@ -40,10 +44,16 @@ MOTO_WRONG = {"architecture", "virtualization", "boot mode", "ena", "imds", "roo
               "deregistration protection"}
 
 
+# Public, shared with one more account, one extra tag: what the launch permission and tags checks expect.
+PUBLISH_TABLE = '[publish]\npublic = true\nshare = { accounts = ["111122223333"] }\ntags = { team = "images" }\n'
+SETTINGS = parse_definition((REPO / "examples/debian.toml").read_text() + PUBLISH_TABLE).publish
+
+
 def _publish(out: Path, moto: MotoServer) -> ReleaseRecord:
     """A real `publish` of a small build to two regions of the emulator, as a release record."""
     build = make_build(out)
-    published = publish(build, regions=REGIONS, public=True, endpoint_url=moto.url, release_id=RELEASE,
+    settings = SETTINGS.model_copy(update={"regions": REGIONS})
+    published = publish(build, settings, endpoint_url=moto.url, release_id=RELEASE,
                         clients=Clients(AwsSettings(endpoint_url=moto.url)), poll=0.05)
     manifest = read_json(build / MANIFEST_NAME, Manifest)
     variant = VariantRelease.assemble(manifest, BootTestResult(status="skipped"), published, manifest.variant)
@@ -90,7 +100,7 @@ def requests_seen(patching: tuple[PatchProxy, Clients, RequestRecorder]) -> Requ
 
 def _verify(clients: Clients, record: ReleaseRecord, policy: VerifyPolicy | None = None) -> dict[
         tuple[str, str], tuple[str, str]]:
-    result = verify_release(record, policy or VerifyPolicy(current=True), clients=clients)
+    result = verify_release(record, policy or VerifyPolicy.from_settings(SETTINGS, current=True), clients=clients)
     return {(c.region, c.name): (c.status, c.actual) for r in result.reports for c in r.checks}
 
 
@@ -157,7 +167,8 @@ def test_complete_answers_are_all_correct_and_the_requests_are_read_only(
     assert [s["Attribute"] for s in snapshots] == ["createVolumePermission"] * len(REGIONS)
     assert [s["SnapshotId"] for s in snapshots] == [variant.regions[r].snapshot_id for r in order]
     ssm_bodies = [body for _, url, body in recorder.requests if b"\"Name\"" in body]
-    assert ssm_bodies == [b'{"Name": "/archami/debian/bookworm-ebs-hvm-x86_64/latest"}'] * len(REGIONS)
+    expected_name = f"/archami/debian/{variant.variant.id}/latest"
+    assert ssm_bodies == [json.dumps({"Name": expected_name}).encode()] * len(REGIONS)
     actions = {a for _, _, body in recorder.requests for a in [_action(body)] if a}
     assert actions == {"DescribeImages", "DescribeImageAttribute", "DescribeSnapshotAttribute"}  # nothing changed
 
@@ -244,7 +255,7 @@ def test_deprecation_is_really_checked(proxy: PatchProxy, proxy_clients: Clients
     """Unset is Missing when a deprecation is wanted, Correct when none is; a set one when none is wanted is
     Incorrect (the wrong-day case is in the parametrized test above)."""
     assert _verify(proxy_clients, release)[("us-east-1", "deprecation")][0] == "Missing"
-    never = VerifyPolicy(deprecate_after_days=None)
+    never = dataclasses.replace(VerifyPolicy.from_settings(SETTINGS, current=True), deprecate_after_days=None)
     assert _verify(proxy_clients, release, never)[("us-east-1", "deprecation")][0] == "Correct"
     proxy.ec2_patches["DescribeImages"] = [each_image(_as_aws_answers(release))]
     assert _verify(proxy_clients, release, never)[("us-east-1", "deprecation")][0] == "Incorrect"
@@ -255,15 +266,17 @@ def test_the_stream_is_written_only_when_every_check_is_correct(
 ) -> None:
     releases = tmp_path / "releases"
     save_record(releases, release)
-    command = ["stream", "--releases", str(releases), "--out", str(tmp_path / "site"),
-               "--gnupg-home", str(tmp_path / "gnupg"), "--endpoint-url", proxy.url]
+    definition = tmp_path / "debian.toml"
+    definition.write_text((REPO / "examples/debian.toml").read_text() + PUBLISH_TABLE)
+    command = ["stream", "--releases", str(releases), "--out", str(tmp_path / "site"), "--definition",
+               str(definition), "--gnupg-home", str(tmp_path / "gnupg"), "--endpoint-url", proxy.url]
     refused = CliRunner().invoke(app, command)
     assert refused.exit_code != 0 and "16 check(s) not Correct" in str(refused.exception)  # 8 per region
     assert not (tmp_path / "site" / "streams").exists()
     proxy.ec2_patches["DescribeImages"] = [each_image(_as_aws_answers(release))]
     written = CliRunner().invoke(app, [*command, "--json"])
     assert written.exit_code == 0, written.output
-    assert (tmp_path / "site/streams/bookworm-ebs-hvm.json.sig").is_file()
+    assert (tmp_path / "site/streams" / f"{stream_name(release.variants[0])}.json.sig").is_file()
 
 
 def test_gone_ami_is_missing_and_dead_endpoint_unreachable(

@@ -9,11 +9,10 @@ late    after sshd, only when early left it work: slow host keys (RSA) then an s
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 
-from . import identity, mirrors, sshkeys
+from . import identity, mirrors, sshkeys, values
 from .context import Context
 from .files import log, now_iso, remove, write_atomic
 from .httpclient import BodyTooLarge
@@ -21,25 +20,36 @@ from .imds import ImdsClient, ImdsUnavailable
 from .settings import LATE_FLAG, STATE_DIR
 from .steps import Steps
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,32}$")
 SLOW_KEY_TYPES = ("rsa",)
 MAX_KEY_BYTES = 16384  # an RSA-16384 key line is ~2.8 KB: anything this large is not a key
 
 
 class Metadata:
+    """What the metadata service said. Only a service that cannot answer raises (ImdsUnavailable); a value
+    the agent cannot use safely is None or '' here, is logged, and costs only the steps that need it."""
+
     __slots__ = ("availability_zone", "instance_id", "keys", "local_hostname", "region")
 
     def __init__(self, client: ImdsClient) -> None:
-        instance_id = (client.get_text("meta-data/instance-id") or "").strip()
-        if not INSTANCE_ID.match(instance_id):
-            raise ImdsUnavailable(f"metadata gave no usable instance-id ({instance_id[:40]!r})")
-        self.instance_id = instance_id
-        self.availability_zone = (client.get_text("meta-data/placement/availability-zone") or "").strip()
-        region = (client.get_text("meta-data/placement/region") or "").strip()
+        self.instance_id = _usable(client, "instance-id", values.MAX_ID)
+        self.availability_zone = _usable(client, "placement/availability-zone", values.MAX_ZONE) or ""
         # Old metadata versions have no placement/region: the zone minus its letter is the region.
-        self.region = region or self.availability_zone.rstrip("abcdefghijklmnopqrstuvwxyz")
+        region = _usable(client, "placement/region", values.MAX_ZONE) or self.availability_zone.rstrip(
+            "abcdefghijklmnopqrstuvwxyz")
+        if region and not values.region(region):
+            log(f"unusable region {region[:40]!r}: no region mirror")
+            region = ""
+        self.region = region
         self.local_hostname = (client.get_text("meta-data/local-hostname") or "").strip()
         self.keys = public_keys(client)
+
+
+def _usable(client: ImdsClient, name: str, limit: int) -> str | None:
+    raw = client.get_text(f"meta-data/{name}")
+    value = values.text(raw or "", limit)
+    if value is None and raw and raw.strip():
+        log(f"unusable {name} {raw.strip()[:40]!r} (not printable text of at most {limit} characters)")
+    return value
 
 
 def public_keys(client: ImdsClient) -> list[str]:
@@ -79,21 +89,34 @@ def early(ctx: Context, client: ImdsClient, steps: Steps, *, slow_keys_later: bo
     steps.seconds["metadata"] = round(time.monotonic() - started, 3)
     state = ctx.state
     iid = md.instance_id
-    previous = state.instance_id
-    state.record(instance_id=iid, region=md.region, availability_zone=md.availability_zone,
-                 configured_at=now_iso(), **({"previous_instance_id": previous} if previous != iid else {}))
-    steps.results["metadata"] = f"{iid} in {md.availability_zone or md.region}"
-    was = f" (was {previous})" if previous not in (None, iid) else ""
-    log(f"instance {iid} in {md.availability_zone or md.region}{was}")
+    place = md.availability_zone or md.region or "an unknown zone"
+    if iid is None:
+        # Whether this is a new instance cannot be told: what metadata says is applied (keys, hostname), what
+        # belongs to one instance only (its host keys, machine-id, the once-per-instance user-data) is left.
+        steps.results["metadata"] = f"no usable instance-id, in {place}"
+        log(f"no usable instance-id in {place}: keys and hostname applied, per-instance identity left as it is")
+    else:
+        previous = state.instance_id
+        state.record(instance_id=iid, region=md.region, availability_zone=md.availability_zone,
+                     configured_at=now_iso(), **({"previous_instance_id": previous} if previous != iid else {}))
+        steps.results["metadata"] = f"{iid} in {place}"
+        was = f" (was {previous})" if previous not in (None, iid) else ""
+        log(f"instance {iid} in {place}{was}")
 
     if settings.mode == "archami":
         _per_instance(ctx, steps, "hostname", iid, lambda: _hostname(ctx, md.local_hostname))
         _per_instance(ctx, steps, "authorized-keys", iid,
                       lambda: sshkeys.write_authorized_keys(ctx, sshkeys.clean_keys(md.keys)))
-        _per_instance(ctx, steps, "host-keys", iid, lambda: _host_keys(ctx, iid, fast_types))
-        _per_instance(ctx, steps, "machine-id", iid, lambda: _machine_id(ctx, iid))
+        if iid is None:
+            steps.run("host-keys", lambda: _generate(ctx, fast_types))  # only missing ones: sshd must start
+            steps.skip("machine-id", "no usable instance-id")
+        else:
+            _per_instance(ctx, steps, "host-keys", iid, lambda: _host_keys(ctx, iid, fast_types))
+            _per_instance(ctx, steps, "machine-id", iid, lambda: _machine_id(ctx, iid))
         if not settings.user_data_scripts:
             steps.skip("user-data", "disabled")
+        elif iid is None:
+            steps.skip("user-data", "no usable instance-id to run it once for")
         elif not state.is_due("user-data", iid):
             steps.skip("user-data", "already ran for this instance")
         else:
@@ -145,7 +168,11 @@ def late(ctx: Context, steps: Steps) -> None:
 # --- steps ------------------------------------------------------------------------------------------------
 
 
-def _per_instance(ctx: Context, steps: Steps, name: str, iid: str, action: Callable[[], str]) -> None:
+def _per_instance(ctx: Context, steps: Steps, name: str, iid: str | None, action: Callable[[], str]) -> None:
+    """Once per instance; without a usable instance-id, on every boot (and nothing recorded)."""
+    if iid is None:
+        steps.run(name, action)
+        return
     if not ctx.state.is_due(name, iid):
         steps.skip(name, "already done for this instance")
         return
@@ -208,7 +235,7 @@ def _grow(ctx: Context, steps: Steps) -> None:
 
 
 def _pending_script(ctx: Context, iid: str) -> str:
-    return ctx.path(f"{STATE_DIR}/user-data/{iid}")
+    return ctx.path(f"{STATE_DIR}/user-data/{values.file_name(iid)}")
 
 
 def _fetch_user_data(ctx: Context, client: ImdsClient, iid: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import os
+import re
 
 from .context import Context
 from .files import log, makedirs, write_atomic
@@ -19,6 +20,12 @@ KEY_TYPES = {
     "sk-ssh-ed25519@openssh.com": 3,
     "sk-ecdsa-sha2-nistp256@openssh.com": 4,
 }
+# A type this agent does not know may be one the image's newer OpenSSH does: such a key is kept when its
+# name looks like an algorithm name and its blob names that same type. No '=', quotes or commas: nothing
+# that carries an option's argument (command=, from=); a bare word sshd would read as an option (restrict)
+# leaves the line unusable to sshd, never more permissive. DSA is refused: OpenSSH removed it.
+_TYPE_NAME = re.compile(r"[a-z0-9][a-z0-9.@+-]{0,63}")
+REMOVED_TYPES = ("ssh-dss",)
 
 
 def _ssh_strings(raw: bytes) -> list[bytes] | None:
@@ -47,7 +54,7 @@ def parse_key(line: str) -> tuple[str, str, str] | str:
     if len(fields) < 2:
         return "not '<type> <base64> [comment]'"
     key_type, blob = fields[0], fields[1]
-    if key_type not in KEY_TYPES:
+    if key_type in REMOVED_TYPES or not _TYPE_NAME.fullmatch(key_type):
         return f"unknown key type {key_type[:40]!r}"
     try:
         raw = binascii.a2b_base64(blob, strict_mode=True)
@@ -55,8 +62,10 @@ def parse_key(line: str) -> tuple[str, str, str] | str:
         return "key data is not base64"
     # The blob names its own type and holds a fixed number of fields: catches truncated or mislabelled keys.
     parts = _ssh_strings(raw)
-    if not parts or parts[0] != key_type.encode() or len(parts) != KEY_TYPES[key_type]:
+    if not parts or parts[0] != key_type.encode() or len(parts) != KEY_TYPES.get(key_type, len(parts)):
         return "key data does not match its type"
+    if len(parts) < 2:
+        return "key data holds no key"
     if key_type.endswith("ed25519") and len(parts[1]) != 32:
         return "ed25519 key of the wrong length"
     comment = fields[2] if len(fields) > 2 else ""

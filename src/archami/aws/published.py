@@ -1,7 +1,9 @@
-"""Remove old releases everywhere: deregister their AMIs and delete their snapshots in every region.
+"""What archami has published: the newest AMI of a variant in a region, and old releases to remove.
 
-Releases are found by archami's tags on the AMIs (archami:name, archami:variant, archami:release), grouped
-per image family and variant; the newest N are kept, or those registered on or after a date.
+latest_ami asks the SSM parameter, else describe_images. Releases are found by archami's tags on the AMIs
+(archami:name, archami:variant, archami:release), grouped per image family and variant; prune keeps the
+newest N, or those registered on or after a date, and deregisters the rest with their snapshots in every
+region.
 """
 
 from __future__ import annotations
@@ -10,16 +12,64 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from archami.aws.clients import Clients
-from archami.aws.expose import ssm_parameter_name
-from archami.aws.failures import as_archami_errors
-from archami.aws.images import delete_snapshot, deregister_with_snapshots, image_snapshot_ids, snapshots_tagged
-from archami.aws.tags import NAME_TAG, RELEASE_TAG, VARIANT_TAG, archami_tags, tags_of
+from archami.aws.clients import AwsSettings, Clients, resolve_regions
+from archami.aws.distribute import ssm_parameter_name
+from archami.aws.errors import as_archami_errors
+from archami.aws.images import (
+    NAME_TAG,
+    RELEASE_TAG,
+    VARIANT_TAG,
+    archami_tags,
+    delete_snapshot,
+    deregister_with_snapshots,
+    image_snapshot_ids,
+    snapshots_tagged,
+    tags_of,
+)
+from archami.config.publish import DEFAULT_SSM_PREFIX
 from archami.errors import ArchamiError
+
+
+@as_archami_errors
+def latest_ami(
+    region: str,
+    variant_id: str,
+    *,
+    family: str | None = None,
+    owner: str = "self",
+    endpoint_url: str | None = None,
+    ssm_prefix: str = DEFAULT_SSM_PREFIX,
+    clients: Clients | None = None,
+) -> str | None:
+    """The AMI id, or None when nothing is published.
+
+    With `family` (the definition name) the SSM parameter /archami/<family>/<variant>/latest answers in one
+    call; otherwise, or when it is missing, the owner's images named <family>-<variant>-* (or tagged with
+    the variant) are searched and the newest by creation date wins.
+    """
+    clients = clients or Clients(AwsSettings(endpoint_url=endpoint_url))
+    if family:
+        try:
+            value = clients.ssm(region).get_parameter(Name=ssm_parameter_name(ssm_prefix, family, variant_id))
+            return str(value["Parameter"]["Value"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ParameterNotFound":
+                raise
+    filters: list[Any] = (
+        [{"Name": "name", "Values": [f"{family}-{variant_id}-*"]}]
+        if family
+        else [{"Name": f"tag:{VARIANT_TAG}", "Values": [variant_id]}]
+    )
+    images = clients.ec2(region).describe_images(Owners=[owner], Filters=filters)["Images"]
+    images = [i for i in images if i.get("State", "available") == "available"]
+    if not images:
+        return None
+    newest = max(images, key=lambda i: (str(i.get("CreationDate", "")), str(i.get("Name", ""))))
+    return str(newest["ImageId"])
 
 
 @dataclass
@@ -114,7 +164,9 @@ def _drop_latest_parameter(clients: Clients, action: PruneAction, ssm_prefix: st
         ssm.delete_parameter(Name=name)
 
 
-def apply_prune(clients: Clients, actions: list[PruneAction], ssm_prefix: str = "/archami") -> list[PruneAction]:
+def apply_prune(
+    clients: Clients, actions: list[PruneAction], ssm_prefix: str = DEFAULT_SSM_PREFIX
+) -> list[PruneAction]:
     """Deregister each AMI, delete its snapshots and any other snapshot tagged with its release."""
 
     def remove(action: PruneAction) -> PruneAction:
@@ -139,16 +191,18 @@ def apply_prune(clients: Clients, actions: list[PruneAction], ssm_prefix: str = 
 @as_archami_errors
 def prune(
     clients: Clients,
-    regions: list[str],
+    regions: list[str] | Literal["all"],
     *,
+    source_region: str | None = None,
     family: str | None = None,
     keep: int | None = None,
     older_than: datetime | None = None,
     dry_run: bool = False,
-    ssm_prefix: str = "/archami",
+    ssm_prefix: str = DEFAULT_SSM_PREFIX,
 ) -> list[PruneAction]:
     """Plan (and unless dry_run, carry out) the removal of old releases; returns the actions."""
-    actions = select_old(find_published(clients, regions, family), keep=keep, older_than=older_than)
+    region_list = resolve_regions(clients, regions, source_region)
+    actions = select_old(find_published(clients, region_list, family), keep=keep, older_than=older_than)
     if dry_run:
         return actions
     return apply_prune(clients, actions, ssm_prefix)
