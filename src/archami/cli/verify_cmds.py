@@ -19,7 +19,7 @@ KeyOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DefinitionOpt = Annotated[
-    Path | None, typer.Option("--definition", help="Image definition whose [publish] table says what to expect.")
+    Path | None, typer.Option("--definition", help="Image definition whose publish table says what to expect.")
 ]
 
 
