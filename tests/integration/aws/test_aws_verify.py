@@ -30,7 +30,7 @@ from archami.aws.clients import AwsSettings, Clients
 from archami.aws.publish import publish
 from archami.aws.verify import CHECKS
 from archami.cli import app
-from archami.config.load import parse_definition
+from archami.config.load import load_definition, parse_definition
 from archami.release.records import BootTestResult, ReleaseRecord, VariantRelease, save_record
 from archami.release.stream import stream_name
 from archami.release.verification import VerifyPolicy, verify_release
@@ -51,7 +51,8 @@ SETTINGS = parse_definition((REPO / "examples/debian.toml").read_text() + PUBLIS
 
 def _publish(out: Path, moto: MotoServer) -> ReleaseRecord:
     """A real `publish` of a small build to two regions of the emulator, as a release record."""
-    build = make_build(out)
+    loaded = load_definition(REPO / "examples/debian.toml")
+    build = make_build(out, loaded.variants[0])  # the example's stable release
     settings = SETTINGS.model_copy(update={"regions": REGIONS})
     published = publish(build, settings, endpoint_url=moto.url, release_id=RELEASE,
                         clients=Clients(AwsSettings(endpoint_url=moto.url)), poll=0.05)
