@@ -205,3 +205,19 @@ def test_the_reproducible_table_is_checked() -> None:
     for bad in ({"source_date_epoch": -1}, {"snapshot": "ftp://x/"}, {"snapshot_date": "2026-12-01"}):
         with pytest.raises(ValidationError):
             Reproducible.model_validate(bad)
+
+
+def test_paravirtual_filesystem_without_partition_table(tmp_path: Path) -> None:
+    """pv-grub's layout (the filesystem is the whole disk) is reproducible and compared the same way."""
+    images = []
+    for name, hostname in (("a", "tiny\n"), ("b", "tiny\n"), ("c", "changed\n")):
+        root = _tree(tmp_path / name / "root", hostname)
+        layout = plan_layout(300 * MIB, virtualization="paravirtual", esp_size=33 * MIB, seed="unit-pv")
+        image = tmp_path / name / "image.raw"
+        disk.assemble(image, layout, root, tmp_path / name, LOG, EPOCH)
+        images.append(image)
+        time.sleep(1.1)
+    assert _sha256(images[0]) == _sha256(images[1])
+    difference = compare_images(images[0], images[2])
+    assert difference is not None and difference.first_file is not None
+    assert (difference.region, difference.first_file.path) == ("filesystem (ext4)", "/etc/hostname")
