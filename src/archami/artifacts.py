@@ -136,6 +136,7 @@ class Manifest(BaseModel):
     kernel_cmdline: str | None = None
     root_cache_key: str | None = None
     root_cache_hit: bool | None = None
+    source_date_epoch: int | None = None  # every time stamp in the image is tied to it (reproducible builds)
 
 
 class BuildResult(BaseModel):

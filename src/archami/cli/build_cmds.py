@@ -32,6 +32,9 @@ def build(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the BuildResult as JSON (a list when several variants are built).")
     ] = False,
+    check_reproducible: Annotated[
+        bool, typer.Option("--check-reproducible", help="Build twice; print the first differing file, if any.")
+    ] = False,
 ) -> None:
     """Build raw disk images (image.raw, manifest.json, build.log) for a definition's variants."""
     loaded = load_definition(file)
@@ -39,6 +42,11 @@ def build(
         chosen = select(loaded.variants, variant)
     except MatrixError as exc:
         raise ConfigError(str(file), exc.key, str(exc)) from None
+    if check_reproducible:
+        from archami.cli.repro_output import report_reproducibility
+
+        report_reproducibility(loaded, chosen, out, cache, as_json)
+        return
     results: list[BuildResult] = []
     for v in chosen:
         if as_json:

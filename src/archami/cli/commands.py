@@ -43,6 +43,8 @@ COMMANDS: dict[str, CommandEntry] = {
     "latest": CommandEntry("release_cmds", SHIP, "Print the newest AMI id of a variant in a region."),
     "prune": CommandEntry("publish_cmds", SHIP, "Deregister old releases' AMIs and delete their snapshots."),
     "demo": CommandEntry("release_cmds", SHIP, "Release one variant to a local AWS emulator and render its site."),
+    "stream": CommandEntry("verify_cmds", SHIP, "Write the signed release streams (newest AMI per region)."),
+    "verify": CommandEntry("verify_cmds", SHIP, "Check a stream's signature and AMIs, or re-read a release in AWS."),
     "repo": CommandEntry("repo_cmds", ARCH, "Build, change and verify the signed ec2 package repository (Arch)."),
     "mirrors": CommandEntry("mirrors_cmds", ARCH, "Rank Arch Linux mirrors and write per-region mirror lists."),
 }

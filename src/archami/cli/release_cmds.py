@@ -167,9 +167,15 @@ def latest(
     ssm_prefix: Annotated[
         str, typer.Option("--ssm-prefix", help="SSM path the release was published under ([publish] ssm_prefix).")
     ] = DEFAULT_SSM_PREFIX,
+    stream: Annotated[str | None, typer.Option("--stream", help="Read this release stream (URL or file).")] = None,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="Verify the stream with this key.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the newest AMI id of a variant in a region: release records, then SSM, then describe-images."""
+    if stream is not None:  # a published stream: no AWS credentials needed
+        from archami.cli.verify_cmds import latest_from_stream
+
+        return latest_from_stream(stream, region, variant, key, as_json)
     from archami.release.lookup import latest_from_records
 
     found = latest_from_records(releases_dir, region, variant, name) if releases_dir is not None else None
@@ -228,4 +234,10 @@ def demo(
     paths.add_row("site", str(result.site.index.resolve()))
     paths.add_row("screenshot", str(result.screenshot.resolve()))
     paths.add_row("screenshot (phone)", str(result.phone_screenshot.resolve()))
+    if result.streams is not None:
+        paths.add_row("release streams (signed)", str(result.streams.directory.resolve()))
     console.print(paths)
+    if result.verification is not None:
+        from archami.cli.verify_published import verification_table
+
+        console.print(verification_table(result.verification))

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from archami.config.publish import PublishSettings
+from archami.config.reproducible import Reproducible
 from archami.config.sizes import format_size, is_decimal, parse_size
 from archami.config.types import (
     Description,
@@ -358,6 +359,7 @@ class Definition(Strict):
         default_factory=list, description="Package mirrors (default: $ARCHAMI_ARCH_MIRROR or the distro's)."
     )
     disk: Disk = Field(default_factory=Disk)
+    reproducible: Reproducible = Field(default_factory=Reproducible, description="Pinned time stamps and packages.")
     flavours: dict[FlavourName, Flavour] = Field(default_factory=dict)
     matrix: Matrix = Field(default_factory=Matrix)
     publish: PublishSettings = Field(

@@ -151,7 +151,9 @@ class DebianBackend(DistroBackend):
                 shutil.copyfile(cached, initrd)
             else:
                 mode = "-u" if initrd.exists() else "-c"
-                run_in_root(ctx.root, ["update-initramfs", mode, "-k", version], ctx.log)
+                # mkinitramfs honours SOURCE_DATE_EPOCH (file times, cpio --reproducible, no threads).
+                run_in_root(ctx.root, [*_env_prefix(ctx), "update-initramfs", mode, "-k", version], ctx.log,
+                            what="update-initramfs")
                 _store_atomically(initrd, cached)
             # Debian's own tool keeps /vmlinuz and /initrd.img pointing at the newest kernel.
             run_in_root(ctx.root, ["linux-update-symlinks", "install", version, f"/boot/vmlinuz-{version}"], ctx.log)
@@ -219,6 +221,7 @@ def initramfs_key(ctx: BuildContext, version: str) -> str:
     """Digest of everything the initramfs is built from: every installed package version (dpkg's status
     file), the kernel version, and the initramfs/modprobe/udev configuration in the root."""
     digest = hashlib.sha256(version.encode())
+    digest.update(repr(sorted(ctx.env.items())).encode())  # SOURCE_DATE_EPOCH is in every file's time stamp
     digest.update((ctx.root / "var/lib/dpkg/status").read_bytes())
     for directory in _INITRAMFS_CONFIG_DIRS:
         base = ctx.root / directory
@@ -226,6 +229,11 @@ def initramfs_key(ctx: BuildContext, version: str) -> str:
             if path.is_file():
                 digest.update(str(path.relative_to(ctx.root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def _env_prefix(ctx: BuildContext) -> list[str]:
+    """`env K=V ...` for a command in the root (run_in_root gives it a clean environment)."""
+    return ["env", *(f"{k}={v}" for k, v in sorted(ctx.env.items()))] if ctx.env else []
 
 
 def _store_atomically(source: Path, target: Path) -> None:

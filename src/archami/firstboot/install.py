@@ -119,5 +119,7 @@ def _precompile(root: Path, target: Path, log: logging.Logger) -> None:
         log.info("agent not byte-compiled (no python3 in the image or not root)")
         return
     inside = "/" + str(target.relative_to(root))
-    run_in_root(root, ["/usr/bin/python3", "-I", "-m", "compileall", "-q", inside], log,
-                what="byte-compiling the first-boot agent")
+    # checked-hash: the .pyc records the source's hash, not its mtime, so two builds write the same bytes
+    # (and a changed source is still noticed on import).
+    run_in_root(root, ["/usr/bin/python3", "-I", "-m", "compileall", "-q", "--invalidation-mode", "checked-hash",
+                       inside], log, what="byte-compiling the first-boot agent")

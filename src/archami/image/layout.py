@@ -12,8 +12,8 @@ We choose the "hd0" layout: NO partition table, the ext4 filesystem is the whole
 as /dev/sda1 = /dev/xvda1), so the pv-grub-hd0_* kernels apply. That keeps growing the root trivial
 (resize2fs only, nothing to repartition) and matches how EC2's own paravirtual AMIs were laid out.
 
-UUIDs are derived from a seed (definition hash + variant id) so a rebuild of the same inputs gives the
-same identifiers; they are recorded in the manifest.
+UUIDs (and the ext4 directory hash seed) are derived from a seed (definition hash + variant id) so a
+rebuild of the same inputs gives the same identifiers; they are recorded in the manifest.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class PlannedPartition:
     part_uuid: str | None  # GPT partition UUID
     fs_uuid: str | None  # ext4 UUID, or the FAT volume id as XXXX-XXXX
     fs_label: str | None
+    hash_seed: str | None = None  # ext4 directory hash seed (random unless given: fixed for reproducible images)
 
     @property
     def start_sector(self) -> int:
@@ -120,7 +121,8 @@ def plan_layout(
     if disk_size % MIB:
         raise LayoutError(f"disk size {disk_size} is not a whole number of MiB")
     if virtualization == "paravirtual":
-        root = PlannedPartition("root", 0, 0, disk_size, None, None, _uuid(seed, "root-fs"), "root")
+        root = PlannedPartition("root", 0, 0, disk_size, None, None, _uuid(seed, "root-fs"), "root",
+                                _uuid(seed, "root-hash-seed"))
         return DiskLayout("none", disk_size, None, (root,))
 
     if esp_size % MIB or esp_size < 33 * MIB:
@@ -136,7 +138,7 @@ def plan_layout(
         raise LayoutError(f"disk size {disk_size} leaves only {root_size // MIB} MiB for the root filesystem")
     root = PlannedPartition(
         "root", 3, root_start, root_size, LINUX_ROOT_X86_64_TYPE, _uuid(seed, "root-part"),
-        _uuid(seed, "root-fs"), "root",
+        _uuid(seed, "root-fs"), "root", _uuid(seed, "root-hash-seed"),
     )
     return DiskLayout("gpt", disk_size, _uuid(seed, "disk"), (bios, esp, root))
 

@@ -69,6 +69,7 @@ def make_manifest(
     build_seconds: float,
     root_cache_key: str,
     root_cache_hit: bool,
+    source_date_epoch: int | None = None,
 ) -> Manifest:
     st = image.stat()
     variant = spec.variant
@@ -100,4 +101,5 @@ def make_manifest(
         kernel_cmdline=cmdline,
         root_cache_key=root_cache_key,
         root_cache_hit=root_cache_hit,
+        source_date_epoch=source_date_epoch,
     )

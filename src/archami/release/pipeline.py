@@ -38,6 +38,7 @@ from archami.release.records import (
     record_path,
     save_record,
 )
+from archami.release.sboms import keep_sboms
 from archami.release.state import (
     ReleaseState,
     VariantProgress,
@@ -188,6 +189,8 @@ def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = la
             if done:
                 outcome.record = _record(loaded, state, by_id)
                 outcome.record_path = save_record(options.releases_dir, outcome.record)
+                keep_sboms(options.releases_dir, state.release_id,
+                           {vid: Path(p.build_dir) for vid, p in state.variants.items() if p.build_dir})
                 log(f"release {state.release_id} recorded in {outcome.record_path}")
             save_state(options.releases_dir, state)
         return outcome
