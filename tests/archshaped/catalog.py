@@ -39,6 +39,10 @@ DEBIAN_ONLY = {
     "ucf", "sysvinit-utils", "debian-archive-keyring", "usr-is-merged", "usrmerge", "archlinux-keyring",
 }  # fmt: skip
 
+# Debian dependencies Arch does not have (they would only make dependency cycles: Arch's glibc does not
+# depend on gcc-libs, nor its dbus on systemd).
+DROPPED_DEPENDS = {"glibc": {"gcc-libs"}, "dbus": {"systemd"}}
+
 # Packages in [extra] (everything else is in [core]), as on Arch.
 EXTRA = {"rng-tools", "dracut", "less"}
 

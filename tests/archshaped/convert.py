@@ -65,11 +65,12 @@ def plan(debs: dict[str, Deb]) -> dict[str, Plan]:
     for package in plans.values():
         meta = catalog.ARCH_META.get(package.name, catalog.ArchMeta())
         translated: list[str] = []
+        dropped = catalog.DROPPED_DEPENDS.get(package.name, set())
         if not meta.only_declared:
             for deb in package.debs:
                 for alternatives in deb.depends:
                     found = next((owner[a] for a in alternatives if a in owner), None)
-                    if found is not None and found != package.name:
+                    if found is not None and found != package.name and found not in dropped:
                         translated.append(found)
         package.depends = list(dict.fromkeys([*meta.depends, *translated]))
         primary = _primary(package)

@@ -9,11 +9,13 @@ maintainer script runs, on the host or anywhere else.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,9 +134,6 @@ def read_deb(path: Path) -> Deb:
 
 
 def _conffiles(ctrl_tar: bytes) -> list[str]:
-    import io
-    import tarfile
-
     with tarfile.open(fileobj=io.BytesIO(ctrl_tar)) as tar:
         for member in tar:
             if member.name.removeprefix("./") == "conffiles":

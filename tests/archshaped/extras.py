@@ -33,6 +33,9 @@ HOOKS = "usr/share/libalpm/hooks"
 # (sysusers, tmpfiles, hwdb, depmod, the CA bundle) where Debian's use maintainer scripts and triggers.
 PACKAGE_FILES: dict[str, Files] = {
     "systemd": {
+        # Arch's systemd ships these 0700 (its tmpfiles credstore.conf enforces it; pacman -Qkk checks it).
+        "etc/credstore": ("", DIR | 0o700),
+        "etc/credstore.encrypted": ("", DIR | 0o700),
         f"{HOOKS}/20-systemd-sysusers.hook": (_hook(
             "Creating system user accounts...", ["usr/lib/sysusers.d/*.conf"], "/usr/bin/systemd-sysusers"), 0o644),
         f"{HOOKS}/30-systemd-tmpfiles.hook": (_hook(
@@ -46,9 +49,9 @@ PACKAGE_FILES: dict[str, Files] = {
             "Updating module dependencies...", ["usr/lib/modules/*/"], "/usr/share/libalpm/scripts/depmod",
             needs_targets=True, operations=("Install", "Upgrade", "Remove")), 0o644),
         "usr/share/libalpm/scripts/depmod": (
-            "#!/bin/bash\n# Run depmod for every kernel whose modules changed (targets: usr/lib/modules/<ver>/).\n"
-            "while read -r target; do\n  kver=${target#usr/lib/modules/}; kver=${kver%%/*}\n"
-            "  [[ -d /usr/lib/modules/$kver/kernel ]] && depmod \"$kver\"\ndone\nexit 0\n", 0o755),
+            "#!/bin/bash\n# Run depmod once for each kernel whose modules changed (targets: usr/lib/modules/<ver>/...).\n"
+            "declare -A seen\nwhile read -r target; do\n  kver=${target#usr/lib/modules/}; seen[${kver%%/*}]=1\ndone\n"
+            "for kver in \"${!seen[@]}\"; do\n  [[ -d /usr/lib/modules/$kver/kernel ]] && depmod \"$kver\"\ndone\nexit 0\n", 0o755),
     },
     "ca-certificates": {
         f"{HOOKS}/40-update-ca-certificates.hook": (_hook(
