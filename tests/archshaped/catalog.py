@@ -100,6 +100,12 @@ ALTERNATIVES = {
     "bash": {"usr/bin/sh": "bash"},
 }
 
+# Configuration files Debian's maintainer scripts copy from a template (ucf): Arch packages ship them.
+CONFIG_FROM_TEMPLATE = {
+    "openssh": {"etc/ssh/sshd_config": "usr/share/openssh/sshd_config"},
+    "readline": {"etc/inputrc": "usr/share/readline/inputrc"},
+}
+
 # Unit files renamed to Arch's names.
 UNIT_RENAMES = {"usr/lib/systemd/system/ssh.service": "usr/lib/systemd/system/sshd.service"}
 

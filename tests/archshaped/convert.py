@@ -46,14 +46,17 @@ class Plan:
     description: str = ""
 
 
-def arch_version(debian_version: str) -> str:
+def arch_version(debian_version: str, pkgrel: str = "1") -> str:
     epoch, _, rest = debian_version.rpartition(":") if ":" in debian_version else ("", "", debian_version)
     pkgver = re.sub(r"[^A-Za-z0-9._+]", "_", rest.replace("-", "."))
-    return full_version(pkgver, 1, epoch or None)
+    return full_version(pkgver, pkgrel, epoch or None)
 
 
-def plan(debs: dict[str, Deb]) -> dict[str, Plan]:
-    """Group the Debian closure into Arch packages and translate dependencies to Arch names."""
+def plan(debs: dict[str, Deb], pkgrel: str = "1") -> dict[str, Plan]:
+    """Group the Debian closure into Arch packages and translate dependencies to Arch names.
+
+    `pkgrel` names the conversion: package caches key by file name, so a changed conversion of the same
+    Debian version must get a new one."""
     wanted = {name: deb for name, deb in debs.items() if name not in catalog.DEBIAN_ONLY}
     owner = {name: catalog.arch_name(name, deb.source) for name, deb in wanted.items()}
     for name, deb in wanted.items():
@@ -74,7 +77,11 @@ def plan(debs: dict[str, Deb]) -> dict[str, Plan]:
                         translated.append(found)
         package.depends = list(dict.fromkeys([*meta.depends, *translated]))
         primary = _primary(package)
-        package.version = OWN_VERSIONS.get(package.name) or arch_version(primary.version if primary else "1-1")
+        own = OWN_VERSIONS.get(package.name)
+        if own is not None:
+            package.version = f"{own.rsplit('-', 1)[0]}-{pkgrel}"
+        else:
+            package.version = arch_version(primary.version if primary else "1-1", pkgrel)
         package.description = meta.description or (primary.description if primary else package.name)
     provided = {p for name in plans for p in [name, *catalog.ARCH_META.get(name, catalog.ArchMeta()).provides]}
     missing = sorted({(p.name, d) for p in plans.values() for d in p.depends if d not in provided})
@@ -124,6 +131,9 @@ def stage(package: Plan, root: Path, key_files: dict[str, bytes]) -> tuple[list[
     for old, new in catalog.UNIT_RENAMES.items():
         if (root / old).exists():
             (root / old).rename(root / new)
+    for config, template in catalog.CONFIG_FROM_TEMPLATE.get(package.name, {}).items():
+        shutil.copy2(root / template, root / config)
+        backup.append(config)
     for link, target in catalog.ALTERNATIVES.get(package.name, {}).items():
         if not (root / link).exists():
             write_files(root, {link: "->" + target})

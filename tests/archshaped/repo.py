@@ -90,7 +90,7 @@ def build_tree(cache: Path, target: Path, workers: int = 2) -> dict[str, float]:
     debs_dir = debs.fetch(cache)
     closure = debs.read_all(debs_dir)
     timings["fetch"] = time.monotonic() - started
-    plans = convert.plan(closure)
+    plans = convert.plan(closure, pkgrel=f"1.{int(code_digest()[:6], 16) % 100000}")
     gpg, fingerprint = signing_key(cache)
     keys = key_files(gpg, fingerprint)
     packages_dir = target / "packages"
