@@ -66,13 +66,13 @@ class ArchMeta:
 
 ARCH_META: dict[str, ArchMeta] = {
     "base": ArchMeta(BASE_DEPENDS, description="Minimal package set to define a basic Arch Linux installation"),
-    "linux": ArchMeta(["coreutils", "initramfs", "kmod"], only_declared=True, description="The Linux kernel and modules"),
+    "linux": ArchMeta(["coreutils", "initramfs", "kmod"], only_declared=True, description="The Linux kernel"),
     "mkinitcpio": ArchMeta(
         ["awk", "mkinitcpio-busybox", "kmod", "util-linux", "libarchive", "coreutils", "bash", "binutils",
          "diffutils", "findutils", "grep", "filesystem", "zstd", "systemd", "dracut"],
         provides=["initramfs"], backup=["etc/mkinitcpio.conf"],
         description="TEST STAND-IN for mkinitcpio (builds the initramfs with dracut); not Arch's mkinitcpio",
-    ),  # fmt: skip
+    ),
     "archlinux-keyring": ArchMeta(["pacman"], description="Arch Linux PGP keyring (archami's test signing key)"),
     "pacman": ArchMeta(
         ["bash", "glibc", "libarchive", "curl", "gpgme", "pacman-mirrorlist", "gettext", "gawk", "coreutils", "grep"],

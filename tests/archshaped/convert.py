@@ -118,7 +118,8 @@ def write_files(root: Path, files: extras.Files) -> None:
 
 
 def _filesystem_paths() -> set[str]:
-    return {rel for rel, spec in extras.filesystem_files().items() if not (isinstance(spec, tuple) and spec[1] & stat.S_IFDIR)}
+    files = extras.filesystem_files().items()
+    return {rel for rel, spec in files if not (isinstance(spec, tuple) and spec[1] & stat.S_IFDIR)}
 
 
 def stage(package: Plan, root: Path, key_files: dict[str, bytes]) -> tuple[list[str], str | None]:

@@ -140,7 +140,8 @@ def _conffiles(ctrl_tar: bytes) -> list[str]:
                 data = tar.extractfile(member)
                 assert data is not None
                 lines = data.read().decode().split("\n")
-                return [line.split()[-1].lstrip("/") for line in lines if line.strip() and "remove-on-upgrade" not in line]
+                kept = [line for line in lines if line.strip() and "remove-on-upgrade" not in line]
+                return [line.split()[-1].lstrip("/") for line in kept]
     return []
 
 

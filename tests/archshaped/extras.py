@@ -20,7 +20,8 @@ def _asset(name: str) -> str:
 
 def _hook(description: str, targets: list[str], exec_line: str, *, when: str = "PostTransaction",
           needs_targets: bool = False, operations: tuple[str, ...] = ("Install", "Upgrade")) -> str:
-    lines = ["[Trigger]", "Type = Path", *(f"Operation = {op}" for op in operations), *(f"Target = {t}" for t in targets)]
+    lines = ["[Trigger]", "Type = Path", *(f"Operation = {op}" for op in operations)]
+    lines += [f"Target = {t}" for t in targets]
     lines += ["", "[Action]", f"Description = {description}", f"When = {when}", f"Exec = {exec_line}"]
     if needs_targets:
         lines.append("NeedsTargets")
@@ -49,9 +50,11 @@ PACKAGE_FILES: dict[str, Files] = {
             "Updating module dependencies...", ["usr/lib/modules/*/"], "/usr/share/libalpm/scripts/depmod",
             needs_targets=True, operations=("Install", "Upgrade", "Remove")), 0o644),
         "usr/share/libalpm/scripts/depmod": (
-            "#!/bin/bash\n# Run depmod once for each kernel whose modules changed (targets: usr/lib/modules/<ver>/...).\n"
-            "declare -A seen\nwhile read -r target; do\n  kver=${target#usr/lib/modules/}; seen[${kver%%/*}]=1\ndone\n"
-            "for kver in \"${!seen[@]}\"; do\n  [[ -d /usr/lib/modules/$kver/kernel ]] && depmod \"$kver\"\ndone\nexit 0\n", 0o755),
+            "#!/bin/bash\n# Run depmod once per kernel whose modules changed (targets: usr/lib/modules/<ver>/...).\n"
+            "declare -A seen\nwhile read -r target; do\n"
+            "  kver=${target#usr/lib/modules/}; seen[${kver%%/*}]=1\ndone\n"
+            "for kver in \"${!seen[@]}\"; do\n"
+            "  [[ -d /usr/lib/modules/$kver/kernel ]] && depmod \"$kver\"\ndone\nexit 0\n", 0o755),
     },
     "ca-certificates": {
         f"{HOOKS}/40-update-ca-certificates.hook": (_hook(
@@ -168,8 +171,9 @@ def filesystem_files() -> Files:
         "etc/shells": ("# Pathnames of valid login shells.\n/bin/sh\n/bin/bash\n/usr/bin/sh\n/usr/bin/bash\n", 0o644),
         "etc/nsswitch.conf": (
             "passwd: files systemd\ngroup: files [SUCCESS=merge] systemd\nshadow: files systemd\n"
-            "gshadow: files systemd\n\npublickey: files\n\nhosts: mymachines resolve [!UNAVAIL=return] files myhostname dns\n"
-            "networks: files\n\nprotocols: files\nservices: files\nethers: files\nrpc: files\n\nnetgroup: files\n", 0o644),
+            "gshadow: files systemd\n\npublickey: files\n\n"
+            "hosts: mymachines resolve [!UNAVAIL=return] files myhostname dns\nnetworks: files\n\n"
+            "protocols: files\nservices: files\nethers: files\nrpc: files\n\nnetgroup: files\n", 0o644),
         "etc/ld.so.conf": ("# Dynamic linker/loader configuration.\ninclude /etc/ld.so.conf.d/*.conf\n", 0o644),
         "etc/profile": (_asset("profile"), 0o644),
         "etc/resolv.conf": ("# Resolver configuration file.\n# See resolv.conf(5) for details.\n", 0o644),

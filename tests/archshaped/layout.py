@@ -34,9 +34,9 @@ DROPPED_PREFIXES = (
     "usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/", "usr/share/lintian/",
     "usr/share/bug/", "usr/share/bash-completion/", "usr/share/zsh/", "usr/share/fish/", "etc/init.d/",
     "etc/rc0.d/", "etc/rc1.d/", "etc/rc2.d/", "etc/rc3.d/", "etc/rc4.d/", "etc/rc5.d/", "etc/rc6.d/",
-    "etc/rcS.d/", "etc/cron.daily/", "etc/cron.weekly/", "etc/logrotate.d/", "etc/kernel/", "usr/share/initramfs-tools/",
-    "etc/initramfs-tools/", "etc/runit/", "etc/sv/", "etc/ufw/", "usr/share/apport/", "usr/share/gdb/", "etc/apparmor.d/", "usr/lib/tmpfiles.d/debian.conf",
-    "usr/lib/sysusers.d/debian-udev.conf",
+    "etc/rcS.d/", "etc/cron.daily/", "etc/cron.weekly/", "etc/logrotate.d/", "etc/kernel/",
+    "usr/share/initramfs-tools/", "etc/initramfs-tools/", "etc/runit/", "etc/sv/", "etc/ufw/", "usr/share/apport/",
+    "usr/share/gdb/", "etc/apparmor.d/", "usr/lib/tmpfiles.d/debian.conf", "usr/lib/sysusers.d/debian-udev.conf",
 )  # fmt: skip
 
 
@@ -59,7 +59,8 @@ def _retarget(link_path: str, target: str, new_path: str) -> str | None:
 
     None when the link would point at itself (e.g. usr/sbin/x -> ../bin/x once both are usr/bin/x)."""
     absolute = target.startswith("/")
-    resolved = posixpath.normpath(target.lstrip("/") if absolute else posixpath.join(posixpath.dirname(link_path), target))
+    joined = target.lstrip("/") if absolute else posixpath.join(posixpath.dirname(link_path), target)
+    resolved = posixpath.normpath(joined)
     mapped = arch_path(resolved)
     if mapped == new_path:
         return None
