@@ -79,6 +79,7 @@ ARCH_META: dict[str, ArchMeta] = {
         backup=["etc/pacman.conf", "etc/makepkg.conf"],
     ),
     "systemd-sysvcompat": ArchMeta(["systemd"], conflicts=["sysvinit"]),
+    "curl": ArchMeta(["ca-certificates"]),  # Debian only recommends it; Arch's curl depends on it
     "gawk": ArchMeta(provides=["awk"]),
     "bash": ArchMeta(provides=["sh"]),
     "python": ArchMeta(provides=["python3"]),

@@ -36,6 +36,12 @@ DEBIAN_PACKAGES = (
 )  # fmt: skip
 
 
+# Fetched without their dependencies: Arch's pacman ships libmakepkg (pacman-key sources its
+# parseopts.sh and message.sh), Debian's is the separate makepkg package, whose build tool chain
+# (perl, texinfo, fakeroot...) Arch's pacman does not depend on.
+WITHOUT_DEPENDENCIES = ("makepkg",)
+
+
 def default_cache() -> Path:
     return Path(os.environ.get("ARCHAMI_SHAPED_CACHE", "/var/cache/archami/archshaped"))
 
@@ -56,7 +62,8 @@ class Deb:
 
 
 def cache_key(packages: tuple[str, ...] = DEBIAN_PACKAGES) -> str:
-    inputs = {"suite": SUITE, "arch": DEB_ARCH, "packages": sorted(packages), "tool": "mmdebstrap-extract"}
+    inputs = {"suite": SUITE, "arch": DEB_ARCH, "packages": sorted(packages), "tool": "mmdebstrap-extract",
+              "without_dependencies": WITHOUT_DEPENDENCIES}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -78,6 +85,9 @@ def fetch(cache: Path | None = None, packages: tuple[str, ...] = DEBIAN_PACKAGES
                 "mmdebstrap", "--mode=root", "--variant=extract", f"--architectures={DEB_ARCH}",
                 f"--include={','.join(packages)}",
                 "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
+                # apt-get download: one package, no dependencies, from the same sources as the rest.
+                "--extract-hook=cd \"$1\"/var/cache/apt/archives && "
+                f"APT_CONFIG=$MMDEBSTRAP_APT_CONFIG apt-get -q download {' '.join(WITHOUT_DEPENDENCIES)}",
                 f"--extract-hook=sync-out /var/cache/apt/archives {debs}",
                 SUITE, str(staging / "root"),
             ],

@@ -35,8 +35,9 @@ DROPPED_PREFIXES = (
     "usr/share/bug/", "usr/share/bash-completion/", "usr/share/zsh/", "usr/share/fish/", "etc/init.d/",
     "etc/rc0.d/", "etc/rc1.d/", "etc/rc2.d/", "etc/rc3.d/", "etc/rc4.d/", "etc/rc5.d/", "etc/rc6.d/",
     "etc/rcS.d/", "etc/cron.daily/", "etc/cron.weekly/", "etc/logrotate.d/", "etc/kernel/",
-    "usr/share/initramfs-tools/", "etc/initramfs-tools/", "etc/runit/", "etc/sv/", "etc/ufw/", "usr/share/apport/",
-    "usr/share/gdb/", "etc/apparmor.d/", "usr/lib/tmpfiles.d/debian.conf", "usr/lib/sysusers.d/debian-udev.conf",
+    "usr/share/initramfs-tools/", "etc/initramfs-tools/", "etc/runit/", "etc/sv/", "etc/ufw/", "var/log/runit/",
+    "usr/share/apport/", "usr/share/gdb/", "etc/apparmor.d/", "usr/lib/tmpfiles.d/debian.conf",
+    "usr/lib/sysusers.d/debian-udev.conf",
 )  # fmt: skip
 
 
