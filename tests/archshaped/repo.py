@@ -139,6 +139,13 @@ def _link_tree(source: Path, dest: Path) -> None:
                 shutil.copy2(src, dst)
 
 
+def _prune(cache: Path, keep: set[str]) -> None:
+    """Drop trees of earlier inputs (each ~100 MiB): only the current debs and repository are kept."""
+    for path in [*cache.glob("repo-*"), *cache.glob("debs-*")]:
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def make(out: Path, cache: Path | None = None) -> ShapedRepository:
     """Build (or reuse from the cache) the shaped repositories into `out`."""
     cache = cache or debs.default_cache()
@@ -156,6 +163,7 @@ def make(out: Path, cache: Path | None = None) -> ShapedRepository:
             os.replace(staging, cached)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        _prune(cache, keep={cached.name, debs.fetch(cache).name})
     started = time.monotonic()
     for part in ("repo", "mirror", "keyring"):
         if (out / part).exists():
