@@ -159,8 +159,11 @@ def make(out: Path, cache: Path | None = None) -> ShapedRepository:
         try:
             timings = build_tree(cache, staging)
             (staging / ".complete").write_text("ok\n")
-            shutil.rmtree(cached, ignore_errors=True)
-            os.replace(staging, cached)
+            try:
+                os.replace(staging, cached)
+            except OSError:
+                if not (cached / ".complete").is_file():  # else a concurrent build finished first: use it
+                    raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         _prune(cache, keep={cached.name, debs.fetch(cache).name})
