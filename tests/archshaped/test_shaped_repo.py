@@ -124,8 +124,9 @@ def test_hooks_made_the_root_consistent(installed: PacmanPaths) -> None:
     assert "PRESETS=('default')" in (root / "etc/mkinitcpio.d/linux.preset").read_text()
     assert (root / "boot/initramfs-linux.img").read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd, as configured
     run_in_root(root, ["python3", "-c", "import ssl, json, sqlite3, ctypes"], LOG, what="python imports")
-    run_in_root(root, ["sh", "-c", "ssh-keygen -A >/dev/null && sshd -t && rm -f /etc/ssh/ssh_host_*"], LOG,
-                what="sshd -t")  # fmt: skip
+    # /run/sshd is the unit's RuntimeDirectory; the host keys are removed again.
+    sshd_check = "mkdir -p /run/sshd && ssh-keygen -A >/dev/null && sshd -t && rm -f /etc/ssh/ssh_host_*"
+    run_in_root(root, ["sh", "-c", sshd_check], LOG, what="sshd -t")
 
 
 def test_mkinitcpio_stand_in_checks_modules_like_v41(installed: PacmanPaths) -> None:
