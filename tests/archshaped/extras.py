@@ -62,6 +62,7 @@ PACKAGE_FILES: dict[str, Files] = {
             "/usr/bin/update-ca-certificates --fresh"), 0o644),
     },
     "pam": {
+        "etc/environment": ("", 0o644),  # Arch's pam ships it (pam_env reads it on every login)
         "etc/pam.d/common-auth": (
             "auth\t[success=1 default=ignore]\tpam_unix.so nullok\nauth\trequisite\tpam_deny.so\n"
             "auth\trequired\tpam_permit.so\n", 0o644),

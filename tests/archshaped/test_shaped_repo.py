@@ -129,6 +129,19 @@ def test_hooks_made_the_root_consistent(installed: PacmanPaths) -> None:
     run_in_root(root, ["sh", "-c", sshd_check], LOG, what="sshd -t")
 
 
+def test_pacman_key_in_the_root_populates_archlinux_from_the_keyring_package(installed: PacmanPaths) -> None:
+    """What first boot does on an instance: the root's own pacman-key (libmakepkg, Arch's keyring path)."""
+    try:
+        run_in_root(installed.root, ["pacman-key", "--init"], LOG, what="pacman-key --init")
+        run_in_root(installed.root, ["pacman-key", "--populate", "archlinux"], LOG, what="pacman-key --populate")
+        keys = run_in_root(installed.root, ["pacman-key", "--list-sigs"], LOG, what="pacman-key --list-sigs")
+        assert "archami shaped test repository" in keys
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(installed.root / "etc/pacman.d/gnupg"), "--kill", "all"],
+                       check=False)  # fmt: skip
+        shutil.rmtree(installed.root / "etc/pacman.d/gnupg", ignore_errors=True)
+
+
 def test_mkinitcpio_stand_in_checks_modules_like_v41(installed: PacmanPaths) -> None:
     dropins = installed.root / "etc/mkinitcpio.conf.d"
     dropin = dropins / "test.conf"
