@@ -137,8 +137,9 @@ def test_pacman_key_in_the_root_populates_archlinux_from_the_keyring_package(ins
         keys = run_in_root(installed.root, ["pacman-key", "--list-sigs"], LOG, what="pacman-key --list-sigs")
         assert "archami shaped test repository" in keys
     finally:
-        subprocess.run(["gpgconf", "--homedir", str(installed.root / "etc/pacman.d/gnupg"), "--kill", "all"],
-                       check=False)  # fmt: skip
+        # the root's own gpg-agent, stopped by the root's own gpgconf
+        run_in_root(installed.root, ["gpgconf", "--homedir", "/etc/pacman.d/gnupg", "--kill", "all"], LOG,
+                    what="gpgconf --kill")  # fmt: skip
         shutil.rmtree(installed.root / "etc/pacman.d/gnupg", ignore_errors=True)
 
 
