@@ -112,6 +112,10 @@ def test_layout_is_arch_merged_usr(installed: PacmanPaths) -> None:
 
 def test_hooks_made_the_root_consistent(installed: PacmanPaths) -> None:
     root = installed.root
+    log = installed.log_file.read_text()
+    for hook in ("20-systemd-sysusers", "30-systemd-tmpfiles", "40-update-ca-certificates", "60-depmod",
+                 "90-mkinitcpio-install"):  # fmt: skip
+        assert f"running '{hook}.hook'" in log, hook
     accounts = (root / "etc/passwd").read_text()
     for user in ("sshd", "systemd-network", "systemd-resolve", "alpm", "messagebus"):
         assert f"\n{user}:" in accounts, user  # 20-systemd-sysusers.hook
