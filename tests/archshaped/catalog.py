@@ -2,9 +2,9 @@
 
 An Arch package is named after the Debian *source* package of its parts (which is usually Arch's name
 too), renamed where Arch calls it something else. Its dependencies are Arch's own where they are written
-down below (checked against Arch's packaging: `base`, `linux`, `mkinitcpio`, `archlinux-keyring`,
-`pacman`, `systemd-sysvcompat`), plus the Arch names of its parts' Debian dependencies, so the shared
-libraries every binary needs are always installed.
+down below (`base`, `linux`, `pacman` checked against PKGBUILDs derived from Arch's; `mkinitcpio`,
+`archlinux-keyring`, `systemd-sysvcompat` as Arch's packages declare them today), plus the Arch names of its
+parts' Debian dependencies, so the shared libraries every binary needs are always installed.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ ARCH_META: dict[str, ArchMeta] = {
     ),
     "archlinux-keyring": ArchMeta(["pacman"], description="Arch Linux PGP keyring (archami's test signing key)"),
     "pacman": ArchMeta(
-        ["bash", "glibc", "libarchive", "curl", "gpgme", "pacman-mirrorlist", "gettext", "gawk", "coreutils", "grep"],
+        ["bash", "glibc", "libarchive", "curl", "gpgme", "pacman-mirrorlist", "gettext", "gawk", "coreutils", "gnupg",
+         "grep"],
         backup=["etc/pacman.conf", "etc/makepkg.conf"],
     ),
     "systemd-sysvcompat": ArchMeta(["systemd"], conflicts=["sysvinit"]),
