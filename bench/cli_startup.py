@@ -30,8 +30,8 @@ MAIN = "from archami.cli import main; main()"
 COMMANDS: dict[str, list[str]] = {
     "python -c pass (anchor)": ["-c", "pass"],
     "archami --help": ["-c", MAIN, "--help"],
-    "archami validate examples/debian.toml": ["-c", MAIN, "validate", str(REPO / "examples/debian.toml")],
-    "archami plan examples/arch.toml": ["-c", MAIN, "plan", str(REPO / "examples/arch.toml")],
+    "archami validate examples/debian.toml": ["-c", MAIN, "validate", os.environ.get("ARCHAMI_BENCH_DEBIAN", str(REPO / "examples/debian.toml"))],
+    "archami plan examples/arch.toml": ["-c", MAIN, "plan", os.environ.get("ARCHAMI_BENCH_ARCH", str(REPO / "examples/arch.toml"))],
 }
 
 
