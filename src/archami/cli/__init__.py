@@ -14,6 +14,7 @@ from archami.errors import ArchamiError
 from archami.cli import audit_cmds  # noqa: F401  isort: skip
 from archami.cli import boot_cmds  # noqa: F401  isort: skip
 from archami.cli import config_cmds  # noqa: F401  isort: skip
+from archami.cli import fleet_cmds  # noqa: F401  isort: skip
 from archami.cli import build_cmds  # noqa: F401  isort: skip
 from archami.cli import imds_cmds  # noqa: F401  isort: skip
 from archami.cli import mirrors_cmds  # noqa: F401  isort: skip

@@ -100,11 +100,11 @@ def read_banner(port: int, host: str = "127.0.0.1", timeout: float = 3.0) -> str
 
 
 def run_ssh(
-    port: int, key: Path, command: str, timeout: float = 60.0, user: str = "root"
+    port: int, key: Path, command: str, timeout: float = 60.0, user: str = "root", host: str = "127.0.0.1"
 ) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            ssh_argv(port, key, command, user), capture_output=True, text=True, timeout=timeout, check=False,
+            ssh_argv(port, key, command, user, host), capture_output=True, text=True, timeout=timeout, check=False,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
@@ -112,7 +112,8 @@ def run_ssh(
 
 
 def wait_for_login(
-    port: int, key: Path, deadline: float, user: str = "root", still_running: Callable[[], bool] = lambda: True
+    port: int, key: Path, deadline: float, user: str = "root", still_running: Callable[[], bool] = lambda: True,
+    host: str = "127.0.0.1",
 ) -> float:
     """Poll the banner, then log in until it works; returns time.monotonic() of the first good login.
 
@@ -123,10 +124,12 @@ def wait_for_login(
     while time.monotonic() < deadline:
         if not still_running():
             raise ArchamiError(f"the VM stopped before SSH login worked ({last_error})")
-        if read_banner(port) is None:
+        if read_banner(port, host) is None:
             time.sleep(0.5)
             continue
-        result = run_ssh(port, key, "true", timeout=max(5.0, min(30.0, deadline - time.monotonic())), user=user)
+        result = run_ssh(
+            port, key, "true", timeout=max(5.0, min(30.0, deadline - time.monotonic())), user=user, host=host
+        )
         if result.returncode == 0:
             return time.monotonic()
         last_error = result.stderr.strip() or f"ssh exited {result.returncode}"
