@@ -3,7 +3,9 @@
 Writes tests/unit/fleet_data/ssh_endings.json: for every scenario the ssh client's exit code (null: still
 connected at our deadline) and its stderr, which the unit tests classify. Run as root on a built image:
 
-    python bench/record_ssh_endings.py out/bookworm-ebs-hvm-x86_64/image.raw
+    python bench/record_ssh_endings.py out/bookworm-ebs-hvm-x86_64/image.raw [SCENARIO...]
+
+Naming scenarios re-records only those (reset_mid_session is one) and keeps the file's other records.
 
 Each scenario runs in the guest's held session (the same command shape `archami fleet` uses), so the texts
 are the client's own words; scenarios that take the guest's network away wait for it to come back.
@@ -34,24 +36,31 @@ from archami.vm.ssh_session import HeldSession, held_session_argv
 OUT = Path(__file__).resolve().parents[1] / "tests" / "unit" / "fleet_data" / "ssh_endings.json"
 READY = "archami-ready"
 
-# name -> (what it stands for, remote command run after the ready line, ServerAliveInterval (0: none))
-SCENARIOS: dict[str, tuple[str, str, int]] = {
-    "exit_status": ("the remote command exits 3 by itself", "exit 3", 0),
-    "remote_sigterm": ("the remote shell is killed by SIGTERM (a session scope stopped)", "kill -TERM $$", 0),
-    "reboot": ("systemctl reboot from the held session, as archami fleet does", "systemctl reboot; exec sleep 600", 0),
-    "reboot_with_probes": ("the same with the client's keepalive probes on", "systemctl reboot; exec sleep 600", 5),
+# name -> (what it stands for, remote command run after the ready line, ServerAliveInterval (0: none),
+# ServerAliveCountMax)
+SCENARIOS: dict[str, tuple[str, str, int, int]] = {
+    "exit_status": ("the remote command exits 3 by itself", "exit 3", 0, 3),
+    "remote_sigterm": ("the remote shell is killed by SIGTERM (a session scope stopped)", "kill -TERM $$", 0, 3),
+    "reboot": ("systemctl reboot from the held session, as archami fleet does",
+               "systemctl reboot; exec sleep 600", 0, 3),
+    "reboot_with_probes": ("the same with the client's keepalive probes on", "systemctl reboot; exec sleep 600", 5, 3),
     "network_gone_with_probes": (
         "the interface goes down under the session; ssh's keepalive gives up on the server",
-        "(sleep 1; ip link set eth0 down; sleep 45; ip link set eth0 up) >/dev/null 2>&1 & exec sleep 600", 5,
+        "(sleep 1; ip link set eth0 down; sleep 45; ip link set eth0 up) >/dev/null 2>&1 & exec sleep 600", 5, 3,
     ),
     "instant_reboot_with_probes": (
-        "the kernel reboots at once (no shutdown, nothing closes the connection); the probes meet the new "
-        "kernel, whose reset QEMU's user-mode network passes on as a close",
-        "(sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & exec sleep 600", 5,
+        "the kernel reboots at once (no shutdown, nothing closes the connection); ssh's keepalive gives up "
+        "before the guest is back",
+        "(sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & exec sleep 600", 5, 3,
+    ),
+    "instant_reboot_patient_probes": (
+        "the same, but the client outlasts the reboot: its probes meet the new kernel, whose reset QEMU's "
+        "user-mode network passes on as a plain close",
+        "(sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & exec sleep 600", 5, 60,
     ),
     "instant_reboot": (
         "the kernel reboots at once and the client sends nothing: it hangs until our deadline",
-        "(sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & exec sleep 600", 0,
+        "(sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & exec sleep 600", 0, 3,
     ),
 }
 DIAGNOSTICS = (
@@ -92,10 +101,10 @@ class ResettingRelay:
         self.resetting.set()
 
 
-def run_scenario(guest: Guest, command: str, alive: int, deadline_seconds: float,
+def run_scenario(guest: Guest, command: str, alive: int, deadline_seconds: float, alive_count: int = 3,
                  port: int | None = None, after_ready: Callable[[], None] | None = None) -> dict[str, object]:
     argv = held_session_argv("127.0.0.1", port or guest.ssh_port, guest.key.private, f"echo {READY}; {command}",
-                             alive_interval=alive)
+                             alive_interval=alive, alive_count=alive_count)
     with HeldSession(argv) as session:
         ready = session.wait_for_line(READY, time.monotonic() + 120)
         if after_ready is not None:
@@ -114,8 +123,10 @@ def ssh_version() -> str:
 
 
 def main() -> None:
-    image = Path(sys.argv[1])
+    image, only = Path(sys.argv[1]), set(sys.argv[2:])
     records: dict[str, object] = {"ssh_version": ssh_version(), "scenarios": {}}
+    if only and OUT.exists():
+        records = json.loads(OUT.read_text())
     with tempfile.TemporaryDirectory(prefix="archami-endings-") as tmp:
         work = Path(tmp)
         make_overlay(image, work / "disk.qcow2")
@@ -125,13 +136,16 @@ def main() -> None:
                            clean_shutdown=False) as guest:
             records["guest"] = guest.output(DIAGNOSTICS)
             print(records["guest"], flush=True)
-            relay = ResettingRelay(guest.ssh_port)
-            result = run_scenario(guest, "exec sleep 600", 0, 60, port=relay.port, after_ready=relay.reset)
-            result["scenario"] = "the connection is reset mid-session (a relay closes it with SO_LINGER 0)"
-            records["scenarios"]["reset_mid_session"] = result  # type: ignore[index]
-            print("reset_mid_session", result, flush=True)
-            for name, (meaning, command, alive) in SCENARIOS.items():
-                result = run_scenario(guest, command, alive, deadline_seconds=150)
+            if not only or "reset_mid_session" in only:
+                relay = ResettingRelay(guest.ssh_port)
+                result = run_scenario(guest, "exec sleep 600", 0, 60, port=relay.port, after_ready=relay.reset)
+                result["scenario"] = "the connection is reset mid-session (a relay closes it with SO_LINGER 0)"
+                records["scenarios"]["reset_mid_session"] = result  # type: ignore[index]
+                print("reset_mid_session", result, flush=True)
+            for name, (meaning, command, alive, count) in SCENARIOS.items():
+                if only and name not in only:
+                    continue
+                result = run_scenario(guest, command, alive, deadline_seconds=150, alive_count=count)
                 result["scenario"] = meaning
                 records["scenarios"][name] = result  # type: ignore[index]
                 print(name, result, flush=True)

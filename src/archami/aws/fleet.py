@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from archami.aws.crashpoints import boundary
 from archami.aws.tags import tag_filters, tag_specifications, tags_of
 from archami.errors import ArchamiError
 
@@ -51,6 +52,7 @@ def ensure_key_pair(ec2: EC2Client, run_id: str, public_key_line: str) -> str:
         found = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"]
         if not found or tags_of(found[0]).get(FLEET_RUN_TAG) != run_id:
             raise ArchamiError(f"key pair {name} exists and is not this run's") from None
+    boundary("fleet-key-pair")
     return name
 
 
@@ -82,6 +84,7 @@ def ensure_security_group(ec2: EC2Client, run_id: str, ssh_cidr: str, vpc_id: st
     except ClientError as exc:
         if _code(exc) != "InvalidPermission.Duplicate":
             raise
+    boundary("fleet-security-group")
     return group_id
 
 
@@ -121,6 +124,7 @@ def launch(ec2: EC2Client, request: LaunchRequest) -> list[str]:
             "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
         }
     reservation = ec2.run_instances(**args)
+    boundary("fleet-launched")
     ordered = sorted(reservation["Instances"], key=lambda i: i.get("AmiLaunchIndex", 0))
     return [i["InstanceId"] for i in ordered]
 

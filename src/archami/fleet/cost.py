@@ -49,4 +49,4 @@ def estimate(instance_type: str, instances: int, reboots: int, spot: bool = Fals
     detail = (f"{instances} x {instance_type} for ~{hours * 60:.0f} min at ~${hourly:.4f}/h {kind}"
               + ("" if known else " (unknown type: priced as the dearest in the table)")
               + f": ~${usd:.2f} (approximate, us-east-1 prices)")
-    return CostEstimate(instances, round(hours, 3), round(usd, 4), known, detail)
+    return CostEstimate(instances, hours, usd, known, detail)

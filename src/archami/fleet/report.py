@@ -42,6 +42,7 @@ class InstanceResult(BaseModel):
     arm: str
     name: str  # instance id (ec2) or VM name (qemu)
     instance_type: str
+    address: str = ""  # host:port SSH went to
     launch_seconds_to_ssh: float | None = None  # launch (or QEMU start) -> the first login
     rounds: list[RoundResult] = Field(default_factory=list)
     error: str | None = None  # why it never came up, or was lost

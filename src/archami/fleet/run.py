@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -80,6 +81,7 @@ def run_fleet(
         arms=[Arm(label=a.label, image=a.image) for a in arms], notes=list(notes or []),
     )
     registry = SessionRegistry()
+    lock = threading.Lock()  # results are written by the workers and read by checkpoints
     results: dict[str, InstanceResult] = {}
     live: list[Instance] = []
 
@@ -90,7 +92,10 @@ def run_fleet(
         except ArchamiError as exc:
             result.error = f"launch failed: {exc}"
             return
-        result.name, result.instance_type = instance.name, instance.instance_type
+        with lock:
+            result.name, result.instance_type = instance.name, instance.instance_type
+            result.address = f"{instance.endpoint.host}:{instance.endpoint.port}"
+        save()  # where each instance is, as soon as it is known
         try:
             logged_in = ssh.wait_for_login(
                 instance.endpoint.port, instance.endpoint.key, instance.launched_at + limits.ssh,
@@ -106,14 +111,19 @@ def run_fleet(
 
     def reboot(instance: Instance, number: int) -> None:
         outcome = reboot_round(instance, number, limits, registry, started)
-        results[instance.slot.name].rounds.append(outcome)
+        with lock:
+            results[instance.slot.name].rounds.append(outcome)
         progress(f"round {number} {instance.slot.name}: {outcome.ending or 'not run'}"
                  + (f", SSH after {outcome.seconds_to_ssh:.0f}s" if outcome.seconds_to_ssh is not None else "")
                  + (f" ({outcome.error})" if outcome.error else ""))
 
     def snapshot() -> FleetReport:
-        ordered = [results[s.name] for s in slots]
+        with lock:
+            ordered = [results[s.name].model_copy(deep=True) for s in slots]
         return summarize(report.model_copy(update={"instances": ordered}))
+
+    def save() -> None:
+        checkpoint(snapshot())
 
     slots: list[Slot] = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet")
@@ -124,13 +134,13 @@ def run_fleet(
                 results[slot.name] = InstanceResult(arm=slot.arm, name=slot.name, instance_type="")
             progress(f"launching {len(slots)} instances, {workers} at a time")
             _wait_all([pool.submit(launch, slot) for slot in slots])
-            checkpoint(snapshot())
+            save()
             for number in range(1, reboots + 1):
                 order = {s.name: i for i, s in enumerate(slots)}
                 current = sorted((i for i in live if i.alive()), key=lambda i: order[i.slot.name])
                 _wait_all([pool.submit(reboot, i, number) for i in round_order(current, number)])
                 _drop_lost(live, results)
-                checkpoint(snapshot())
+                save()
         finally:
             registry.cancel()
             backend.close()
