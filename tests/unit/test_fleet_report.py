@@ -95,3 +95,21 @@ def test_single_arm_report_has_no_comparison(report: FleetReport, tmp_path: Path
     one = summarize(one.model_copy(update={"instances": [i for i in one.instances if i.arm == "after-network"]}))
     assert one.comparison is None and list(one.summary) == ["after-network"]
     assert plot_report(one, tmp_path / "one.png").stat().st_size > 0
+
+
+def test_attaching_to_a_release_keeps_the_records_readable(report: FleetReport, tmp_path: Path) -> None:
+    from archami.fleet.attach import attach_to_release
+    from archami.release.records import load_record, load_records
+
+    source = sorted((Path(__file__).parent / "release_records" / "debian").glob("*.json"))[0]
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    record_path = releases / source.name
+    record_path.write_text(source.read_text())
+    plot = plot_report(report, tmp_path / "fleet.png")
+    attached = attach_to_release(record_path, report, plot)
+    record = load_record(record_path)
+    assert record.fleet_report == attached.name == f"{record.release_id}.fleet.json"
+    assert FleetReport.model_validate_json(attached.read_text()) == report
+    assert (releases / f"{record.release_id}.fleet.png").read_bytes() == plot.read_bytes()
+    assert [r.release_id for r in load_records(releases)] == [record.release_id]

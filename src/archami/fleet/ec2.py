@@ -46,6 +46,8 @@ class Ec2Fleet:
         self.work_root = work_root
         self.launch_timeout = launch_timeout
         self.endpoint_for = endpoint_for
+        # An emulator's instances never boot: their addresses are made up (and may not be ours to dial).
+        self.emulated = clients.settings.endpoint_url is not None and endpoint_for is None
         self._ids: dict[Slot, str] = {}
         self._launched_at = 0.0
         self._key: ssh.SshKey | None = None
@@ -71,6 +73,8 @@ class Ec2Fleet:
         if self._key is None:
             raise ArchamiError("the fleet was not opened")
         instance_id = self._ids[slot]
+        if self.emulated:
+            raise ArchamiError(f"{instance_id} runs in an emulator (--endpoint-url): it has no SSH to test")
         state = ec2_fleet.wait_running(self.ec2, instance_id, self._launched_at + self.launch_timeout)
         address = state.private_ip if self.private_address else (state.public_ip or state.private_ip)
         if not address:

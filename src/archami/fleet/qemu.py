@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -116,7 +117,7 @@ class QemuFleet:
         for vm in vms:  # SIGTERM to all first: they exit together instead of one after another
             if vm.alive() and vm.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(vm.pid, 15)
+                    os.kill(vm.pid, signal.SIGTERM)
         for vm in vms:
             vm.kill()
             with contextlib.suppress(OSError):

@@ -1,0 +1,109 @@
+"""`archami fleet` end to end on local VMs: 2 instances x 2 reboots of the Debian example, every held session's
+ending classified, a new boot id every round, and nothing left behind, also when the run is killed
+mid-round with SIGTERM or SIGKILL.
+
+Under TCG on 2 idle cores: ~45 s to boot, ~60-80 s a reboot round; the 2x2 run takes ~4 min and each
+kill test ~1.5 min.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fleet_support import ARCHAMI, cli_env, overlays_under, port_listening, read_report, wait_gone
+
+from archami.artifacts import BuildResult
+from archami.fleet.endings import ENDINGS
+from archami.fleet.workdir import DEFAULT_WORK_ROOT
+from archami.vm.ssh import read_banner
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_two_instances_two_reboots(debian_build: BuildResult, tmp_path: Path) -> None:
+    run_id = f"fleet-test-{int(time.time())}"
+    out = tmp_path / "report"
+    started = time.monotonic()
+    result = subprocess.run(
+        [*ARCHAMI, "fleet", str(debian_build.image), "--instances", "2", "--reboots", "2", "--run-id", run_id,
+         "--out", str(out), "--json"],
+        capture_output=True, text=True, env=cli_env(), timeout=1800, check=False,
+    )
+    print(f"2x2 fleet wall time: {time.monotonic() - started:.0f}s")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report == read_report(out / "fleet-report.json")
+    assert (out / "fleet-report.png").read_bytes()[:4] == b"\x89PNG"
+    instances = report["instances"]
+    assert len(instances) == 2
+    for instance in instances:
+        assert instance["error"] is None, instance
+        assert instance["launch_seconds_to_ssh"] > 0
+        assert [r["round"] for r in instance["rounds"]] == [1, 2]
+        for outcome in instance["rounds"]:
+            assert outcome["ending"] in ENDINGS, outcome
+            assert outcome["seconds_to_close"] is not None
+            assert outcome["boot_id_changed"] is True, outcome
+            assert outcome["seconds_to_ssh"] > 0
+            assert outcome["health"] is not None, outcome
+            print(f"{instance['arm']} round {outcome['round']}: {outcome['ending']} after "
+                  f"{outcome['seconds_to_close']}s, SSH after {outcome['seconds_to_ssh']}s, "
+                  f"health {outcome['health']['state']}")
+    summary = report["summary"]["image"]
+    assert summary["rounds"] == 4
+    assert sum(rate["count"] for rate in summary["endings"].values()) == 4
+    assert report["host"]["wall_seconds"] > 0 and report["host"]["cpu_seconds"] > 0
+    assert not wait_gone(run_id)
+    assert not (DEFAULT_WORK_ROOT / run_id).exists()
+    assert not any(port_listening(i["address"]) for i in instances)
+
+
+def _wait_mid_round(process: subprocess.Popen[str], report_path: Path, timeout: float = 900) -> str:
+    """The instance's address, once it booted and then stopped answering SSH: its reboot is under way."""
+    deadline = time.monotonic() + timeout
+    address = ""
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        if not address and report_path.exists():
+            instance = read_report(report_path)["instances"][0]  # type: ignore[index]
+            if instance["launch_seconds_to_ssh"] is not None:
+                address = instance["address"]
+        if address and read_banner(int(address.rsplit(":", 1)[1])) is None:
+            return address
+        time.sleep(0.5)
+    raise AssertionError("the run never reached its reboot")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_killed_mid_round_leaves_nothing(debian_build: BuildResult, tmp_path: Path, sig: signal.Signals) -> None:
+    run_id = f"fleet-kill-{sig.name.lower()}-{int(time.time())}"
+    out = tmp_path / "report"
+    process = subprocess.Popen(
+        [*ARCHAMI, "fleet", str(debian_build.image), "--instances", "1", "--reboots", "1", "--run-id", run_id,
+         "--out", str(out), "--no-plot"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env(),
+    )
+    try:
+        address = _wait_mid_round(process, out / "fleet-report.json")
+        process.send_signal(sig)
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code != 0
+    assert not wait_gone(run_id), "QEMU or ssh outlived the run"
+    assert not port_listening(address)
+    run_dir = DEFAULT_WORK_ROOT / run_id
+    assert not overlays_under(run_dir), "an overlay survived"
+    if sig == signal.SIGTERM:
+        assert not run_dir.exists()
+    else:  # nothing ran after SIGKILL: only the key and serial log remain, until --cleanup or the next run
+        cleaned = subprocess.run([*ARCHAMI, "fleet", "--cleanup", run_id], capture_output=True, text=True,
+                                 env=cli_env(), timeout=120, check=False)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert not run_dir.exists()
