@@ -5,7 +5,8 @@ connected at our deadline) and its stderr, which the unit tests classify. Run as
 
     python bench/record_ssh_endings.py out/bookworm-ebs-hvm-x86_64/image.raw [SCENARIO...]
 
-Naming scenarios re-records only those (reset_mid_session is one) and keeps the file's other records.
+Naming scenarios re-records only those (reset_mid_session is one) and keeps the file's other records;
+NAME=STORED runs scenario NAME and stores it as STORED (the same scenario on another image).
 
 Each scenario runs in the guest's held session (the same command shape `archami fleet` uses), so the texts
 are the client's own words; scenarios that take the guest's network away wait for it to come back.
@@ -123,7 +124,9 @@ def ssh_version() -> str:
 
 
 def main() -> None:
-    image, only = Path(sys.argv[1]), set(sys.argv[2:])
+    image = Path(sys.argv[1])
+    stored_as = dict(arg.split("=", 1) if "=" in arg else (arg, arg) for arg in sys.argv[2:])
+    only = set(stored_as)
     records: dict[str, object] = {"ssh_version": ssh_version(), "scenarios": {}}
     if only and OUT.exists():
         records = json.loads(OUT.read_text())
@@ -146,8 +149,8 @@ def main() -> None:
                 if only and name not in only:
                     continue
                 result = run_scenario(guest, command, alive, deadline_seconds=150, alive_count=count)
-                result["scenario"] = meaning
-                records["scenarios"][name] = result  # type: ignore[index]
+                result["scenario"] = f"{meaning} ({image.parent.name})"
+                records["scenarios"][stored_as.get(name, name)] = result  # type: ignore[index]
                 print(name, result, flush=True)
                 ssh.wait_for_login(guest.ssh_port, key.private, time.monotonic() + 600)
     OUT.write_text(json.dumps(records, indent=2) + "\n")

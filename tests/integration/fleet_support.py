@@ -41,6 +41,16 @@ def port_listening(address: str) -> bool:
         return False
 
 
+def wait_port_closed(address: str, timeout: float = 30.0) -> bool:
+    """True once nothing accepts on `address` (a process killed a moment ago may still hold its socket)."""
+    deadline = time.monotonic() + timeout
+    while port_listening(address):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def wait_gone(run_id: str, timeout: float = 30.0) -> list[str]:
     """Processes of the run still alive after `timeout` (PDEATHSIG acts at once; reaping takes a moment)."""
     deadline = time.monotonic() + timeout

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fleet_support import ARCHAMI, cli_env, overlays_under, port_listening, read_report, wait_gone
+from fleet_support import ARCHAMI, cli_env, overlays_under, read_report, wait_gone, wait_port_closed
 
 from archami.artifacts import BuildResult
 from archami.fleet.endings import ENDINGS
@@ -60,7 +60,7 @@ def test_two_instances_two_reboots(debian_build: BuildResult, tmp_path: Path) ->
     assert report["host"]["wall_seconds"] > 0 and report["host"]["cpu_seconds"] > 0
     assert not wait_gone(run_id)
     assert not (DEFAULT_WORK_ROOT / run_id).exists()
-    assert not any(port_listening(i["address"]) for i in instances)
+    assert all(wait_port_closed(i["address"]) for i in instances)
 
 
 def _wait_mid_round(process: subprocess.Popen[str], report_path: Path, timeout: float = 900) -> str:
@@ -97,7 +97,7 @@ def test_killed_mid_round_leaves_nothing(debian_build: BuildResult, tmp_path: Pa
             process.kill()
     assert code != 0
     assert not wait_gone(run_id), "QEMU or ssh outlived the run"
-    assert not port_listening(address)
+    assert wait_port_closed(address), f"{address} still accepts connections"
     run_dir = DEFAULT_WORK_ROOT / run_id
     assert not overlays_under(run_dir), "an overlay survived"
     if sig == signal.SIGTERM:
