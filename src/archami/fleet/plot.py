@@ -48,6 +48,7 @@ def plot_report(report: FleetReport, out: Path) -> Path:
         bottom.bar([n + offset for n in rounds], failures, width=width, color=colour,
                    label=f"{arm.label}: {rate.count}/{rate.total} ({rate.rate:.1%}, 95% CI "
                          f"{rate.low:.1%}-{rate.high:.1%})")
+    top.set_ylim(bottom=0)
     top.set_ylabel("seconds to SSH after reboot")
     top.set_title(f"archami fleet {report.run_id}: {report.instances_per_arm} instances x {report.reboots} "
                   f"reboots per arm ({report.backend})")
