@@ -23,6 +23,8 @@ EXPECTED = {
     "instant_reboot_patient_probes": "eof",  # QEMU's user-mode network turns the new kernel's reset into a close
     "instant_reboot": "hang",
     "reset_mid_session": "reset",
+    "reboot_sessions_in_scopes": "eof",  # with libpam-systemd the session is stopped while the network is up
+    "remote_sigterm_in_scope": "clean",
 }
 
 
