@@ -2,7 +2,7 @@
 (`ssh.after_network`), N instances x M reboots each, interleaved; prints the summary table, the plot's
 path, wall time and host CPU.
 
-    python bench/fleet_ab.py --instances 4 --reboots 10 --out out/fleet-ab
+    python bench/fleet_ab.py --variant trixie-ebs-hvm-x86_64 --instances 4 --reboots 10 --out out/fleet-ab
 
 Builds both variants with `archami build` (the second from a copy of the definition with
 `after_network = false`), then runs `archami fleet IMAGE --compare IMAGE2`. Needs root (the build).
@@ -38,7 +38,7 @@ def build(definition: Path, variant: str, out: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--definition", type=Path, default=REPO / "examples" / "debian.toml")
-    parser.add_argument("--variant", default="bookworm-ebs-hvm-x86_64")
+    parser.add_argument("--variant", required=True, help="the variant id to build, e.g. trixie-ebs-hvm-x86_64")
     parser.add_argument("--instances", type=int, default=4)
     parser.add_argument("--reboots", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "out" / "fleet-ab")
