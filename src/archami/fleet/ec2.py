@@ -85,6 +85,8 @@ class Ec2Fleet:
                         lambda: not self._closed.is_set())
 
     def close(self) -> None:
+        if self._closed.is_set():
+            return
         self._closed.set()
         ec2_fleet.cleanup(self.ec2, self.run_id)
         shutil.rmtree(run_dir(self.work_root, self.run_id), ignore_errors=True)

@@ -113,7 +113,8 @@ class QemuFleet:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            vms, servers = list(self._vms), list(self._imds)
+            vms, servers = self._vms, self._imds
+            self._vms, self._imds = [], []  # a second close has nothing left to do
         for vm in vms:  # SIGTERM to all first: they exit together instead of one after another
             if vm.alive() and vm.pid is not None:
                 with contextlib.suppress(ProcessLookupError):

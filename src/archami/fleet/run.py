@@ -125,6 +125,20 @@ def run_fleet(
     def save() -> None:
         checkpoint(snapshot())
 
+    def finished(interrupted: str | None = None) -> FleetReport:
+        final = snapshot()
+        ticks_end = _host_cpu_ticks()
+        busy = None
+        if ticks_start and ticks_end and ticks_end[1] > ticks_start[1]:
+            busy = round((ticks_end[0] - ticks_start[0]) / (ticks_end[1] - ticks_start[1]), 3)
+        final.host = HostUsage(
+            wall_seconds=round(time.monotonic() - started, 1), cpu_seconds=round(_cpu_seconds() - cpu_start, 1),
+            host_busy_fraction=busy, load_average=round(os.getloadavg()[0], 2),
+        )
+        if interrupted:
+            final.notes.append(f"interrupted ({interrupted}): the rounds above are all that ran")
+        return final
+
     slots: list[Slot] = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet")
     with signals_raise():  # SIGTERM/SIGHUP become SystemExit here, so the finally below runs
@@ -141,20 +155,21 @@ def run_fleet(
                 _wait_all([pool.submit(reboot, i, number) for i in round_order(current, number)])
                 _drop_lost(live, results)
                 save()
+        except (KeyboardInterrupt, SystemExit) as exc:
+            _close(registry, backend, pool)
+            if slots:  # what was measured before the interruption stays, with its cost in time and CPU
+                checkpoint(finished(type(exc).__name__))
+            raise
         finally:
-            registry.cancel()
-            backend.close()
-            pool.shutdown(wait=True, cancel_futures=True)
-    final = snapshot()
-    ticks_end = _host_cpu_ticks()
-    busy = None
-    if ticks_start and ticks_end and ticks_end[1] > ticks_start[1]:
-        busy = round((ticks_end[0] - ticks_start[0]) / (ticks_end[1] - ticks_start[1]), 3)
-    final.host = HostUsage(
-        wall_seconds=round(time.monotonic() - started, 1), cpu_seconds=round(_cpu_seconds() - cpu_start, 1),
-        host_busy_fraction=busy, load_average=round(os.getloadavg()[0], 2),
-    )
-    return final
+            _close(registry, backend, pool)
+    return finished()
+
+
+def _close(registry: SessionRegistry, backend: FleetBackend, pool: ThreadPoolExecutor) -> None:
+    """End the sessions, remove the instances, then let the workers go (idempotent)."""
+    registry.cancel()
+    backend.close()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _drop_lost(live: list[Instance], results: dict[str, InstanceResult]) -> None:
