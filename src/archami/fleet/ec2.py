@@ -52,6 +52,7 @@ class Ec2Fleet:
         self._launched_at = 0.0
         self._key: ssh.SshKey | None = None
         self._closed = threading.Event()
+        self._cleaned = False
 
     def open(self, arms: list[ArmSpec], per_arm: int) -> list[Slot]:
         directory = create_run_dir(self.work_root, self.run_id)
@@ -85,8 +86,9 @@ class Ec2Fleet:
                         lambda: not self._closed.is_set())
 
     def close(self) -> None:
-        if self._closed.is_set():
-            return
         self._closed.set()
+        if self._cleaned:
+            return
         ec2_fleet.cleanup(self.ec2, self.run_id)
         shutil.rmtree(run_dir(self.work_root, self.run_id), ignore_errors=True)
+        self._cleaned = True  # only once it worked: a second close retries a failed one
