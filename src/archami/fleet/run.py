@@ -111,6 +111,8 @@ def run_fleet(
 
     def reboot(instance: Instance, number: int) -> None:
         outcome = reboot_round(instance, number, limits, registry, started)
+        if registry.cancelled.is_set():
+            return  # cut short by the interruption (instances killed under it): not a measurement
         with lock:
             results[instance.slot.name].rounds.append(outcome)
         progress(f"round {number} {instance.slot.name}: {outcome.ending or 'not run'}"
