@@ -36,8 +36,10 @@ def plot_report(report: FleetReport, out: Path) -> Path:
                 for r in i.rounds if r.seconds_to_ssh is not None]
         if dots:
             top.scatter([x for x, _ in dots], [y for _, y in dots], s=12, alpha=0.4, color=colour)
-        medians = [(s.round, s.seconds_to_ssh.p50) for s in summary.per_round if s.seconds_to_ssh.p50 is not None]
-        p95s = [(s.round, s.seconds_to_ssh.p95) for s in summary.per_round if s.seconds_to_ssh.p95 is not None]
+        medians = [(s.round + offset, s.seconds_to_ssh.p50) for s in summary.per_round
+                   if s.seconds_to_ssh.p50 is not None]
+        p95s = [(s.round + offset, s.seconds_to_ssh.p95) for s in summary.per_round
+                if s.seconds_to_ssh.p95 is not None]
         if medians:
             top.plot(*zip(*medians, strict=True), marker="o", color=colour, label=f"{arm.label} median")
         if p95s:
