@@ -2,8 +2,8 @@
 ending classified, a new boot id every round, and nothing left behind, also when the run is killed
 mid-round with SIGTERM or SIGKILL.
 
-Under TCG: ~45 s to boot and ~70 s a reboot round on 2 idle cores; measured here at load 15-19 (other
-work on the machine): the 2x2 run 422 s, the two kill runs side by side ~3 min.
+Under TCG, measured on this 2-core machine shared with other work: the 2x2 run 251 s at load ~7 (422 s at
+load 15-19), the two kill runs side by side 100-180 s.
 """
 
 from __future__ import annotations
