@@ -162,6 +162,7 @@ class ReleaseRecord(BaseModel):
     created_at: str  # ISO 8601, UTC
     archami_version: str
     variants: list[VariantRelease]  # in column order
+    fleet_report: str | None = None  # an attached `archami fleet` report, a file beside this record
 
     def ordered_variants(self) -> list[VariantRelease]:
         return sorted(self.variants, key=lambda v: column_order(v.variant))
