@@ -20,6 +20,7 @@ from archami.cli import mirrors_cmds  # noqa: F401  isort: skip
 from archami.cli import publish_cmds  # noqa: F401  isort: skip
 from archami.cli import release_cmds  # noqa: F401  isort: skip
 from archami.cli import repo_cmds  # noqa: F401  isort: skip
+from archami.cli import kernel_cmds  # noqa: F401  isort: skip
 
 COMMAND_MODULES = ["config_cmds"]
 
