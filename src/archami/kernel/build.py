@@ -35,6 +35,7 @@ BUILD_FORMAT = 1
 DEFAULT_CACHE = Path("/var/cache/archami/kernel")
 RECORD_NAME = "kernel-build.json"
 PACKAGER = "archami kernel build <kernel@archami.invalid>"
+KEEP_SCRATCH_ENV = "ARCHAMI_KEEP_KERNEL_SCRATCH"  # set: a failed build leaves its tree to look at
 KEEP_BUILDS = 4  # cached builds kept (least recently used go first); each is ~100-200 MB
 
 
@@ -166,8 +167,8 @@ def _build_into_cache(
     epoch = request.build_epoch()
     env = reproducible_env(epoch, request.pkgrel)
     # The scratch tree (~2 GB for a distro configuration) lives beside the cache, not in a small /tmp.
-    with tempfile.TemporaryDirectory(prefix=".scratch-", dir=cache) as tmp:
-        scratch = Path(tmp)
+    scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=cache))
+    try:
         run(["tar", "-xf", request.source, "-C", scratch], log)
         tree = _source_tree(scratch)
         config_text = configure(tree, request.base, request.fragment, log, env=env)
@@ -199,6 +200,13 @@ def _build_into_cache(
         if entry.exists():
             shutil.rmtree(entry)
         os.replace(result, entry)
+    except BaseException:
+        if os.environ.get(KEEP_SCRATCH_ENV):
+            log.info("kept the scratch tree of the failed build: %s", scratch)
+            raise
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
     _prune_cache(cache)
     return record
 
