@@ -34,7 +34,8 @@ class AptRepository:
     packages: list[str]
 
     def source_line(self, url: str) -> str:
-        """The sources.list line that trusts exactly this repository's key."""
+        """The sources.list line that trusts exactly this repository's key. apt checks signatures as its
+        unprivileged `_apt` user: the key file and its directories must be readable by others."""
         return f"deb [signed-by={self.directory.resolve() / KEY_FILE}] {url.rstrip('/')}/ ./"
 
 

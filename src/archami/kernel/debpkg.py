@@ -67,6 +67,7 @@ def build_metapackage(
     log: logging.Logger,
 ) -> Path:
     """An empty package whose Depends pull in the versioned kernel packages."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}_{version}_{DEB_ARCH}.deb"
     summary, _, body = description.partition("\n")
     control = (
