@@ -145,38 +145,57 @@ def config_differences(stock: dict[str, str], ec2: dict[str, str]) -> None:
     print(f"  all options: {differing} differ in total (base configuration included)")
 
 
+def measure_stock(out: Path, version: str, n: int) -> dict[str, Any]:
+    """Sizes and boot times of the stock cloud kernel (saved to out/stock.json: --stock-only runs this
+    alone, e.g. while linux-ec2 compiles)."""
+    root = out / "stock-root"
+    extract_deb(stock_cloud_kernel(version, out / "stock"), root)
+    release = next((root / "lib/modules").iterdir()).name
+    image = stock_image(out)
+    result = {"release": release, **kernel_sizes(root), "initramfs": initramfs_bytes(image, release),
+              "boots": boots(image, n, out)}  # fmt: skip
+    (out / "stock.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def installed_version(package: str) -> str:
+    """Upstream version of an installed Debian package (linux-source-6.1 6.1.192-3 -> 6.1.192)."""
+    return run(["dpkg-query", "-W", "-f=${Version}", package], LOG, capture=True).split("-")[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=Path("/usr/src/linux-source-6.1.tar.xz"))
     parser.add_argument("--base-config", default="defconfig")
     parser.add_argument("-n", type=int, default=3, help="boots per kernel")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--stock-only", action="store_true", help="measure only the stock kernel (stock.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = args.out or Path(tempfile.mkdtemp(prefix="archami-bench-kernel-"))
+    out.mkdir(parents=True, exist_ok=True)
+    if args.stock_only:
+        print(json.dumps(measure_stock(out, installed_version("linux-source-6.1"), args.n), indent=2))
+        return
     base = BaseConfig.load(args.base_config)
     request = KernelRequest(source=args.source, base=base, fragment=default_fragment_path())
     record = build_kernel(request, out / "linux-ec2", LOG)
     how = "cached" if record.cached else f"cold, compile {record.compile_seconds:.0f}s"
     print(f"linux-ec2 {record.release}: {how}, {record.total_seconds:.0f}s in all", flush=True)
-    stock_root, ec2_root = out / "stock-root", out / "ec2-root"
-    stock_deb = stock_cloud_kernel(record.version, out / "stock")
-    extract_deb(stock_deb, stock_root)
+    saved = out / "stock.json"
+    stock = json.loads(saved.read_text()) if saved.is_file() else measure_stock(out, record.version, args.n)
+    ec2_root = out / "ec2-root"
     ec2_deb = f"linux-image-{record.release}_{record.version}-{record.pkgrel}_amd64.deb"
     extract_deb(out / "linux-ec2" / ec2_deb, ec2_root)
-    stock_release = next((stock_root / "lib/modules").iterdir()).name
-    images = {"stock": stock_image(out), "linux-ec2": image_with_linux_ec2(record, out / "linux-ec2", out)}
-    releases = {"stock": stock_release, "linux-ec2": record.release}
-    sizes = {"stock": kernel_sizes(stock_root), "linux-ec2": kernel_sizes(ec2_root)}
-    for name, image in images.items():
-        sizes[name]["initramfs"] = initramfs_bytes(image, releases[name])
-    times = {name: boots(image, args.n, out) for name, image in images.items()}
-    print(f"\n{'':<12}{'kernel':>10}{'image B':>12}{'modules B':>12}{'modules':>9}{'initramfs B':>13}{'boot s':>9}")
-    for name in ("stock", "linux-ec2"):
-        s, t = sizes[name], times[name]
-        boot = f"{statistics.median(t):.1f}" if t else "-"
-        print(f"{name:<12}{releases[name]:>10.10}{s['image']:>12}{s['modules_bytes']:>12}{s['modules']:>9}"
-              f"{s['initramfs']:>13}{boot:>9}  (boots: {t})")
+    image = image_with_linux_ec2(record, out / "linux-ec2", out)
+    ec2 = {"release": record.release, **kernel_sizes(ec2_root), "initramfs": initramfs_bytes(image, record.release),
+           "boots": boots(image, args.n, out)}  # fmt: skip
+    print(f"\n{'':<11}{'release':<22}{'image B':>11}{'modules B':>12}{'modules':>8}{'initramfs B':>12}{'boot s':>8}")
+    for name, row in (("stock", stock), ("linux-ec2", ec2)):
+        boot = f"{statistics.median(row['boots']):.1f}" if row["boots"] else "-"
+        print(f"{name:<11}{row['release']:<22}{row['image']:>11}{row['modules_bytes']:>12}{row['modules']:>8}"
+              f"{row['initramfs']:>12}{boot:>8}  (boots: {row['boots']})")
+    stock_root = out / "stock-root"
     stock_modules, ec2_modules = module_names(stock_root), module_names(ec2_root)
     gone: Counter[str] = Counter()
     gone_bytes: Counter[str] = Counter()
@@ -184,7 +203,7 @@ def main() -> None:
         if module not in ec2_modules:
             gone[directory] += 1
             gone_bytes[directory] += size
-    print("\nstock modules absent from linux-ec2, by directory (built in, or pruned): modules, bytes")
+    print("\nstock modules absent from linux-ec2 as modules, by directory (built in, or left out): modules, bytes")
     for directory, size in gone_bytes.most_common(25):
         print(f"  {directory:<28}{gone[directory]:>5}{size:>12}")
     stock_config = parse_config(next((stock_root / "boot").glob("config-*")).read_text())
