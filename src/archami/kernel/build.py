@@ -13,12 +13,12 @@ SOURCE_DATE_EPOCH fixed), so a cache hit is exactly what a rebuild would make.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -166,8 +166,17 @@ def _build_into_cache(
     cache.mkdir(parents=True, exist_ok=True)
     epoch = request.build_epoch()
     env = reproducible_env(epoch, request.pkgrel)
-    # The scratch tree (~2 GB for a distro configuration) lives beside the cache, not in a small /tmp.
-    scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=cache))
+    # The scratch tree (~2 GB for a distro configuration) lives beside the cache, not in a small /tmp, at
+    # a path fixed by the inputs: whatever of the build path reaches the output is the same every time.
+    scratch = cache / f".scratch-{key[:24]}"
+    lock = (cache / f".lock-{key[:24]}").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ArchamiError(f"another archami is building this kernel ({scratch})") from None
+    shutil.rmtree(scratch, ignore_errors=True)  # a build that was killed
+    scratch.mkdir()
     try:
         run(["tar", "-xf", request.source, "-C", scratch], log)
         tree = _source_tree(scratch)
@@ -203,10 +212,14 @@ def _build_into_cache(
     except BaseException:
         if os.environ.get(KEEP_SCRATCH_ENV):
             log.info("kept the scratch tree of the failed build: %s", scratch)
-            raise
-        shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
         raise
-    shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        lock.close()
+        (cache / f".lock-{key[:24]}").unlink(missing_ok=True)
     _prune_cache(cache)
     return record
 
