@@ -11,7 +11,7 @@ APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin g
   grub-common qemu-system-x86 qemu-utils ovmf netcat-openbsd openssh-client zstd \
   pacman-package-manager makepkg arch-install-scripts archlinux-keyring libarchive-tools gnupg \
   chromium python3-venv debian-archive-keyring \
-  linux-source-6.1 linux-config-6.1 build-essential bc bison flex libssl-dev libelf-dev cpio kmod rsync
+  linux-source-6.1 linux-config-6.1 build-essential fakeroot bc bison flex libssl-dev libelf-dev cpio kmod rsync
 
 .PHONY: deps venv demo test lint clean
 
