@@ -181,7 +181,6 @@ def _build_into_cache(
         run(["tar", "-xf", request.source, "-C", scratch], log)
         tree = _source_tree(scratch)
         config_text = configure(tree, request.base, request.fragment, log, env=env)
-        release = run(["make", "-s", "-C", tree, "kernelrelease"], log, env=env, capture=True).strip()
         version = run(["make", "-s", "-C", tree, "kernelversion"], log, env=env, capture=True).strip()
         debver = f"{version}-{request.pkgrel}"
         compile_started = time.monotonic()
@@ -191,24 +190,9 @@ def _build_into_cache(
             log, env=env,
         )  # fmt: skip
         compile_seconds = round(time.monotonic() - compile_started, 1)
-        staging = scratch / "staging"
-        staging.mkdir()
-        files = _package(request, tree, scratch, staging, release, version, debver, config_text, key, epoch, log)
-        config_name = f"config-{release}"
-        shutil.copyfile(tree / ".config", staging / config_name)
-        record = KernelBuild(
-            release=release, version=version, pkgbase=request.pkgbase, pkgrel=request.pkgrel, inputs=inputs,
-            key=key, config_file=config_name, files={p.name: p.stat().st_size for p in files},
-            compile_seconds=compile_seconds, total_seconds=round(time.monotonic() - started, 1),
-        )
-        (staging / RECORD_NAME).write_text(json.dumps(asdict(record), indent=2) + "\n")
-        result = staging / "result"
-        result.mkdir()
-        for path in [*files, staging / config_name, staging / RECORD_NAME]:
-            os.replace(path, result / path.name)
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(result, entry)
+        record = finish_build(request, inputs, key, entry, tree, config_text, compile_seconds, log)
+        record.total_seconds = round(time.monotonic() - started, 1)
+        (entry / RECORD_NAME).write_text(json.dumps(asdict(record), indent=2) + "\n")
     except BaseException:
         if os.environ.get(KEEP_SCRATCH_ENV):
             log.info("kept the scratch tree of the failed build: %s", scratch)
@@ -221,6 +205,41 @@ def _build_into_cache(
         lock.close()
         (cache / f".lock-{key[:24]}").unlink(missing_ok=True)
     _prune_cache(cache)
+    return record
+
+
+def finish_build(
+    request: KernelRequest, inputs: dict[str, str], key: str, entry: Path, tree: Path, config_text: str,
+    compile_seconds: float, log: logging.Logger,
+) -> KernelBuild:  # fmt: skip
+    """Package a compiled tree (bindeb-pkg's .debs beside it) and move the results into the cache entry."""
+    env = reproducible_env(request.build_epoch(), request.pkgrel)
+    # Only after the build: the release string comes from include/config/auto.conf (CONFIG_LOCALVERSION),
+    # which the build itself writes; asked before, make prints the bare version.
+    release = run(["make", "-s", "-C", tree, "kernelrelease"], log, env=env, capture=True).strip()
+    version = run(["make", "-s", "-C", tree, "kernelversion"], log, env=env, capture=True).strip()
+    debver = f"{version}-{request.pkgrel}"
+    scratch = tree.parent
+    staging = scratch / "staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    epoch = request.build_epoch()
+    files = _package(request, tree, scratch, staging, release, version, debver, config_text, key, epoch, log)
+    config_name = f"config-{release}"
+    shutil.copyfile(tree / ".config", staging / config_name)
+    record = KernelBuild(
+        release=release, version=version, pkgbase=request.pkgbase, pkgrel=request.pkgrel, inputs=inputs,
+        key=key, config_file=config_name, files={p.name: p.stat().st_size for p in files},
+        compile_seconds=compile_seconds, total_seconds=0.0,
+    )
+    (staging / RECORD_NAME).write_text(json.dumps(asdict(record), indent=2) + "\n")
+    result = staging / "result"
+    result.mkdir()
+    for path in [*files, staging / config_name, staging / RECORD_NAME]:
+        os.replace(path, result / path.name)
+    if entry.exists():
+        shutil.rmtree(entry)
+    os.replace(result, entry)
     return record
 
 
