@@ -37,7 +37,7 @@ BOOT_TIMEOUT = 600  # TCG on a busy 2-core machine (see test_boot_debian.py)
 
 DEFINITION = """\
 name = "debian-linux-ec2"
-description = "Debian bookworm with the linux-ec2 kernel (test definition; no quote: image/grub.py does not escape titles)"
+description = "Debian bookworm with the linux-ec2 kernel (test definition; no quotes: grub titles are not escaped)"
 distro = "debian"
 release = "bookworm"
 architecture = "x86_64"
