@@ -102,7 +102,7 @@ def image_with_linux_ec2(record: KernelBuild, kernel_dir: Path, out: Path) -> Pa
     served.chmod(0o755)  # apt checks signatures as _apt
     for name in record.files_of(".deb"):
         (served / name).write_bytes((kernel_dir / name).read_bytes())
-    with Gpg(out / "gnupg") as gpg:
+    with Gpg(Path(tempfile.mkdtemp(prefix="gnupg-", dir=out))) as gpg:
         key = gpg.generate_key("archami kernel bench <kernel-bench@archami.invalid>")
         repo = write_apt_repository(served, gpg, key, epoch=int(record.inputs["epoch"]))
     sources = [str(p) for p in (Path("/etc/apt/sources.list.d/debian.sources"),) if p.is_file()]
