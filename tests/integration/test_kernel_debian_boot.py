@@ -32,7 +32,8 @@ from archami.vm.boot import random_instance, run_checks
 from archami.vm.guest import running_guest
 from archami.vm.qemu import disk_virtual_size, make_overlay
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A cold kernel build (a new machine) is ~10-15 min on 2 idle cores, far longer on a busy one.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 BOOT_TIMEOUT = 600  # TCG on a busy 2-core machine (see test_boot_debian.py)
 
 DEFINITION = """\

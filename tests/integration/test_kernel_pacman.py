@@ -18,7 +18,8 @@ from archami.pacman.archive import read_package
 from archami.pacman.gpg import Gpg
 from archami.pacman.repo import Repository, Signer, add_packages
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A cold kernel build (a new machine) is ~10-15 min on 2 idle cores, far longer on a busy one.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 @pytest.fixture(scope="module")
