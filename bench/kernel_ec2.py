@@ -15,6 +15,7 @@ import argparse
 import functools
 import json
 import logging
+import shutil
 import statistics
 import tempfile
 import threading
@@ -97,9 +98,16 @@ def initramfs_bytes(image: Path, release: str) -> int:
 
 
 def image_with_linux_ec2(record: KernelBuild, kernel_dir: Path, out: Path) -> Path:
-    example = (REPO / "examples/debian.toml").read_text()
     served = Path(tempfile.mkdtemp(prefix="archami-bench-apt-", dir="/var/tmp"))
     served.chmod(0o755)  # apt checks signatures as _apt
+    try:
+        return _build_with_repository(record, kernel_dir, out, served)
+    finally:
+        shutil.rmtree(served, ignore_errors=True)
+
+
+def _build_with_repository(record: KernelBuild, kernel_dir: Path, out: Path, served: Path) -> Path:
+    example = (REPO / "examples/debian.toml").read_text()
     for name in record.files_of(".deb"):
         (served / name).write_bytes((kernel_dir / name).read_bytes())
     with Gpg(Path(tempfile.mkdtemp(prefix="gnupg-", dir=out))) as gpg:
