@@ -41,7 +41,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "release": CommandEntry("release_cmds", SHIP, "Build, test and publish every variant; write the release record."),
     "site": CommandEntry("release_cmds", SHIP, "Render the release page (HTML, JSON, Markdown) from release records."),
     "latest": CommandEntry("release_cmds", SHIP, "Print the newest AMI id of a variant in a region."),
-    "kernel": CommandEntry("kernel_cmds", BUILD, "Build linux-ec2 (the EC2 kernel) as pacman and Debian packages."),
+    "kernel": CommandEntry("kernel_cmds", BUILD, "Build linux-ec2 (the EC2 kernel) as Arch Linux and Debian packages."),
     "fleet": CommandEntry("fleet_cmds", BUILD, "Reboot N instances M times and count SSH sessions left hanging."),
     "prune": CommandEntry("publish_cmds", SHIP, "Deregister old releases' AMIs and delete their snapshots."),
     "demo": CommandEntry("release_cmds", SHIP, "Release one variant to a local AWS emulator and render its site."),
