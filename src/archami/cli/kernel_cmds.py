@@ -19,7 +19,7 @@ from archami.kernel.fragment import default_fragment_path, parse_groups
 from archami.pacman.gpg import Gpg
 from archami.pacman.project import DEFAULT_GNUPGHOME, existing_signing_key, source_date_epoch
 
-kernel_app = typer.Typer(help="Build the EC2 kernel (linux-ec2) as Arch Linux and Debian packages.", no_args_is_help=True)
+kernel_app = typer.Typer(help="Build the EC2 kernel (linux-ec2) as Arch and Debian packages.", no_args_is_help=True)
 app.add_typer(kernel_app, name="kernel")
 
 LOG_NAME = "kernel-build.log"
