@@ -67,6 +67,8 @@ def expand_checked(definition: Definition) -> tuple[list[ImageSpec], list[tuple[
                              f"flavour {flavour!r} is not defined under [flavours.{flavour}]"))
     if "lts" in m.kernel and not definition.kernel.lts:
         problems.append(("matrix.kernel", "the 'lts' channel needs kernel.lts (the LTS kernel package)"))
+    if "ec2" in m.kernel and not definition.kernel.ec2:
+        problems.append(("matrix.kernel", "the 'ec2' channel needs kernel.ec2 (linux-ec2: `archami kernel build`)"))
     problems += exclude_problems(definition)
     if problems:
         return [], problems
@@ -94,7 +96,8 @@ def expand_checked(definition: Definition) -> tuple[list[ImageSpec], list[tuple[
             if ("matrix", message) not in problems:
                 problems.append(("matrix", message))
             continue
-        kernel_package = definition.kernel.lts if channel == "lts" else definition.kernel.stable
+        by_channel = {"lts": definition.kernel.lts, "ec2": definition.kernel.ec2}
+        kernel_package = by_channel.get(channel) or definition.kernel.stable
         assert kernel_package is not None  # checked above
         variant = Variant(
             name=definition.name,

@@ -52,7 +52,7 @@ Distro = Literal["arch", "debian"]
 RootDevice = Literal["ebs", "instance-store"]
 Virtualization = Literal["hvm", "paravirtual"]
 Architecture = Literal["x86_64", "i686", "aarch64"]
-KernelChannel = Literal["stable", "lts"]
+KernelChannel = Literal["stable", "lts", "ec2"]
 HostKeyType = Literal["ed25519", "ecdsa", "rsa"]
 
 MIB = 1024**2
@@ -125,6 +125,10 @@ class Kernel(Strict):
         description="Kernel package for the 'stable' channel (e.g. linux, linux-image-cloud-amd64)."
     )
     lts: PackageName | None = Field(default=None, description="Kernel package for the 'lts' channel, if any.")
+    ec2: PackageName | None = Field(
+        default=None,
+        description="Kernel package for the 'ec2' channel: archami's linux-ec2 (`archami kernel build`), if any.",
+    )
     cmdline: list[KernelArg] = Field(default_factory=list, description="Extra kernel command line arguments.")
     initramfs_modules: list[ModuleName] = Field(
         default_factory=list, description="Modules always put in the initramfs (no host autodetect)."
