@@ -39,8 +39,12 @@ lint: venv
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
+# Unit tests first (fast, no root); then everything that builds, boots or serves, two files at a time: a
+# TCG guest or a build keeps about one core busy and much of the rest is waiting (boots, emulators), so two
+# workers on two cores keep a cold run well inside CI's time. Each file stays on one worker (its fixtures).
 test: venv lint
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests --ignore=tests/unit
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
