@@ -94,15 +94,18 @@ def output_dir(value: Path | None) -> Path | None:
 
 
 def output_file(value: Path | None) -> Path | None:
-    """A file to write: not a directory, in an existing directory."""
+    """A file to write: not a directory, and its directory exists or can be made (no file in the way)."""
     if value is None:
         return None
     if value.is_dir():
         raise typer.BadParameter(f"{value} is a directory, not a file")
     if value.exists() and not value.is_file():
         raise typer.BadParameter(f"{value} exists and is not a regular file")
-    if not value.absolute().parent.is_dir():
-        raise typer.BadParameter(f"{value}: the directory {value.absolute().parent} does not exist")
+    ancestor = value.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise typer.BadParameter(f"{value}: {ancestor} is not a directory")
     return value
 
 
