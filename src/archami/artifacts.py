@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from archami.config.variant import Variant
+from archami.bzimage import KernelFacts
 
 MANIFEST_NAME = "manifest.json"
 IMAGE_NAME = "image.raw"
@@ -91,6 +92,7 @@ class Manifest(BaseModel):
     partitions: list[PartitionInfo] = Field(default_factory=list)
     root_fs_uuid: str | None = None
     kernel_cmdline: str | None = None
+    kernel: KernelFacts | None = None  # the kernel file the boot loader loads: compression, version, bits
     root_cache_key: str | None = None
     root_cache_hit: bool | None = None
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
+from archami.image.pvgrub import pv_grub_boot
 
 SECTOR = 512
 # boot.img (the MBR code) fields, from grub/i386/pc/boot.h.
@@ -89,15 +90,17 @@ def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeo
     )
 
 
-def menu_lst(title: str, boot: BootFiles, cmdline: str) -> str:
-    """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax); (hd0) = the unpartitioned disk."""
+def menu_lst(title: str, boot: BootFiles, cmdline: str, scheme: str) -> str:
+    """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax), its root the device pv-grub reads for a disk of
+    this partition scheme (image/pvgrub.py: (hd0) for archami's unpartitioned disk)."""
+    pv = pv_grub_boot(scheme)
     initrd = f"initrd {boot.initrd}\n" if boot.initrd else ""
     return (
-        "# Written by archami for pv-grub-hd0 (no partition table).\n"
+        f"# Written by archami for {pv.aki_name.rstrip('_*')} (partition scheme: {pv.scheme}).\n"
         "default 0\n"
         "timeout 1\n"
         f"title {title}\n"
-        "root (hd0)\n"
+        f"root {pv.grub_root}\n"
         f"kernel {boot.kernel} {cmdline}\n"
         f"{initrd}"
     )

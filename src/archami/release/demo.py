@@ -47,7 +47,8 @@ def run_demo(
         )
         outcome = run_release(loaded, options, log)
     if outcome.record is None:
-        failures = "; ".join(f"{p.variant_id}: {p.error}" for p in outcome.failed)
+        failures = "; ".join([*(f"{p.variant_id}: {p.error}" for p in outcome.failed),
+                              *(f"{p.variant_id}: skipped: {p.skipped}" for p in outcome.skipped)])
         raise ArchamiError(f"demo release {outcome.state.release_id} failed: {failures}")
     site = build_site(releases_dir, out / "site", name=loaded.definition.name)
     log(f"site written to {site.out_dir}")

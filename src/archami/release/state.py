@@ -41,11 +41,18 @@ class VariantProgress(BaseModel):
     boot: BootTestResult | None = None
     published: PublishRecord | None = None
     error: str | None = None  # the last failure, cleared when the step succeeds
+    failed_step: str | None = None  # the step of that failure
+    skipped: str | None = None  # why this variant cannot be published (bootability.py): not built or not published
     seconds: dict[str, float] = Field(default_factory=dict)  # step -> wall time of its last run
 
     @property
     def done(self) -> bool:
         return self.published is not None and bool(self.published.regions)
+
+    @property
+    def failed(self) -> bool:
+        """Neither published nor skipped: what a re-run of the release retries."""
+        return not self.done and self.skipped is None
 
 
 class ReleaseState(BaseModel):
@@ -57,6 +64,7 @@ class ReleaseState(BaseModel):
     status: Status = "running"
     started_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
+    attempts: int = 0  # runs of `archami release` on this release (the first, then each resume)
     variants: dict[str, VariantProgress] = Field(default_factory=dict)
 
     @model_validator(mode="before")
