@@ -17,8 +17,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from archami.config.variant import Variant
 from archami.bzimage import KernelFacts
+from archami.config.variant import Variant
 
 MANIFEST_NAME = "manifest.json"
 IMAGE_NAME = "image.raw"

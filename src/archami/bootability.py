@@ -20,9 +20,9 @@ What is known and how (December 2026):
 from __future__ import annotations
 
 from archami.artifacts import Manifest
+from archami.bzimage import KernelFacts
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
-from archami.bzimage import KernelFacts
 
 PV_GRUB_LOADS = ("gzip", "xz")
 LAST_32BIT_PV_LINUX = (5, 8)  # 5.9 removed 32-bit Xen PV guests

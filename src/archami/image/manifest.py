@@ -10,10 +10,10 @@ from pathlib import Path
 
 from archami import __version__
 from archami.artifacts import Manifest, PackageInfo, PartitionInfo
+from archami.bzimage import KernelFacts
 from archami.config.load import LoadedDefinition
 from archami.config.spec import ImageSpec
 from archami.fsutil import allocated_bytes
-from archami.bzimage import KernelFacts
 from archami.image.layout import DiskLayout
 from archami.image.pvgrub import pv_grub_boot
 

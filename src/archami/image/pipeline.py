@@ -19,6 +19,7 @@ from pathlib import Path
 
 from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, AuditReport, BuildResult, write_json_atomic
 from archami.bootability import kernel_problem, spec_problem
+from archami.bzimage import KernelFacts, KernelImageError, read_kernel_facts
 from archami.config.load import LoadedDefinition
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
@@ -28,7 +29,6 @@ from archami.errors import ArchamiError
 from archami.image import disk
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
 from archami.image.grub import find_boot_files
-from archami.bzimage import KernelFacts, KernelImageError, read_kernel_facts
 from archami.image.layout import DiskLayout, plan_layout
 from archami.image.layout import kernel_cmdline as make_cmdline
 from archami.image.manifest import make_manifest, sparse_sha256
