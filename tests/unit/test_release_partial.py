@@ -9,6 +9,7 @@ from pathlib import Path
 
 from archami.bootability import spec_problem
 from archami.config import load_definition
+from archami.release.changelog import changelogs
 from archami.release.pipeline import ReleaseOptions, run_release
 from archami.release.records import (
     ReleaseRecord,
@@ -126,3 +127,14 @@ def test_a_variant_that_cannot_be_published_is_skipped_without_building(tmp_path
     assert not (tmp_path / "work").exists()  # nothing was built
     (state,) = load_states(tmp_path / "releases")
     assert state.status == "complete" and state.attempts == 1
+
+
+def test_the_news_of_a_partial_release_does_not_call_its_missing_variants_dropped(tmp_path: Path) -> None:
+    releases = tmp_path / "releases"
+    previous = load_records(RECORDS / "arch")[1]
+    save_record(releases, previous)
+    save_record(releases, partial_record())
+    news = " ".join(changelogs(load_records(releases))[0].news)
+    assert "Partial release, failed (retried by the next run): s3 paravirtual i686." in news
+    assert "Not published, for the reasons under the table: ebs paravirtual i686." in news
+    assert "No longer built" not in news
