@@ -3,14 +3,14 @@ Markdown twin; the pipeline skipping what cannot be published without building i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 from archami.bootability import spec_problem
 from archami.config import load_definition
 from archami.release.changelog import changelogs
-from archami.release.pipeline import ReleaseOptions, run_release
+from archami.release.pipeline import ReleaseOptions, open_release, run_release
 from archami.release.records import (
     ReleaseRecord,
     UnreleasedVariant,
@@ -19,7 +19,7 @@ from archami.release.records import (
     save_record,
 )
 from archami.release.site import build_site
-from archami.release.state import load_states
+from archami.release.state import load_states, save_state
 from archami.release.table import markdown_table, release_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +138,27 @@ def test_the_news_of_a_partial_release_does_not_call_its_missing_variants_droppe
     assert "Partial release, failed (retried by the next run): s3 paravirtual i686." in news
     assert "Not published, for the reasons under the table: ebs paravirtual i686." in news
     assert "No longer built" not in news
+
+
+def test_a_partial_release_is_resumed_the_same_day_and_left_partial_by_a_later_one(tmp_path: Path) -> None:
+    debian = load_definition(ROOT / "examples" / "debian.toml")
+    releases = tmp_path / "releases"
+
+    def options(day: date) -> ReleaseOptions:
+        return ReleaseOptions(releases_dir=releases, work_dir=tmp_path / "work", today=day)
+
+    first, _ = open_release(debian, options(date(2026, 11, 25)), print)
+    first.status = "failed"
+    save_state(releases, first)
+    record = load_records(RECORDS / "debian")[0].model_copy(update={"release_id": first.release_id,
+                                                                    "status": "partial"})
+    save_record(releases, record)
+    again, resumed = open_release(debian, options(date(2026, 11, 25)), print)  # the same day: retried
+    assert (again.release_id, resumed, again.attempts) == ("2026.11.25", True, 2)
+    save_state(releases, again.model_copy(update={"status": "failed"}))
+    week, resumed = open_release(debian, options(date(2026, 12, 2)), print)  # a week on: a new release
+    assert (week.release_id, resumed, week.attempts) == ("2026.12.02", False, 1)
+    assert {s.release_id: s.status for s in load_states(releases)} == {"2026.11.25": "partial"}
+    by_id = ReleaseOptions(releases_dir=releases, work_dir=tmp_path / "work", release_id="2026.11.25")
+    forced, resumed = open_release(debian, by_id, print)
+    assert (forced.release_id, resumed) == ("2026.11.25", True)  # still resumable by its id

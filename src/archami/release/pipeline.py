@@ -35,7 +35,7 @@ from archami.config.matrix import MatrixError
 from archami.config.publish import apply_overrides
 from archami.config.spec import ImageSpec
 from archami.errors import ArchamiError, ConfigError
-from archami.release.ids import is_release_id, next_release_id
+from archami.release.ids import ReleaseId, is_release_id, next_release_id
 from archami.release.records import (
     BootTestResult,
     ReleaseRecord,
@@ -118,6 +118,15 @@ def open_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log) ->
         pending.status = "abandoned"
         save_state(releases_dir, pending)
         pending = None
+    today = options.today or datetime.now(UTC).date()
+    if (pending is not None and options.release_id is None and ReleaseId.parse(pending.release_id).day < today
+            and record_path(releases_dir, pending.release_id).exists()):
+        # A partial release of an earlier day (e.g. last week's, a variant failing every time) is left partial:
+        # resuming it would hold this week's release back for good. `--release-id` still resumes it.
+        log(f"release {pending.release_id} stays partial (recorded); starting a new release")
+        pending.status = "partial"
+        save_state(releases_dir, pending)
+        pending = None
     if pending is not None:
         if pending.definition_name != name:
             raise ArchamiError(f"release {pending.release_id} belongs to {pending.definition_name!r}, not {name!r}")
@@ -131,8 +140,7 @@ def open_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log) ->
         pending.attempts += 1
         log(f"resuming release {pending.release_id} (attempt {pending.attempts})")
         return pending, True
-    release_id = options.release_id or next_release_id(options.today or datetime.now(UTC).date(),
-                                                       _taken_ids(releases_dir))
+    release_id = options.release_id or next_release_id(today, _taken_ids(releases_dir))
     settings = apply_overrides(loaded.definition.publish, options.publish_overrides, origin=str(loaded.path))
     state = ReleaseState(
         release_id=release_id, definition_name=name, definition_path=str(loaded.path),

@@ -24,7 +24,9 @@ from archami.errors import ArchamiError
 from archami.release.records import BootTestResult
 
 STATE_DIR = ".state"
-Status = Literal["running", "failed", "complete", "abandoned"]
+# partial: some variants published (the record says "partial"), the others left as they failed: a release of
+# an earlier day is closed so, rather than resumed, when a new day's release starts (release/pipeline.py).
+Status = Literal["running", "failed", "complete", "abandoned", "partial"]
 
 
 def utc_now() -> str:
