@@ -6,10 +6,12 @@ STAMP_APT := $(VENV)/.apt-stamp
 STAMP_PIP := $(VENV)/.pip-stamp
 
 # Host tools the build, boot test and test suite use (Debian/Ubuntu names; `archami doctor` lists them).
+# The kernel's: Debian's Linux 6.1 source and configs (bookworm), and what `make bindeb-pkg` builds with.
 APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin grub-efi-amd64-bin \
   grub-common qemu-system-x86 qemu-utils ovmf netcat-openbsd openssh-client zstd \
   pacman-package-manager makepkg arch-install-scripts archlinux-keyring libarchive-tools gnupg \
-  chromium python3-venv debian-archive-keyring
+  chromium python3-venv debian-archive-keyring \
+  linux-source-6.1 linux-config-6.1 build-essential fakeroot bc bison flex libssl-dev libelf-dev cpio kmod rsync
 
 .PHONY: deps venv demo test lint clean
 

@@ -56,7 +56,7 @@ def test_variant_release_from_the_stage_artifacts() -> None:
 def test_bad_records_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "2026.11.25.json"
     bad.write_text('{"release_id": 3}')
-    with pytest.raises(ArchamiError, match=r"2026\.11\.25\.json: not a release record"):
+    with pytest.raises(ArchamiError, match=r"2026\.11\.25\.json is not a valid release record: field release_id"):
         load_record(bad)
     with pytest.raises(ArchamiError, match="no such releases directory"):
         load_records(tmp_path / "missing")

@@ -39,6 +39,7 @@ from archami.aws.state import PublishState, RegionState, StateStore
 from archami.bootability import manifest_problem
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
+from archami.image.integrity import verify_build
 
 T = TypeVar("T")
 
@@ -107,6 +108,7 @@ def publish(
     log: Callable[[str], None] | None = None,
 ) -> PublishRecord:
     """Publish build_dir (image.raw + manifest.json) as one AMI per region; safe to re-run at any time."""
+    verify_build(build_dir)  # image vs manifest vs audit, before any AWS call
     image, manifest = load_build(build_dir)
     problem = manifest_problem(manifest)  # e.g. a paravirtual kernel pv-grub cannot load: it would never boot
     if problem:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from archami.artifacts import IMAGE_NAME, TestReport
 from archami.cli.app import app, console
+from archami.cli.args import output_dir, seconds
 from archami.config.sizes import parse_size
 from archami.errors import ArchamiError
 from archami.vm.boot import boot_test
@@ -43,8 +44,9 @@ def boot(
     disk_size: Annotated[
         str | None, typer.Option("--disk-size", help="Volume larger than the image, e.g. 4GiB (tests grow-root).")
     ] = None,
-    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the overlay and logs go.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for an SSH login.")] = 300,
+    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the overlay and logs go.",
+                                                  callback=output_dir)] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for an SSH login.", callback=seconds)] = 300,
     as_json: Annotated[bool, typer.Option("--json", help="Print the TestReport as JSON.")] = False,
 ) -> None:
     """Boot IMAGE like an EC2 instance, log in with the key the local IMDS serves, check it, power off."""

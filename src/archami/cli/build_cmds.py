@@ -12,6 +12,7 @@ from rich.table import Table
 from archami.artifacts import BuildResult
 from archami.bootability import manifest_problem, spec_problem
 from archami.cli.app import app, console, err_console
+from archami.cli.args import output_dir
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
@@ -24,13 +25,16 @@ from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES, exe
 def build(
     file: Annotated[Path, typer.Argument(help="Image definition (TOML).")],
     variant: Annotated[str | None, typer.Option("--variant", "-v", help="Build only this variant id.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (one subdirectory per variant).")] = Path(
-        "out"
-    ),
-    cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (one subdirectory per variant).",
+                                      callback=output_dir)] = Path("out"),
+    cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).",
+                                               callback=output_dir)] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Bootstrap afresh, ignoring the root cache.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the BuildResult as JSON (a list when several variants are built).")
+    ] = False,
+    check_reproducible: Annotated[
+        bool, typer.Option("--check-reproducible", help="Build twice; print the first differing file, if any.")
     ] = False,
 ) -> None:
     """Build raw disk images (image.raw, manifest.json, build.log) for a definition's variants."""
@@ -45,6 +49,11 @@ def build(
             if reason:
                 err_console.print(f"[yellow]not building {vid}[/]: {reason}", highlight=False)
         chosen = [v for v in chosen if not refused[v.id]]
+    if check_reproducible:
+        from archami.cli.repro_output import report_reproducibility
+
+        report_reproducibility(loaded, chosen, out, cache, as_json)
+        return
     results: list[BuildResult] = []
     for v in chosen:
         if as_json:

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from archami.cli import args as A  # argument checks: callback=A.positive
 from archami.cli.app import app, console, err_console
 from archami.cli.publish_flags import publish_flags
 from archami.config import load_definition
@@ -23,7 +24,9 @@ from archami.release.table import release_table
 
 DefinitionArg = Annotated[Path, typer.Argument(help="Image definition (TOML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ReleasesOpt = Annotated[Path, typer.Option("--releases", help="Directory of release records (<id>.json).")]
+ReleasesOpt = Annotated[
+    Path, typer.Option("--releases", help="Directory of release records (<id>.json).", callback=A.output_dir)
+]
 EndpointOpt = Annotated[
     str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
 ]
@@ -84,16 +87,23 @@ def release(
         list[str] | None, typer.Option("--skip-boot", help="Variant id whose boot test is skipped ('all').")
     ] = None,
     releases_dir: ReleasesOpt = Path("releases"),
-    work_dir: Annotated[Path, typer.Option("--work", help="Build outputs: WORK/<release id>/<variant>.")] = Path(
-        "out/release"
-    ),
+    work_dir: Annotated[
+        Path, typer.Option("--work", help="Build outputs: WORK/<release id>/<variant>.", callback=A.output_dir)
+    ] = Path("out/release"),
     builds_dir: Annotated[
-        Path | None, typer.Option("--builds", help="Use finished builds in DIR/<variant>/ of this same definition.")
+        Path | None, typer.Option("--builds", help="Use finished builds in DIR/<variant>/ of this same definition.",
+                                  callback=A.existing_dir)
     ] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
-    release_id: Annotated[str | None, typer.Option("--release-id", help="Use this id (resume or create).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="Package cache (default: the build's).", callback=A.output_dir)
+    ] = None,
+    release_id: Annotated[
+        str | None, typer.Option("--release-id", help="Use this id (resume or create).", callback=A.file_id)
+    ] = None,
     new: Annotated[bool, typer.Option("--new", help="Abandon an unfinished release; start a new one.")] = False,
-    boot_timeout: Annotated[float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.")] = 600,
+    boot_timeout: Annotated[
+        float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.", callback=A.seconds)
+    ] = 600,
     as_json: JsonOpt = False,
     *,
     overrides: dict[str, object],
@@ -125,7 +135,9 @@ def release(
 @app.command()
 def site(
     releases_dir: ReleasesOpt = Path("releases"),
-    out: Annotated[Path, typer.Option("--out", help="Output directory for the site.")] = Path("out/site"),
+    out: Annotated[Path, typer.Option("--out", help="Output directory for the site.", callback=A.output_dir)] = Path(
+        "out/site"
+    ),
     name: Annotated[str | None, typer.Option("--name", help="Image family, when DIR holds several.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Page title (default: the description).")] = None,
     history: Annotated[int, typer.Option("--history", min=0, help="Older releases shown on the page.")] = 5,
@@ -153,16 +165,24 @@ def latest(
     variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. trixie-ebs-hvm-x86_64.")],
     name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
     releases_dir: Annotated[
-        Path | None, typer.Option("--releases", help="Look in these release records first (no AWS call).")
+        Path | None,
+        typer.Option("--releases", help="Look in these release records first (AWS only when they lack it).",
+                     callback=A.existing_dir),
     ] = None,
     endpoint_url: EndpointOpt = None,
     owner: Annotated[str | None, typer.Option("--owner", help="AMI owner account for describe-images.")] = None,
     ssm_prefix: Annotated[
         str, typer.Option("--ssm-prefix", help="SSM path the release was published under ([publish] ssm_prefix).")
     ] = DEFAULT_SSM_PREFIX,
+    stream: Annotated[str | None, typer.Option("--stream", help="Read this release stream (URL or file).")] = None,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="Verify the stream with this key.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the newest AMI id of a variant in a region: release records, then SSM, then describe-images."""
+    if stream is not None:  # a published stream: no AWS credentials needed
+        from archami.cli.verify_cmds import latest_from_stream
+
+        return latest_from_stream(stream, region, variant, key, as_json)
     from archami.release.lookup import latest_from_records
 
     found = latest_from_records(releases_dir, region, variant, name) if releases_dir is not None else None
@@ -170,6 +190,9 @@ def latest(
         ami_id, source, rid = found.image.ami_id, "records", found.release_id
     else:
         from archami.aws.published import latest_ami
+
+        if releases_dir is not None:
+            err_console.print(f"{variant} in {region} is not in the records in {releases_dir}: asking AWS")
 
         ami = latest_ami(
             region, variant, family=name, endpoint_url=endpoint_url, owner=owner or "self", ssm_prefix=ssm_prefix
@@ -187,10 +210,14 @@ def latest(
 @app.command()
 def demo(
     file: DefinitionArg,
-    out: Annotated[Path, typer.Option("--out", help="Where everything goes.")] = Path("out/demo"),
+    out: Annotated[Path, typer.Option("--out", help="Where everything goes.", callback=A.output_dir)] = Path(
+        "out/demo"
+    ),
     variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: trixie ebs hvm).")] = None,
     skip_boot: Annotated[bool, typer.Option("--skip-boot", help="Do not boot-test under QEMU.")] = False,
-    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="Package cache (default: the build's).", callback=A.output_dir)
+    ] = None,
 ) -> None:
     """Release one variant to three regions of a local AWS emulator, build the site and screenshot it."""
     from archami.release.demo import run_demo
@@ -214,4 +241,10 @@ def demo(
     paths.add_row("site", str(result.site.index.resolve()))
     paths.add_row("screenshot", str(result.screenshot.resolve()))
     paths.add_row("screenshot (phone)", str(result.phone_screenshot.resolve()))
+    if result.streams is not None:
+        paths.add_row("release streams (signed)", str(result.streams.directory.resolve()))
     console.print(paths)
+    if result.verification is not None:
+        from archami.cli.verify_published import verification_table
+
+        console.print(verification_table(result.verification))

@@ -8,12 +8,14 @@ util/setup.c; they have been stable since GRUB 1.98.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
 from archami.image.pvgrub import pv_grub_boot
+from archami.safetext import matching, one_line
 
 SECTOR = 512
 # boot.img (the MBR code) fields, from grub/i386/pc/boot.h.
@@ -39,10 +41,26 @@ class GrubError(ArchamiError):
     pass
 
 
+# What may reach GRUB's (and pv-grub's) command lines unquoted: UUIDs, image paths, kernel arguments.
+_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")  # ext4 UUIDs, FAT volume ids
+_BOOT_PATH = re.compile(r"/[A-Za-z0-9_.+/-]{1,250}")
+_KERNEL_ARG = re.compile(r"[A-Za-z0-9_.,:=/+@%~^-]+")
+
+
+def grub_quote(text: str) -> str:
+    """`text` as one word of GRUB's shell-like script: single quotes keep everything literal except a single
+    quote, which is written as '\\'' (close, escaped quote, reopen), as in sh."""
+    return "'" + one_line(text, "GRUB menu title").replace("'", "'\\''") + "'"
+
+
+def _cmdline(cmdline: str) -> str:
+    return " ".join(matching(arg, _KERNEL_ARG, "kernel argument") for arg in cmdline.split())
+
+
 def early_config(root_fs_uuid: str) -> str:
     """Embedded in both core images: find the root filesystem by UUID and read its grub.cfg."""
     return (
-        f"search --no-floppy --fs-uuid --set=root {root_fs_uuid}\n"
+        f"search --no-floppy --fs-uuid --set=root {matching(root_fs_uuid, _UUID, 'filesystem UUID')}\n"
         "set prefix=($root)/boot/grub\n"
         "configfile $prefix/grub.cfg\n"
     )
@@ -72,19 +90,25 @@ def find_boot_files(root: Path) -> BootFiles:
     return BootFiles(f"/boot/{kernels[-1].name}", None)
 
 
+def _boot_files(boot: BootFiles) -> tuple[str, str | None]:
+    kernel = matching(boot.kernel, _BOOT_PATH, "kernel path")
+    return kernel, matching(boot.initrd, _BOOT_PATH, "initramfs path") if boot.initrd else None
+
+
 def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 1) -> str:
     """/boot/grub/grub.cfg: serial and VGA console, one entry finding root by UUID."""
-    initrd = f"    initrd {boot.initrd}\n" if boot.initrd else ""
+    kernel, initrd_path = _boot_files(boot)
+    initrd = f"    initrd {initrd_path}\n" if initrd_path else ""
     return (
         "# Written by archami. EC2 shows the serial console (get-console-output).\n"
         "set default=0\n"
-        f"set timeout={timeout}\n"
+        f"set timeout={int(timeout)}\n"
         "serial --unit=0 --speed=115200\n"
         "terminal_input serial console\n"
         "terminal_output serial console\n"
-        f"menuentry '{title}' --id archami {{\n"
-        f"    search --no-floppy --fs-uuid --set=root {root_fs_uuid}\n"
-        f"    linux {boot.kernel} {cmdline}\n"
+        f"menuentry {grub_quote(title)} --id archami {{\n"
+        f"    search --no-floppy --fs-uuid --set=root {matching(root_fs_uuid, _UUID, 'filesystem UUID')}\n"
+        f"    linux {kernel} {_cmdline(cmdline)}\n"
         f"{initrd}"
         "}\n"
     )
@@ -92,16 +116,18 @@ def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeo
 
 def menu_lst(title: str, boot: BootFiles, cmdline: str, scheme: str) -> str:
     """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax), its root the device pv-grub reads for a disk of
-    this partition scheme (image/pvgrub.py: (hd0) for archami's unpartitioned disk)."""
+    this partition scheme (image/pvgrub.py: (hd0) for archami's unpartitioned disk). GRUB legacy takes the
+    rest of the `title` line as it is, so the title only has to be one line."""
     pv = pv_grub_boot(scheme)
-    initrd = f"initrd {boot.initrd}\n" if boot.initrd else ""
+    kernel, initrd_path = _boot_files(boot)
+    initrd = f"initrd {initrd_path}\n" if initrd_path else ""
     return (
         f"# Written by archami for {pv.aki_name.rstrip('_*')} (partition scheme: {pv.scheme}).\n"
         "default 0\n"
         "timeout 1\n"
-        f"title {title}\n"
+        f"title {one_line(title, 'pv-grub menu title').strip() or 'archami'}\n"
         f"root {pv.grub_root}\n"
-        f"kernel {boot.kernel} {cmdline}\n"
+        f"kernel {kernel} {_cmdline(cmdline)}\n"
         f"{initrd}"
     )
 

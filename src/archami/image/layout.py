@@ -13,8 +13,8 @@ table, the ext4 filesystem is the whole disk (EC2 attaches it as /dev/sda1 = /de
 pv-grub-hd0_* kernels. That keeps growing the root trivial (resize2fs only, nothing to repartition) and
 matches how EC2's own paravirtual AMIs were laid out.
 
-UUIDs are derived from a seed (definition hash + variant id) so a rebuild of the same inputs gives the
-same identifiers; they are recorded in the manifest.
+UUIDs (and the ext4 directory hash seed) are derived from a seed (definition hash + variant id) so a
+rebuild of the same inputs gives the same identifiers; they are recorded in the manifest.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class PlannedPartition:
     part_uuid: str | None  # GPT partition UUID
     fs_uuid: str | None  # ext4 UUID, or the FAT volume id as XXXX-XXXX
     fs_label: str | None
+    hash_seed: str | None = None  # ext4 directory hash seed (random unless given: fixed for reproducible images)
 
     @property
     def start_sector(self) -> int:
@@ -124,7 +125,8 @@ def plan_layout(
     if virtualization == "paravirtual":
         if PARAVIRTUAL_BOOT.scheme != "none":  # the only pv-grub layout planned here: the whole-disk filesystem
             raise LayoutError(f"no paravirtual layout for a {PARAVIRTUAL_BOOT.scheme!r} partition table")
-        root = PlannedPartition("root", 0, 0, disk_size, None, None, _uuid(seed, "root-fs"), "root")
+        root = PlannedPartition("root", 0, 0, disk_size, None, None, _uuid(seed, "root-fs"), "root",
+                                _uuid(seed, "root-hash-seed"))
         return DiskLayout("none", disk_size, None, (root,))
 
     if esp_size % MIB or esp_size < 33 * MIB:
@@ -140,7 +142,7 @@ def plan_layout(
         raise LayoutError(f"disk size {disk_size} leaves only {root_size // MIB} MiB for the root filesystem")
     root = PlannedPartition(
         "root", 3, root_start, root_size, LINUX_ROOT_X86_64_TYPE, _uuid(seed, "root-part"),
-        _uuid(seed, "root-fs"), "root",
+        _uuid(seed, "root-fs"), "root", _uuid(seed, "root-hash-seed"),
     )
     return DiskLayout("gpt", disk_size, _uuid(seed, "disk"), (bios, esp, root))
 

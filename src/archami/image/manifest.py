@@ -72,6 +72,7 @@ def make_manifest(
     root_cache_key: str,
     root_cache_hit: bool,
     kernel_facts: KernelFacts | None = None,
+    source_date_epoch: int | None = None,
 ) -> Manifest:
     st = image.stat()
     variant = spec.variant
@@ -106,4 +107,5 @@ def make_manifest(
         kernel=kernel_facts,
         root_cache_key=root_cache_key,
         root_cache_hit=root_cache_hit,
+        source_date_epoch=source_date_epoch,
     )

@@ -47,6 +47,7 @@ from archami.release.records import (
     record_path,
     save_record,
 )
+from archami.release.sboms import keep_sboms
 from archami.release.state import (
     ReleaseState,
     VariantProgress,
@@ -212,6 +213,8 @@ def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = la
             if any(p.done for p in state.variants.values()):
                 outcome.record = _record(loaded, state, by_id)
                 outcome.record_path = save_record(options.releases_dir, outcome.record)
+                keep_sboms(options.releases_dir, state.release_id,
+                           {vid: Path(p.build_dir) for vid, p in state.variants.items() if p.build_dir and p.done})
                 log(f"release {state.release_id} ({outcome.record.status}) recorded in {outcome.record_path}")
             save_state(options.releases_dir, state)
         return outcome

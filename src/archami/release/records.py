@@ -6,14 +6,13 @@ the release page can be rebuilt from the records alone, years later, without the
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from archami.artifacts import Manifest, PublishRecord, TestReport, write_json_atomic
+from archami.artifacts import Manifest, PublishRecord, TestReport, read_json, write_json_atomic
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 from archami.errors import ArchamiError
@@ -195,6 +194,7 @@ class ReleaseRecord(BaseModel):
     status: Literal["complete", "partial"] = "complete"
     variants: list[VariantRelease]  # the published ones, in column order
     not_released: list[UnreleasedVariant] = Field(default_factory=list)
+    fleet_report: str | None = None  # an attached `archami fleet` report, a file beside this record
 
     def ordered_variants(self) -> list[VariantRelease]:
         return sorted(self.variants, key=lambda v: column_order(v.variant))
@@ -219,11 +219,7 @@ def save_record(releases_dir: Path, record: ReleaseRecord) -> Path:
 
 
 def load_record(path: Path) -> ReleaseRecord:
-    try:
-        return ReleaseRecord.model_validate(json.loads(path.read_text()))
-    except (OSError, ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ArchamiError(f"{path}: not a release record: {first}") from None
+    return read_json(path, ReleaseRecord)
 
 
 def load_records(releases_dir: Path, definition_name: str | None = None) -> list[ReleaseRecord]:

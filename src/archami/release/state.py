@@ -8,7 +8,6 @@ unfinished release keeps its id instead of taking the day's next one.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from archami.artifacts import PublishRecord, write_json_atomic
+from archami.artifacts import PublishRecord, read_json, write_json_atomic
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 from archami.release.records import BootTestResult
@@ -97,10 +96,7 @@ def save_state(releases_dir: Path, state: ReleaseState) -> None:
 def load_states(releases_dir: Path) -> list[ReleaseState]:
     states = []
     for path in sorted(state_dir(releases_dir).glob("*.json")):
-        try:
-            states.append(ReleaseState.model_validate(json.loads(path.read_text())))
-        except (OSError, ValueError, ValidationError) as exc:
-            raise ArchamiError(f"{path}: unreadable release state ({str(exc).splitlines()[0]})") from None
+        states.append(read_json(path, ReleaseState))
     return states
 
 

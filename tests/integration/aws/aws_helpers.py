@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, Manifest, write_json_atomic
+from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, AuditReport, Manifest, write_json_atomic
 from archami.aws.upload import EBS_BLOCK_SIZE
 from archami.bzimage import KernelFacts
 from archami.config import load_definition
@@ -29,8 +29,10 @@ MIB = 1024**2
 def debian_variant(**changes: Any) -> Variant:
     """The Debian example's stable variant, as release "bookworm" (the names these tests assert)."""
     loaded = load_definition(REPO / "examples" / "debian.toml")
-    variant = next(v for v in loaded.variants if v.id == "trixie-ebs-hvm-x86_64")
-    return variant.model_copy(update={"release": "bookworm", **changes})
+    # The example's first variant as a bookworm one: the names these tests expect were made with bookworm.
+    variant = loaded.variants[0].model_copy(update={"release": "bookworm"})
+    assert variant.id == "bookworm-ebs-hvm-x86_64"
+    return variant.model_copy(update=changes)
 
 
 # What a paravirtual build's manifest records of its kernel: one pv-grub loads (xz), unless a test says otherwise.
@@ -102,6 +104,8 @@ def make_build(
         packages_sha256="0" * 64,
     )
     write_json_atomic(build_dir / MANIFEST_NAME, manifest)
+    # The audit the build writes: publish checks image -> manifest -> audit before any AWS call.
+    write_json_atomic(build_dir / AUDIT_REPORT_NAME, AuditReport(target=str(image), ok=True, image_sha256=digest))
     return build_dir
 
 
