@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, BuildResult, write_json_atomic
+from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, BuildResult, write_json_atomic
 from archami.config import load_definition
 from archami.release.emulator import local_aws
 from archami.release.records import load_record
@@ -74,6 +75,8 @@ def adopt(build: BuildResult, definition: Path, builds: Path, variant_id: str, *
             f.truncate(build.manifest.image_size)
     else:
         os.link(build.image, image)
+    # The build's audit of that image (publish checks image, manifest and audit agree).
+    shutil.copyfile(build.out_dir / AUDIT_REPORT_NAME, out / AUDIT_REPORT_NAME)
     manifest = build.manifest.model_copy(update={
         "definition_sha256": loaded.sha256, "definition_path": str(definition), "variant": spec.variant,
         "variant_id": spec.id,
@@ -110,7 +113,7 @@ def test_a_failing_variant_leaves_a_partial_release_that_the_next_run_completes(
     code, first, stderr = release(tmp_path, definition, endpoint)
     assert code == 1, stderr[-3000:]  # not a success: a variant failed
     assert f"{BROKEN} failed; run the same command to retry them" in stderr
-    assert first["status"] == "failed" and first["record_status"] == "partial"
+    assert first["status"] == "failed" and first["record_status"] == "partial", first["state"]["variants"]
     progress = first["state"]["variants"]
     assert progress[BROKEN]["failed_step"] == "audit" and "no ext4 filesystem" in progress[BROKEN]["error"]
     assert "non-free" in progress[GPU]["skipped"] and progress[GPU]["built"] is False

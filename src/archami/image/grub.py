@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
-from archami.image.pvgrub import pv_grub_boot
+from archami.image.pvgrub import PARAVIRTUAL_BOOT, pv_grub_boot
 from archami.safetext import matching, one_line
 
 SECTOR = 512
@@ -114,7 +114,7 @@ def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeo
     )
 
 
-def menu_lst(title: str, boot: BootFiles, cmdline: str, scheme: str) -> str:
+def menu_lst(title: str, boot: BootFiles, cmdline: str, scheme: str = PARAVIRTUAL_BOOT.scheme) -> str:
     """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax), its root the device pv-grub reads for a disk of
     this partition scheme (image/pvgrub.py: (hd0) for archami's unpartitioned disk). GRUB legacy takes the
     rest of the `title` line as it is, so the title only has to be one line."""

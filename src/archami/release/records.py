@@ -129,10 +129,11 @@ class VariantRelease(BaseModel):
 
     @classmethod
     def assemble(
-        cls, manifest: Manifest, boot_test: BootTestResult, published: PublishRecord, spec: ImageSpec
+        cls, manifest: Manifest, boot_test: BootTestResult, published: PublishRecord, spec: ImageSpec | Variant
     ) -> VariantRelease:
+        """From the stage artifacts; a spec (not just the variant) also gives the flavour's page facts."""
         return cls(
-            variant=VariantInfo.from_spec(spec),
+            variant=VariantInfo.from_spec(spec) if isinstance(spec, ImageSpec) else VariantInfo.from_variant(spec),
             ami_name=published.ami_name,
             boot_mode=manifest.boot_mode,
             kernel_version=manifest.kernel_version,
