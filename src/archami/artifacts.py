@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archami.boundedio import ARTIFACT_LIMIT, InputFileError, read_text_bounded
+from archami.bzimage import KernelFacts
 from archami.config.variant import Variant
 from archami.errors import ArchamiError
 
@@ -134,6 +135,7 @@ class Manifest(BaseModel):
     partitions: list[PartitionInfo] = Field(default_factory=list)
     root_fs_uuid: str | None = None
     kernel_cmdline: str | None = None
+    kernel: KernelFacts | None = None  # the kernel file the boot loader loads: compression, version, bits
     root_cache_key: str | None = None
     root_cache_hit: bool | None = None
     source_date_epoch: int | None = None  # every time stamp in the image is tied to it (reproducible builds)

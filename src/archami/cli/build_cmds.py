@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from archami.artifacts import BuildResult
+from archami.bootability import manifest_problem, spec_problem
 from archami.cli.app import app, console, err_console
 from archami.cli.args import output_dir
 from archami.config import load_definition, select
@@ -42,6 +43,12 @@ def build(
         chosen = select(loaded.variants, variant)
     except MatrixError as exc:
         raise ConfigError(str(file), exc.key, str(exc)) from None
+    if variant is None:  # all of them: leave out what cannot be released, saying why (one asked for is refused)
+        refused = {spec.id: spec_problem(spec) for spec in loaded.specs}
+        for vid, reason in refused.items():
+            if reason:
+                err_console.print(f"[yellow]not building {vid}[/]: {reason}", highlight=False)
+        chosen = [v for v in chosen if not refused[v.id]]
     if check_reproducible:
         from archami.cli.repro_output import report_reproducibility
 
@@ -76,6 +83,10 @@ def build(
             str(r.image),
         )
     console.print(table)
+    for r in results:
+        problem = manifest_problem(r.manifest)
+        if problem:
+            err_console.print(f"[yellow]{r.manifest.variant_id} cannot be published[/]: {problem}", highlight=False)
 
 
 @app.command()

@@ -45,23 +45,24 @@ def ami_table(record: ReleaseRecord) -> Table:
     for column in table.columns:
         out.add_column(column.label, no_wrap=True)
     for region, cells in table.rows:
-        out.add_row(region, *[c.image.ami_id if c.image else "" for c in cells])
+        out.add_row(region, *[c.text for c in cells])
     return out
 
 
 def summary_table(outcome: ReleaseOutcome) -> Table:
     state = outcome.state
-    out = Table(title=f"release {state.release_id}: {state.status}" + (" (resumed)" if outcome.resumed else ""))
+    resumed = f" (resumed, attempt {state.attempts})" if outcome.resumed else ""
+    out = Table(title=f"release {state.release_id}: {state.status}{resumed}")
     for column in ("variant", "build", "audit", "boot test", "published", "error"):
         out.add_column(column, overflow="fold")
     for vid, p in state.variants.items():
         build = ("reused " if p.build_reused else "built ") + (f"{p.seconds['build']:.0f}s" if "build" in p.seconds
                                                                else "") if p.built else "-"
         audit = {None: "-", True: "clean", False: f"{len(p.audit_findings)} finding(s)"}[p.audit_ok]
-        boot = "-" if p.boot is None else p.boot.status + (
+        boot = "-" if p.boot is None else p.boot.shown + (
             " " + ", ".join(f"{r.firmware} {r.boot_to_ssh_seconds}s" for r in p.boot.runs) if p.boot.runs else "")
         published = f"{len(p.published.regions)} region(s)" if p.published else "-"
-        out.add_row(vid, build, audit, boot, published, p.error or "")
+        out.add_row(vid, build, audit, boot, published, p.error or (f"skipped: {p.skipped}" if p.skipped else ""))
     return out
 
 
@@ -71,6 +72,7 @@ def _outcome_json(outcome: ReleaseOutcome) -> dict[str, object]:
         "status": outcome.state.status,
         "resumed": outcome.resumed,
         "record": str(outcome.record_path) if outcome.record_path else None,
+        "record_status": outcome.record.status if outcome.record else None,
         "state": outcome.state.model_dump(mode="json"),
     }
 
@@ -121,8 +123,13 @@ def release(
         if outcome.record is not None:
             console.print(ami_table(outcome.record))
             console.print(f"release record: {outcome.record_path}")
+    rid = outcome.state.release_id
+    if outcome.failed:
+        failed = ", ".join(p.variant_id for p in outcome.failed)
+        what = "partial (recorded)" if outcome.record is not None else "unfinished"
+        raise ArchamiError(f"release {rid} is {what}: {failed} failed; run the same command to retry them")
     if outcome.record is None:
-        raise ArchamiError(f"release {outcome.state.release_id} is unfinished: run the same command to resume it")
+        raise ArchamiError(f"release {rid}: nothing to release, every variant was skipped (see `archami plan`)")
 
 
 @app.command()

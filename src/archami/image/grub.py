@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
+from archami.image.pvgrub import PARAVIRTUAL_BOOT, pv_grub_boot
 from archami.safetext import matching, one_line
 
 SECTOR = 512
@@ -113,17 +114,19 @@ def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeo
     )
 
 
-def menu_lst(title: str, boot: BootFiles, cmdline: str) -> str:
-    """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax); (hd0) = the unpartitioned disk. GRUB legacy takes
-    the rest of the `title` line as it is, so the title only has to be one line."""
+def menu_lst(title: str, boot: BootFiles, cmdline: str, scheme: str = PARAVIRTUAL_BOOT.scheme) -> str:
+    """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax), its root the device pv-grub reads for a disk of
+    this partition scheme (image/pvgrub.py: (hd0) for archami's unpartitioned disk). GRUB legacy takes the
+    rest of the `title` line as it is, so the title only has to be one line."""
+    pv = pv_grub_boot(scheme)
     kernel, initrd_path = _boot_files(boot)
     initrd = f"initrd {initrd_path}\n" if initrd_path else ""
     return (
-        "# Written by archami for pv-grub-hd0 (no partition table).\n"
+        f"# Written by archami for {pv.aki_name.rstrip('_*')} (partition scheme: {pv.scheme}).\n"
         "default 0\n"
         "timeout 1\n"
         f"title {one_line(title, 'pv-grub menu title').strip() or 'archami'}\n"
-        "root (hd0)\n"
+        f"root {pv.grub_root}\n"
         f"kernel {kernel} {_cmdline(cmdline)}\n"
         f"{initrd}"
     )

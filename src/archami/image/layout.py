@@ -8,9 +8,10 @@ into a larger EBS volume at first boot:
     3  root        rest   ext4, label "root"; GRUB finds it by filesystem UUID
 
 paravirtual: pv-grub reads /boot/grub/menu.lst from the device given by the AKI it is started with.
-We choose the "hd0" layout: NO partition table, the ext4 filesystem is the whole disk (EC2 attaches it
-as /dev/sda1 = /dev/xvda1), so the pv-grub-hd0_* kernels apply. That keeps growing the root trivial
-(resize2fs only, nothing to repartition) and matches how EC2's own paravirtual AMIs were laid out.
+The layout is pvgrub.PARAVIRTUAL_BOOT's (the table the menu.lst and the AKI choice read too): NO partition
+table, the ext4 filesystem is the whole disk (EC2 attaches it as /dev/sda1 = /dev/xvda1), booted by the
+pv-grub-hd0_* kernels. That keeps growing the root trivial (resize2fs only, nothing to repartition) and
+matches how EC2's own paravirtual AMIs were laid out.
 
 UUIDs (and the ext4 directory hash seed) are derived from a seed (definition hash + variant id) so a
 rebuild of the same inputs gives the same identifiers; they are recorded in the manifest.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from archami.errors import ArchamiError
+from archami.image.pvgrub import PARAVIRTUAL_BOOT
 
 SECTOR = 512
 MIB = 1024 * 1024
@@ -121,6 +123,8 @@ def plan_layout(
     if disk_size % MIB:
         raise LayoutError(f"disk size {disk_size} is not a whole number of MiB")
     if virtualization == "paravirtual":
+        if PARAVIRTUAL_BOOT.scheme != "none":  # the only pv-grub layout planned here: the whole-disk filesystem
+            raise LayoutError(f"no paravirtual layout for a {PARAVIRTUAL_BOOT.scheme!r} partition table")
         root = PlannedPartition("root", 0, 0, disk_size, None, None, _uuid(seed, "root-fs"), "root",
                                 _uuid(seed, "root-hash-seed"))
         return DiskLayout("none", disk_size, None, (root,))

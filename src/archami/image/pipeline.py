@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, AuditReport, BuildResult, write_json_atomic
+from archami.bootability import kernel_problem, spec_problem
+from archami.bzimage import KernelFacts, KernelImageError, read_kernel_facts
 from archami.config.load import LoadedDefinition
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
@@ -27,6 +29,7 @@ from archami.distro.licences import package_licences
 from archami.errors import ArchamiError
 from archami.image import disk, reproducible
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
+from archami.image.grub import find_boot_files
 from archami.image.layout import DiskLayout, plan_layout
 from archami.image.layout import kernel_cmdline as make_cmdline
 from archami.image.manifest import make_manifest, sparse_sha256
@@ -176,6 +179,22 @@ def _assemble_and_check(
     return digest, audited.model_copy(update={"target": str(image), "image_sha256": digest})
 
 
+def _kernel_facts(root: Path, variant: Variant, log: logging.Logger) -> KernelFacts | None:
+    """What the boot loader will load (publish refuses a paravirtual image pv-grub cannot boot). Only x86
+    kernels are bzImages; an arm64 Image has no such header, and nothing needs it."""
+    try:
+        facts = read_kernel_facts(root, find_boot_files(root).kernel)
+    except KernelImageError as exc:
+        if variant.virtualization == "paravirtual":
+            raise
+        log.info("kernel not inspected: %s", exc)
+        return None
+    problem = kernel_problem(facts, variant)
+    log.info("kernel %s: Linux %s, %s-compressed%s", facts.path, facts.release, facts.compression,
+             f"; NOT PUBLISHABLE: {problem}" if problem else "")
+    return facts
+
+
 def build_variant(
     loaded: LoadedDefinition,
     variant: Variant | ImageSpec,
@@ -194,6 +213,9 @@ def build_variant(
     settings = loaded.definition.reproducible
     spec = reproducible.pin_snapshot(spec, settings.snapshot)
     variant = spec.variant
+    refused = spec_problem(spec)
+    if refused:
+        raise ArchamiError(f"{variant.id} is not built: {refused} (`archami plan` shows what can be released)")
     notify = progress or (lambda _name: None)
     out_root = Path(out_root).absolute()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -230,12 +252,13 @@ def build_variant(
             packages = backend.installed_packages(root)
             licences = package_licences(variant.distro, root, [p.name for p in packages])
             kernel = backend.kernel_version(root, spec)
+            kernel_facts = _kernel_facts(root, variant, log)
             image = staging / IMAGE_NAME
             digest, audit = _assemble_and_check(ctx, layout, staging, image, notify, epoch)
             write_json_atomic(staging / AUDIT_REPORT_NAME, audit)
             manifest = make_manifest(
                 loaded=loaded, spec=spec, layout=layout, cmdline=cmdline, kernel_version=kernel,
-                packages=packages, image=image, image_sha256=digest,
+                packages=packages, image=image, image_sha256=digest, kernel_facts=kernel_facts,
                 build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cache_hit,
                 source_date_epoch=epoch,
             )

@@ -298,7 +298,7 @@ def write_boot_config(env: StepEnv) -> None:
     title = one_line(env.spec.description or env.spec.variant.name, "boot menu title")
     (env.root / "boot/grub").mkdir(parents=True, exist_ok=True)
     if env.spec.variant.virtualization == "paravirtual":
-        write_file(env.root, "/boot/grub/menu.lst", grub.menu_lst(title, boot, env.cmdline))
+        write_file(env.root, "/boot/grub/menu.lst", grub.menu_lst(title, boot, env.cmdline, env.layout.scheme))
         return
     assert env.layout.root.fs_uuid is not None
     write_file(env.root, "/boot/grub/grub.cfg", grub.grub_cfg(title, boot, env.layout.root.fs_uuid, env.cmdline))

@@ -56,7 +56,8 @@ def run_demo(
         policy = VerifyPolicy.from_settings(loaded.definition.publish, current=True)
         verification = verify_release(outcome.record, policy, endpoint_url) if outcome.record else None
     if outcome.record is None:
-        failures = "; ".join(f"{p.variant_id}: {p.error}" for p in outcome.failed)
+        failures = "; ".join([*(f"{p.variant_id}: {p.error}" for p in outcome.failed),
+                              *(f"{p.variant_id}: skipped: {p.skipped}" for p in outcome.skipped)])
         raise ArchamiError(f"demo release {outcome.state.release_id} failed: {failures}")
     site = build_site(releases_dir, out / "site", name=loaded.definition.name)
     log(f"site written to {site.out_dir}")

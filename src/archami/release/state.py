@@ -23,7 +23,9 @@ from archami.errors import ArchamiError
 from archami.release.records import BootTestResult
 
 STATE_DIR = ".state"
-Status = Literal["running", "failed", "complete", "abandoned"]
+# partial: some variants published (the record says "partial"), the others left as they failed: a release of
+# an earlier day is closed so, rather than resumed, when a new day's release starts (release/pipeline.py).
+Status = Literal["running", "failed", "complete", "abandoned", "partial"]
 
 
 def utc_now() -> str:
@@ -40,11 +42,18 @@ class VariantProgress(BaseModel):
     boot: BootTestResult | None = None
     published: PublishRecord | None = None
     error: str | None = None  # the last failure, cleared when the step succeeds
+    failed_step: str | None = None  # the step of that failure
+    skipped: str | None = None  # why this variant cannot be published (bootability.py): not built or not published
     seconds: dict[str, float] = Field(default_factory=dict)  # step -> wall time of its last run
 
     @property
     def done(self) -> bool:
         return self.published is not None and bool(self.published.regions)
+
+    @property
+    def failed(self) -> bool:
+        """Neither published nor skipped: what a re-run of the release retries."""
+        return not self.done and self.skipped is None
 
 
 class ReleaseState(BaseModel):
@@ -56,6 +65,7 @@ class ReleaseState(BaseModel):
     status: Status = "running"
     started_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
+    attempts: int = 0  # runs of `archami release` on this release (the first, then each resume)
     variants: dict[str, VariantProgress] = Field(default_factory=dict)
 
     @model_validator(mode="before")
