@@ -100,7 +100,10 @@ def test_the_same_flags_on_publish_and_release_reach_the_settings() -> None:
     flags = {name for name in FLAG_OF.values() for name in name.split("/")}
 
     def options(command: str) -> set[str]:
-        return {o for p in cli.commands[command].params for o in (*p.opts, *p.secondary_opts)}  # type: ignore[attr-defined]
+        import click
+
+        loaded = cli.get_command(click.Context(cli), command)  # type: ignore[attr-defined]  # loads it lazily
+        return {o for p in loaded.params for o in (*p.opts, *p.secondary_opts)}
 
     assert flags <= options("publish") and flags <= options("release")
     seen: list[dict[str, object]] = []

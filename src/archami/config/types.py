@@ -269,7 +269,8 @@ FileMode = Annotated[
 
 # Template variables the tools expand: pacman's $repo and $arch, and $region (filled in by the first-boot agent).
 URL_VARIABLES = ("$repo", "$arch", "$region")
-_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters, no '#' (pacman's comment)
+# RFC 3986 characters less '#' (pacman's comment) and the quote (no config writer holds it: percent-encode it)
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?\[\]@!$&()*+,;=%]+")
 
 
 def url_error(url: str, schemes: tuple[str, ...]) -> str | None:
