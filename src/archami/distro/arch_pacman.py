@@ -12,7 +12,7 @@ import logging
 import re
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
@@ -125,9 +125,21 @@ _PACKAGE_SUFFIXES = (".pkg.tar.zst", ".pkg.tar.xz", ".pkg.tar.gz", ".pkg.tar.bz2
 
 def download_pinned(paths: PacmanPaths, package: str, sha256: str, log: logging.Logger) -> Path:
     """Fetch one package by the URL the mirror's database gives, trusted by its pinned checksum instead of a
-    signature (for the keyring package when the host's keyring cannot verify it). Refused on a mismatch."""
-    run_pacman(paths, ["-Sy"], log, what="pacman -Sy")
-    urls = run_pacman(paths, ["-Sp", "-dd", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    signature (for the keyring package when the host's keyring cannot verify it). Refused on a mismatch.
+
+    A mirror that signs its databases signs them with the keys the host cannot verify either, so the
+    database is read unchecked here (it only names the URL; the checksum is the trust) and then dropped:
+    the install that follows downloads it again and checks it with the refreshed keyring."""
+    unchecked = paths.config.with_name(paths.config.name + ".unchecked-db")
+    unchecked.write_text(re.sub(r"^(\s*SigLevel\s*=.*)$", r"\1 DatabaseNever", paths.config.read_text(), flags=re.M))
+    lookup = replace(paths, config=unchecked)
+    try:
+        run_pacman(lookup, ["-Sy"], log, what="pacman -Sy")
+        urls = run_pacman(lookup, ["-Sp", "-dd", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    finally:
+        unchecked.unlink(missing_ok=True)
+        for database in (p for p in (paths.db_path / "sync").glob("*") if p.is_file()):
+            database.unlink()
     (url,) = [line.strip() for line in urls.splitlines() if line.strip().endswith(_PACKAGE_SUFFIXES)] or [""]
     if not url:
         raise ArchamiError(f"the mirror's database has no {package}")
