@@ -17,8 +17,8 @@ from pathlib import Path
 
 from archami.artifacts import PackageInfo
 from archami.errors import ArchamiError
+from archami.runner import CommandError, run_with_api_mounts
 from archami.runner import run_in_root as _run_in_root
-from archami.runner import run_with_api_mounts
 
 # pacman exits 0 when an install scriptlet or hook fails (e.g. no /bin/sh in the root); these lines in
 # its output are the only sign of it.
@@ -102,7 +102,17 @@ def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *,
     if not packages:
         raise ArchamiError("no packages to install")
     flags = "-Sy" if refresh else "-S"
-    run_pacman(paths, [flags, "--needed", *packages], log, what=f"pacman {flags} {' '.join(packages)}")
+    what = f"pacman {flags} {' '.join(packages)}"
+    try:
+        run_pacman(paths, [flags, "--needed", *packages], log, what=what)
+    except CommandError as exc:
+        # The package cache is shared between builds and keyed by file name: a repository rebuilt with another
+        # key (archami's own `ec2`, same version) finds the old file there, which fails its new signature.
+        # pacman deletes such a file (--noconfirm says yes), so one more try downloads the right one.
+        if "is corrupted (invalid or corrupted package (PGP signature))" not in str(exc):
+            raise
+        log.warning("a cached package failed its signature (pacman removed it): downloading again")
+        run_pacman(paths, [flags, "--needed", *packages], log, what=what)
 
 
 def download(paths: PacmanPaths, package: str, log: logging.Logger) -> Path:
