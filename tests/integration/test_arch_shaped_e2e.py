@@ -58,6 +58,7 @@ EXAMPLE_KEY = 'key = "../packages/ec2-keyring/ec2.gpg"'
 EXAMPLE_NO_INSTANCES = "\ninstances = false\n"
 # The build reads the mirror here (hard links into the shaped cache): a fixed path keeps the build's root cache
 # key, and one outside the cache dir, which the audit rightly flags when the instance's mirrorlist names it.
+RESOLV_TYPE_CHANGE = "warning: filesystem: /etc/resolv.conf (File type mismatch)"
 MIRROR_DIR = Path("/var/tmp/archami-shaped-e2e/mirror")
 
 
@@ -236,8 +237,12 @@ def bios_guest_checked(arch: ArchE2E, tmp_path_factory: pytest.TempPathFactory) 
         qkk = guest.run("pacman -Qkk", timeout=600)
         lines = qkk.stdout.splitlines() + qkk.stderr.splitlines()
         altered = [line for line in lines if not line.endswith(" 0 altered files")]
-        print("$ pacman -Qkk (lines other than '0 altered files')\n" + "\n".join(altered), flush=True)
-        assert qkk.returncode == 0, altered
+        print(f"$ pacman -Qkk: exit {qkk.returncode}; lines other than '0 altered files':\n" + "\n".join(altered))
+        # Edited configuration (backup files) is what /etc is for. The one file-type change is resolv.conf:
+        # Arch's filesystem package ships a file there, and the image links resolved's stub as arch-boxes
+        # does, which pacman -Qkk reports on every such Arch system (and so exits 1).
+        expected = (RESOLV_TYPE_CHANGE, "backup file: ", "warning: database file for ")
+        assert [line for line in altered if not line.startswith(expected)] == []
         print(_sh(guest, "pacman-key --list-sigs"), end="")
         master, lsigs = _keyring_facts(guest)
         for name, fingerprint in (("archlinux", arch.shaped.fingerprint), ("ec2", arch.ec2_fingerprint)):
