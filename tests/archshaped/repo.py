@@ -47,6 +47,15 @@ class ShapedRepository:
     def keyring(self) -> Path:
         return self.root / "keyring"
 
+    @property
+    def keyring_package(self) -> Path:
+        """The shaped archlinux-keyring package file (signed by the test key, which no host trusts)."""
+        return next((self.root / "repo" / "core" / convert.ARCH).glob("archlinux-keyring-*.pkg.tar.zst"))
+
+    def keyring_pin(self) -> str:
+        """What to export as $ARCHAMI_ARCH_KEYRING so a build trusts this keyring package by its checksum."""
+        return "sha256:" + hashlib.sha256(self.keyring_package.read_bytes()).hexdigest()
+
     def mirror_url(self, base: str) -> str:
         """The $repo/os/$arch server line under `base` (file://OUT or http://127.0.0.1:PORT)."""
         return f"{base.rstrip('/')}/{MIRROR_TEMPLATE}"
