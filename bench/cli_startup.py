@@ -26,12 +26,15 @@ from io import BytesIO
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Definitions an older tree can read too (`--compare` with a revision from before a schema change).
+DEBIAN_DEFINITION = os.environ.get("ARCHAMI_BENCH_DEBIAN", str(REPO / "examples/debian.toml"))
+ARCH_DEFINITION = os.environ.get("ARCHAMI_BENCH_ARCH", str(REPO / "examples/arch.toml"))
 MAIN = "from archami.cli import main; main()"
 COMMANDS: dict[str, list[str]] = {
     "python -c pass (anchor)": ["-c", "pass"],
     "archami --help": ["-c", MAIN, "--help"],
-    "archami validate examples/debian.toml": ["-c", MAIN, "validate", str(REPO / "examples/debian.toml")],
-    "archami plan examples/arch.toml": ["-c", MAIN, "plan", str(REPO / "examples/arch.toml")],
+    "archami validate examples/debian.toml": ["-c", MAIN, "validate", DEBIAN_DEFINITION],
+    "archami plan examples/arch.toml": ["-c", MAIN, "plan", ARCH_DEFINITION],
 }
 
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from archami.boundedio import ARTIFACT_LIMIT, InputFileError, read_text_bounded
+from archami.bzimage import KernelFacts
 from archami.config.variant import Variant
+from archami.errors import ArchamiError
 
 MANIFEST_NAME = "manifest.json"
 IMAGE_NAME = "image.raw"
@@ -41,8 +45,48 @@ def write_json_atomic(path: Path, model: BaseModel) -> None:
         raise
 
 
-def read_json(path: Path, model: type[M]) -> M:
-    return model.model_validate(json.loads(path.read_text()))
+class ArtifactError(ArchamiError, ValueError):
+    """A file one stage wrote and another reads is missing, unreadable or not what it should be (a ValueError
+    too, for callers that treat a bad artifact as absent)."""
+
+    exit_code = 2
+
+
+def artifact_kind(model: type[BaseModel]) -> str:
+    """'MeasurementReport' -> 'measurement report': what error messages call a file."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(the whole file)"
+
+
+def read_json(path: Path, model: type[M], what: str | None = None, limit: int = ARTIFACT_LIMIT) -> M:
+    """The artifact at `path` as `model`: bounded reading, and one clear line instead of a traceback when the
+    file is missing, special, too large, not JSON or not a valid `what` ("file X is not a valid manifest:
+    field image_size: ...")."""
+    what = what or artifact_kind(model)
+    try:
+        text = read_text_bounded(path, limit, what)
+    except InputFileError as exc:
+        raise ArtifactError(str(exc)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"file {path} is not a valid {what}: not JSON ({exc.msg}, line {exc.lineno} column "
+                            f"{exc.colno})") from None
+    except (RecursionError, ValueError) as exc:  # nesting deeper than Python's stack, a 5000-digit number
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise ArtifactError(f"file {path} is not a valid {what}: {reason}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        reason = "missing" if first["type"] == "missing" else str(first["msg"]).removeprefix("Value error, ")
+        raise ArtifactError(f"file {path} is not a valid {what}: field {_field(tuple(first['loc']))}: "
+                            f"{reason}{more}") from None
 
 
 class PackageInfo(BaseModel):
@@ -91,8 +135,10 @@ class Manifest(BaseModel):
     partitions: list[PartitionInfo] = Field(default_factory=list)
     root_fs_uuid: str | None = None
     kernel_cmdline: str | None = None
+    kernel: KernelFacts | None = None  # the kernel file the boot loader loads: compression, version, bits
     root_cache_key: str | None = None
     root_cache_hit: bool | None = None
+    source_date_epoch: int | None = None  # every time stamp in the image is tied to it (reproducible builds)
 
 
 class BuildResult(BaseModel):
@@ -148,6 +194,7 @@ class AuditReport(BaseModel):
     findings: list[AuditFinding] = Field(default_factory=list)
     checked_rules: list[str] = Field(default_factory=list)
     root_partition: int | None = None  # partition number audited inside an image
+    image_sha256: str | None = None  # the image audited (the build records it: publish checks it)
 
 
 class RegionImage(BaseModel):

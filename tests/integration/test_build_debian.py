@@ -50,7 +50,7 @@ def _exists(build: BuildResult, path: str) -> bool:
 def test_outputs_and_manifest(debian_build: BuildResult) -> None:
     m = debian_build.manifest
     outputs = sorted(p.name for p in debian_build.out_dir.iterdir())
-    assert outputs == ["audit.json", "build.log", "image.raw", "manifest.json"]
+    assert outputs == ["audit.json", "build.log", "image.raw", "manifest.json", "sbom.cdx.json"]
     assert m.variant_id == DEBIAN_VARIANT and m.definition_name == "debian"
     assert m.definition_sha256 == hashlib.sha256(DEBIAN_EXAMPLE.read_bytes()).hexdigest()
     names = {p.name: p.version for p in m.packages}

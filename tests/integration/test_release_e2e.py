@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from build_support import DEBIAN_VARIANT
 
 from archami.artifacts import BuildResult
 from archami.release.emulator import local_aws
@@ -26,7 +27,7 @@ from archami.release.records import load_record
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-VARIANT = "bookworm-ebs-hvm-x86_64"
+VARIANT = DEBIAN_VARIANT  # Debian stable, as the session build
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 ARCHAMI = Path(sys.executable).parent / "archami"  # the console script installed with the package
 

@@ -53,5 +53,5 @@ def test_errors_print_one_line_without_traceback(tmp_path: Path) -> None:
     main = "from archami.cli import main; main()"
     result = subprocess.run([sys.executable, "-c", main, "audit", str(tmp_path / "nope.raw")],
                             capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 4 and "Traceback" not in result.stderr  # 4: could not audit (1: findings)
     assert result.stderr.strip().count("\n") == 0 and "nope.raw" in result.stderr

@@ -41,6 +41,11 @@ def make_clean_root(root: Path) -> Path:
         "var/cache/apt/archives/lock": "",
         "etc/apt/apt.conf.d/70debconf": 'DPkg::Pre-Install-Pkgs {"/usr/sbin/dpkg-preconfigure --apt";};\n',
         "etc/apt/apt.conf.d/99mmdebstrap": 'APT::Install-Recommends "false";\nAcquire::Languages "none";\n',
+        # A bootable system: kernel, init (merged /usr: /usr/sbin/init -> systemd), SSH server.
+        "boot/vmlinuz-6.1.0-test": "kernel",
+        "usr/lib/systemd/systemd": "init",
+        "usr/sbin/sshd": "sshd",
+        "etc/ssl/certs/ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     }
     for rel, content in files.items():
         path = root / rel
@@ -51,6 +56,8 @@ def make_clean_root(root: Path) -> Path:
     (root / "etc/resolv.conf").symlink_to("../run/systemd/resolve/stub-resolv.conf")
     (root / "var/lib/dbus").mkdir(parents=True)
     (root / "var/lib/dbus/machine-id").symlink_to("/etc/machine-id")
+    (root / "usr/sbin/init").symlink_to("../lib/systemd/systemd")
+    (root / "vmlinuz").symlink_to("boot/vmlinuz-6.1.0-test")
     return root
 
 
@@ -60,6 +67,8 @@ def write(root: Path, rel: str, content: str = "x") -> None:
     path.write_text(content)
 
 
+PEM_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+AWS_CREDENTIALS = "[default]\naws_access_key_id = ASIA" + "Z" * 16 + "\naws_secret_access_key = " + "k" * 40 + "\n"
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBToo2dJ1EQJB1wYHk6SCjOoTvb5Lx0FtcszFvPz3SyM someone\n"
 
 # name -> (how to plant it, rule that must fire, path it must name)
@@ -124,6 +133,24 @@ PLANTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
                           "package-cache", "/var/cache/apt/archives/bash_5.2_amd64.deb"),
     "pacman package cache": (lambda r: write(r, "var/cache/pacman/pkg/bash-5.2-1-x86_64.pkg.tar.zst", "z"),
                              "package-cache", "/var/cache/pacman/pkg/bash-5.2-1-x86_64.pkg.tar.zst"),
+    # Found by content, whatever the file is called.
+    "PEM private key under another name": (lambda r: write(r, "etc/ssl/private/site.pem", PEM_KEY), "private-key",
+                                           "/etc/ssl/private/site.pem"),
+    "PEM key in a user's backup": (lambda r: write(r, "home/admin/backup.txt", "notes\n" + PEM_KEY), "private-key",
+                                   "/home/admin/backup.txt"),
+    "AWS access key in a config": (lambda r: write(r, "root/.aws/credentials", AWS_CREDENTIALS), "aws-access-key",
+                                   "/root/.aws/credentials"),
+    "AWS key in an environment file": (lambda r: write(r, "etc/default/app", "KEY_ID=AKIA" + "Q" * 16 + "\n"),
+                                       "aws-access-key", "/etc/default/app"),
+    "GitHub token in a script": (lambda r: write(r, "usr/local/bin/deploy", "curl -H 'x: ghp_" + "a1" * 18 + "'\n"),
+                                 "secret-token", "/usr/local/bin/deploy"),
+    "history with a token (odd name)": (lambda r: write(r, "root/.local/share/fish/fish_history",
+                                                        "- cmd: export GITHUB_TOKEN=abc123\n"),
+                                        "secret-in-history", "/root/.local/share/fish/fish_history"),
+    "no kernel": (lambda r: (os.unlink(r / "vmlinuz"), os.unlink(r / "boot/vmlinuz-6.1.0-test"))[-1],
+                  "not-bootable", "/vmlinuz"),
+    "no init": (lambda r: os.unlink(r / "usr/lib/systemd/systemd"), "not-bootable", "/sbin/init"),
+    "no sshd": (lambda r: os.unlink(r / "usr/sbin/sshd"), "not-bootable", "/usr/sbin/sshd"),
 }
 
 
@@ -235,3 +262,12 @@ def test_not_an_image_is_one_clear_error(tmp_path: Path) -> None:
         audit_image(junk)
     with pytest.raises(AuditError, match="no such image"):
         audit_image(tmp_path / "missing.raw")
+
+
+def test_an_image_holding_only_motd_is_not_bootable(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root, "etc/motd", "hello\n")
+    report = audit_image(disk_image(root, tmp_path / "disk.raw"))
+    assert not report.ok
+    assert sorted(f.detail.split(" (")[0] for f in report.findings if f.rule == "not-bootable") == [
+        "no SSH server", "no init", "no kernel"]

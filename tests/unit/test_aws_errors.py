@@ -65,7 +65,7 @@ def test_unreadable_state_file(tmp_path: Path) -> None:
     path.write_text('{"release_id": "r1", "regions": ')  # cut short, as by a full disk
     fresh = PublishState(release_id="r1", family="f", variant_id="v", ami_name="f-v-r1", image_sha256="0",
                          source_region="eu-west-1", method="ebs-direct")
-    with pytest.raises(ArchamiError, match="unreadable publish state"):
+    with pytest.raises(ArchamiError, match="not a valid publish state"):
         StateStore.open(path, fresh)
 
 

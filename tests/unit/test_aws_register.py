@@ -68,3 +68,12 @@ def test_instance_store_uses_image_location() -> None:
     assert p["Architecture"] == "i386" and p["RootDeviceName"] == "/dev/sda1"
     with pytest.raises(ValueError):
         register_params(m, ami_name="n", tags=TAGS, image_location="x", snapshot_id="snap-1", kernel_id="aki-2")
+
+
+def test_instance_store_hvm_is_bios_only_even_from_an_older_manifest() -> None:
+    m = manifest(root_device="instance-store")
+    assert m.variant.boot_mode == "legacy-bios"
+    for stale in (m, m.model_copy(update={"boot_mode": "uefi-preferred"})):
+        p = register_params(stale, ami_name="n", tags=TAGS, image_location="b/n/image.manifest.xml")
+        assert p["BootMode"] == "legacy-bios" and "TpmSupport" not in p
+        assert p["VirtualizationType"] == "hvm" and p["EnaSupport"] is True

@@ -72,9 +72,11 @@ def test_dhclient_stack_requests_the_options_and_retries(tmp_path: Path) -> None
 
 
 def test_unknown_dhcp_option_is_an_error(tmp_path: Path) -> None:
-    env = _env(tmp_path, '[network]\ndhcp_options = ["coffee"]\n')
-    with pytest.raises(ArchamiError, match="coffee"):
-        steps.configure_network(env)
+    with pytest.raises(ArchamiError, match=r"network\.dhcp_options.*coffee"):
+        _env(tmp_path, '[network]\ndhcp_options = ["coffee"]\n')  # the schema refuses it
+    for writer in (steps.networkd_config, steps.dhclient_config):  # and so do the writers, on their own
+        with pytest.raises(ArchamiError, match="coffee"):
+            writer(["routers", "coffee"])
 
 
 def test_sshd_is_key_only(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def test_a_definition_error_names_file_key_and_reason_as_json() -> None:
 def test_any_other_error_has_a_reason_and_null_file_and_key(tmp_path: Path) -> None:
     missing = tmp_path / "nope.raw"
     result = archami("audit", str(missing), "--json")
-    assert result.returncode == 1
+    assert result.returncode == 4  # could not audit (1 is for findings)
     error = json.loads(result.stdout)["error"]
     assert set(error) == {"file", "key", "reason"}  # the same fields for every error
     assert error["file"] is None and error["key"] is None and str(missing) in error["reason"]

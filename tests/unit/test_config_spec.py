@@ -131,7 +131,20 @@ def test_ids_name_the_release_except_for_a_single_release_distro() -> None:
 
 
 def test_a_value_listed_twice_is_refused_not_built_twice() -> None:
-    from archami.config.matrix import MatrixError
+    from archami.errors import ConfigError
 
-    with pytest.raises(MatrixError, match="same variant 'trixie-ebs-hvm-x86_64'"):
+    with pytest.raises(ConfigError, match=r"matrix\.release: listed twice: trixie"):
         expand(parse_definition(DEBIAN + '[matrix]\nrelease = ["trixie", "trixie"]\n'))
+
+
+def test_the_ec2_kernel_channel_picks_linux_ec2_and_names_the_variant() -> None:
+    with_ec2 = ARCH.replace('lts = "linux-lts"\n', 'lts = "linux-lts"\nec2 = "linux-ec2"\n')
+    text = with_ec2 + 'kernel = ["stable", "ec2"]\n'
+    specs = {s.id: s for s in expand(parse_definition(text))}
+    assert set(specs) == {"ebs-hvm-x86_64", "ebs-hvm-x86_64-ec2"}
+    assert specs["ebs-hvm-x86_64-ec2"].kernel.package == "linux-ec2"
+    assert "linux" not in specs["ebs-hvm-x86_64-ec2"].packages
+    from archami.errors import ArchamiError
+
+    with pytest.raises(ArchamiError, match=r"kernel\.ec2"):
+        expand(parse_definition(ARCH + 'kernel = ["ec2"]\n'))

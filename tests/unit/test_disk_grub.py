@@ -89,7 +89,8 @@ def test_early_config_finds_the_root_filesystem() -> None:
 
 
 def test_menu_lst_is_for_an_unpartitioned_disk() -> None:
-    text = grub.menu_lst("Arch", grub.BootFiles("/boot/vmlinuz-linux", "/boot/initramfs-linux.img"), "root=UUID=u ro")
+    boot = grub.BootFiles("/boot/vmlinuz-linux", "/boot/initramfs-linux.img")
+    text = grub.menu_lst("Arch", boot, "root=UUID=u ro", "none")
     assert "root (hd0)\n" in text
     assert "kernel /boot/vmlinuz-linux root=UUID=u ro\n" in text
     assert "initrd /boot/initramfs-linux.img\n" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -106,3 +107,19 @@ def test_agent_imports_only_the_standard_library(source: Path) -> None:
             continue
         for name in names:
             assert name.split(".")[0] in sys.stdlib_module_names | {"__future__"}, f"{source.name} imports {name}"
+
+
+def test_files_the_package_installed_are_left_untouched(tmp_path: Path) -> None:
+    """With archami-firstboot installed by pacman, the build must not rewrite its files (pacman -Qkk would
+    report every one as modified); a file of another agent version is replaced."""
+    loaded = load_definition(EXAMPLES / "arch.toml")
+    backend = backend_for("arch")
+    install.install_into(tmp_path, loaded.specs[0], backend)
+    launcher = tmp_path / install.LAUNCHER.lstrip("/")
+    stale = tmp_path / install.AGENT_DIR.lstrip("/") / install.AGENT_PACKAGE / "gone.py"
+    stale.write_text("# from an older agent\n")
+    old = 1_000_000_000
+    os.utime(launcher, (old, old))
+    install.install_into(tmp_path, loaded.specs[0], backend)
+    assert launcher.stat().st_mtime == old
+    assert not stale.exists()

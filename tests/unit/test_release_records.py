@@ -28,7 +28,8 @@ def test_boot_result_from_reports() -> None:
 
 
 def test_variant_release_from_the_stage_artifacts() -> None:
-    variant = load_definition(ROOT / "examples" / "debian.toml").variants[0]
+    spec = load_definition(ROOT / "examples" / "debian.toml").specs[0]
+    variant = spec.variant
     manifest = Manifest(
         archami_version="0.1.0", definition_name="debian", definition_path="examples/debian.toml",
         definition_sha256="a" * 64, variant=variant, variant_id=variant.id, built_at="2026-11-25T03:00:00Z",
@@ -44,7 +45,7 @@ def test_variant_release_from_the_stage_artifacts() -> None:
                  for i, r in enumerate(["us-east-1", "eu-west-1"])},
     )
     boot = BootTestResult(status="skipped", reason="skipped on request (--skip-boot)")
-    release = VariantRelease.assemble(manifest, boot, published, variant)
+    release = VariantRelease.assemble(manifest, boot, published, spec)
     assert release.variant.id == "trixie-ebs-hvm-x86_64" and release.variant.label == "trixie ebs hvm x86_64"
     assert list(release.packages) == ["linux-image-cloud-amd64", "sudo"]
     assert release.linux_version == "6.1.119"
@@ -55,7 +56,7 @@ def test_variant_release_from_the_stage_artifacts() -> None:
 def test_bad_records_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "2026.11.25.json"
     bad.write_text('{"release_id": 3}')
-    with pytest.raises(ArchamiError, match=r"2026\.11\.25\.json: not a release record"):
+    with pytest.raises(ArchamiError, match=r"2026\.11\.25\.json is not a valid release record: field release_id"):
         load_record(bad)
     with pytest.raises(ArchamiError, match="no such releases directory"):
         load_records(tmp_path / "missing")

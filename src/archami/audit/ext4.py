@@ -20,7 +20,9 @@ SECTOR = 512
 
 
 class AuditError(ArchamiError):
-    """The image could not be read."""
+    """The image could not be read (or audited at all): distinct from an audit with findings (exit 1)."""
+
+    exit_code = 4
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,22 @@ class Ext4View:
             return None
         result = _run(["debugfs", "-R", f"cat {quoted}", self.device])
         return result.stdout[:limit] if result.returncode == 0 else None
+
+    def read_many(self, paths: list[str], limit: int = 1 << 20) -> dict[str, bytes]:
+        """Many files in one debugfs process: each is dumped into a private temporary directory."""
+        wanted = [(p, q) for p in paths if (e := self.entry(p)) is not None and e.kind == "file"
+                  and (q := _quote(p)) is not None]
+        if not wanted:
+            return {}
+        with tempfile.TemporaryDirectory(prefix="archami-audit-") as scratch:
+            self._batch([f'dump {quoted} "{scratch}/{n}"' for n, (_path, quoted) in enumerate(wanted)])
+            out: dict[str, bytes] = {}
+            for n, (path, _quoted) in enumerate(wanted):
+                dumped = Path(scratch) / str(n)
+                if dumped.is_file() and not dumped.is_symlink():
+                    with dumped.open("rb") as handle:
+                        out[path] = handle.read(limit)
+            return out
 
     def readlink(self, path: str) -> str | None:
         entry = self.entry(path)

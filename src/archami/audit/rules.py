@@ -1,12 +1,14 @@
 """What must not ship in a public AMI, after the AWS Marketplace AMI policy: no credentials (authorized
 keys, SSH host and user private keys, GnuPG secret keys, password hashes), key-only SSH, no per-instance
-identity (machine-id), no shell history, no leftovers of the machine that built it.
+identity (machine-id), no shell history, no leftovers of the machine that built it; and it must be a bootable
+system (kernel, init, SSH server). Secrets are also found by content (audit/secrets.py), not only by name.
 
 Each rule reads an `FsView` and yields findings; `RULES` is the ordered list `audit` runs.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import socket
 from collections.abc import Callable, Iterator
@@ -14,7 +16,9 @@ from pathlib import Path
 
 from archami.artifacts import AuditFinding
 from archami.audit import sshd
-from archami.audit.fsview import Entry, FsView, read_followed
+from archami.audit.fsview import Entry, FsView, read_followed, resolve
+from archami.audit.secrets import RULE_IDS as SECRET_RULE_IDS
+from archami.audit.secrets import secret_contents
 from archami.distro.rules import ALL_RULES
 
 Rule = Callable[[FsView], Iterator[AuditFinding]]
@@ -154,6 +158,35 @@ def host_leftovers(view: FsView, host_root: Path = Path("/")) -> Iterator[AuditF
                 yield _finding("build-host-leftover", entry.path, f"package manager settings of the build: {found}")
 
 
+# A bootable EC2 system: a kernel for the boot loader, an init for the kernel, an SSH server to log in with.
+KERNELS = ("/vmlinuz", "/boot/vmlinuz-*", "/boot/Image", "/boot/Image-*", "/usr/lib/modules/*/vmlinuz")
+INITS = ("/sbin/init", "/usr/sbin/init", "/usr/bin/init", "/usr/lib/systemd/systemd", "/lib/systemd/systemd")
+SSH_SERVERS = ("/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd")
+
+
+def _present(view: FsView, paths: tuple[str, ...]) -> bool:
+    """Whether any of `paths` (globs allowed) is, after following symlinks inside the image, a regular file."""
+    for pattern in paths:
+        if "*" in pattern:
+            parent = posixpath.dirname(pattern.split("*", 1)[0].rstrip("/")) or "/"
+            names = [e.path for e in view.entries() if e.path.startswith(parent) and fnmatch.fnmatchcase(e.path,
+                                                                                                         pattern)]
+        else:
+            names = [pattern]
+        for name in names:
+            entry = view.entry(resolve(view, name))
+            if entry is not None and entry.kind == "file" and entry.size > 0:
+                return True
+    return False
+
+
+def bootable_system(view: FsView) -> Iterator[AuditFinding]:
+    """An image that cannot boot to an SSH login is not an AMI, however clean it is."""
+    for paths, what in ((KERNELS, "no kernel"), (INITS, "no init"), (SSH_SERVERS, "no SSH server")):
+        if not _present(view, paths):
+            yield _finding("not-bootable", paths[0], f"{what} (looked for {', '.join(paths)})")
+
+
 def _host_file(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -162,6 +195,7 @@ def _host_file(path: Path) -> bytes | None:
 
 
 RULES: tuple[Rule, ...] = (
+    bootable_system,
     authorized_keys,
     ssh_host_keys,
     user_private_keys,
@@ -171,8 +205,11 @@ RULES: tuple[Rule, ...] = (
     password_hashes,
     ssh_password_authentication,
     host_leftovers,
+    secret_contents,
 )
 RULE_IDS = (
+    "not-bootable",
     "ssh-authorized-keys", "ssh-host-key", "ssh-private-key", "machine-id", "gnupg-secret-key", "shell-history",
     "password-hash", "empty-password", "ssh-password-authentication", "build-host-leftover", "package-cache",
+    *SECRET_RULE_IDS,
 )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import UnknownRegionError
 
 from archami.aws.errors import as_archami_errors
 from archami.errors import ArchamiError
@@ -56,7 +57,10 @@ class Clients:
         return self.session.region_name or DEFAULT_REGION
 
     def partition(self, region: str) -> str:
-        return self.session.get_partition_for_region(region)
+        try:
+            return self.session.get_partition_for_region(region)
+        except UnknownRegionError:
+            raise ArchamiError(f"unknown AWS region {region!r} (e.g. us-east-1, eu-west-1)") from None
 
     def _client(self, service: str, region: str, max_attempts: int | None = None) -> Any:
         attempts = max_attempts or self.settings.max_attempts

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from archami.artifacts import Manifest
 from archami.errors import ArchamiError
+from archami.image.pvgrub import pv_grub_boot
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -149,6 +150,15 @@ def deregister_with_snapshots(ec2: EC2Client, image: Any, keep_snapshots: set[st
 INSTANCE_STORE_ROOT = "/dev/sda1"  # what the bundle's block_device_mapping names as root
 
 
+def register_boot_mode(manifest: Manifest) -> str:
+    """BootMode for an hvm AMI. Instance-store AMIs boot only on the Xen instance types that have instance
+    storage as their root (m3, c3, r3, i2, d2 ...): none of them has UEFI or a TPM, so such an AMI is
+    legacy-bios whatever its (hybrid) disk could do; a manifest from before the variant said so included."""
+    if manifest.variant.root_device == "instance-store":
+        return "legacy-bios"
+    return manifest.boot_mode or manifest.variant.boot_mode
+
+
 def register_params(
     manifest: Manifest,
     *,
@@ -196,7 +206,7 @@ def register_params(
     if hvm:
         params["EnaSupport"] = True
         params["SriovNetSupport"] = "simple"
-        params["BootMode"] = manifest.boot_mode or variant.boot_mode
+        params["BootMode"] = register_boot_mode(manifest)
         if params["BootMode"] in ("uefi", "uefi-preferred"):
             # NitroTPM needs UEFI; with uefi-preferred it is offered where the instance boots UEFI.
             params["TpmSupport"] = "v2.0"
@@ -213,10 +223,6 @@ def register(ec2: EC2Client, params: dict[str, Any]) -> str:
 
 # Amazon's pv-grub kernels
 
-# pv-grub-hd0_*: the root filesystem is the whole disk; pv-grub-hd00_*: the first partition of a
-# partitioned disk, which is what archami builds.
-PARTITIONED = "pv-grub-hd00_*"
-UNPARTITIONED = "pv-grub-hd0_*"
 _VERSION = re.compile(r"_(\d+(?:\.\d+)*)")
 
 
@@ -225,9 +231,10 @@ def _version(name: str) -> tuple[int, ...]:
     return tuple(int(p) for p in match.group(1).split(".")) if match else ()
 
 
-def find_pv_grub_aki(ec2: EC2Client, region: str, ec2_architecture: str, *, partitioned: bool = True) -> str:
-    """The newest pv-grub AKI for this architecture in the region; ArchamiError where there is none."""
-    pattern = PARTITIONED if partitioned else UNPARTITIONED
+def find_pv_grub_aki(ec2: EC2Client, region: str, ec2_architecture: str, *, scheme: str | None) -> str:
+    """The newest pv-grub AKI for this architecture in the region that reads the root of a disk with this
+    partition scheme (the manifest's; image/pvgrub.py holds the one table); ArchamiError where there is none."""
+    pattern = pv_grub_boot(scheme).aki_name
     images = ec2.describe_images(
         Owners=["amazon"],
         Filters=[

@@ -36,8 +36,10 @@ from archami.aws.distribute import BPA_NOT_IMPLEMENTED, BPA_UNBLOCKED, block_pub
 from archami.aws.errors import as_archami_errors, one_line
 from archami.aws.images import find_pv_grub_aki
 from archami.aws.state import PublishState, RegionState, StateStore
+from archami.bootability import manifest_problem
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
+from archami.image.integrity import verify_build
 
 T = TypeVar("T")
 
@@ -106,7 +108,11 @@ def publish(
     log: Callable[[str], None] | None = None,
 ) -> PublishRecord:
     """Publish build_dir (image.raw + manifest.json) as one AMI per region; safe to re-run at any time."""
+    verify_build(build_dir)  # image vs manifest vs audit, before any AWS call
     image, manifest = load_build(build_dir)
+    problem = manifest_problem(manifest)  # e.g. a paravirtual kernel pv-grub cannot load: it would never boot
+    if problem:
+        raise ArchamiError(f"{manifest.variant_id} is not published: {problem}")
     settings.check_can_publish(manifest.variant.root_device)
     release_id = release_id or default_release_id()
     clients = clients or Clients(AwsSettings(endpoint_url=endpoint_url))
@@ -229,7 +235,9 @@ def _find_kernels(ctx: PublishContext) -> None:
     missing: list[str] = []
     for region in ctx.regions:
         try:
-            ctx.kernel_ids[region] = find_pv_grub_aki(ctx.clients.ec2(region), region, architecture)
+            ctx.kernel_ids[region] = find_pv_grub_aki(
+                ctx.clients.ec2(region), region, architecture, scheme=ctx.manifest.partition_scheme
+            )
         except ArchamiError:
             missing.append(region)
     if missing:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from archami.artifacts import write_json_atomic
+from archami.artifacts import read_json, write_json_atomic
 from archami.errors import ArchamiError
 
 
@@ -74,11 +74,7 @@ class StateStore:
     def open(cls, path: Path, fresh: PublishState) -> StateStore:
         """Load the state file if it exists (it must describe the same publish), else start `fresh`."""
         if path.exists():
-            try:
-                state = PublishState.model_validate_json(path.read_text())
-            except (OSError, ValidationError) as exc:
-                reason = str(exc).splitlines()[0]
-                raise ArchamiError(f"{path}: unreadable publish state ({reason}); move it aside to restart") from None
+            state = read_json(path, PublishState)
             for field in ("release_id", "variant_id", "ami_name", "image_sha256"):
                 if getattr(state, field) != getattr(fresh, field):
                     raise ArchamiError(

@@ -7,7 +7,6 @@ imported only when one of its commands is used (`archami --help` and `archami va
 from __future__ import annotations
 
 import json
-import sys
 
 from archami.cli.app import app, err_console
 from archami.errors import ArchamiError, ConfigError
@@ -23,22 +22,14 @@ def error_json(exc: ArchamiError) -> str:
 
 
 def main() -> None:
-    """Entry point: an ArchamiError becomes an exit code and one line, never a traceback.
+    """Entry point: an ArchamiError becomes an exit code and one line (one per problem), never a traceback; any
+    other exception one line and a log file holding the traceback (archami.cli.errors).
 
     The line is red text on stderr, or with --json the `error_json` object on stdout, where scripts read.
     """
-    try:
-        app(prog_name="archami")
-    except ArchamiError as exc:
-        args = sys.argv[1:]
-        if "--json" in (args[: args.index("--")] if "--" in args else args):
-            print(error_json(exc))
-        else:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+    from archami.cli.errors import run
+
+    run(lambda: app(prog_name="archami"), err_console, json_error=error_json)
 
 
 __all__ = ["app", "main"]

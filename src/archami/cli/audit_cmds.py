@@ -9,9 +9,10 @@ import typer
 from rich.table import Table
 
 from archami.artifacts import AuditReport
-from archami.audit import audit_image, audit_root
+from archami.audit import AuditError, audit_image, audit_root
 from archami.cli.app import app, console
 from archami.cli.boot_cmds import resolve_image
+from archami.errors import ArchamiError
 
 
 def render_audit(report: AuditReport) -> Table:
@@ -30,8 +31,14 @@ def audit(
     root: Annotated[bool, typer.Option("--root", help="IMAGE is an unpacked root directory.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the AuditReport as JSON.")] = False,
 ) -> None:
-    """Check an image for keys, secrets, history, password logins and build leftovers; exit 1 on findings."""
-    report = audit_root(image) if root else audit_image(resolve_image(image))
+    """Check an image for keys, secrets, history, password logins and build leftovers, and that it is a
+    bootable system; exit 1 on findings, 4 when the image could not be audited."""
+    try:
+        report = audit_root(image) if root else audit_image(resolve_image(image))
+    except AuditError:
+        raise
+    except ArchamiError as exc:  # whatever stopped the audit, it is "could not audit" (exit 4), not findings (1)
+        raise AuditError(str(exc)) from exc
     if as_json:
         print(report.model_dump_json(indent=2))
     else:

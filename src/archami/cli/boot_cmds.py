@@ -10,9 +10,14 @@ from rich.table import Table
 
 from archami.artifacts import IMAGE_NAME, TestReport
 from archami.cli.app import app, console
+from archami.cli.args import output_dir, seconds
 from archami.config.sizes import parse_size
 from archami.errors import ArchamiError
 from archami.vm.boot import boot_test
+
+
+def _optional_seconds(value: float | None) -> float | None:
+    return None if value is None else seconds(value)
 
 
 def resolve_image(path: Path) -> Path:
@@ -46,9 +51,12 @@ def boot(
     disk_size: Annotated[
         str | None, typer.Option("--disk-size", help="Volume larger than the image, e.g. 4GiB (tests grow-root).")
     ] = None,
-    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the overlay and logs go.")] = None,
+    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the overlay and logs go.",
+                                                  callback=output_dir)] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds to wait for an SSH login (default: 300, 600 for arm64 under TCG).")
+        float | None,
+        typer.Option(help="Seconds to wait for an SSH login (default: 300, 600 for arm64 under TCG).",
+                     callback=_optional_seconds),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the TestReport as JSON.")] = False,
 ) -> None:

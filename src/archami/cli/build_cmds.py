@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 
 from archami.artifacts import BuildResult
+from archami.bootability import manifest_problem, spec_problem
 from archami.cli.app import app, console, err_console
+from archami.cli.args import output_dir
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
@@ -23,13 +25,16 @@ from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES, exe
 def build(
     file: Annotated[Path, typer.Argument(help="Image definition (TOML).")],
     variant: Annotated[str | None, typer.Option("--variant", "-v", help="Build only this variant id.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (one subdirectory per variant).")] = Path(
-        "out"
-    ),
-    cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (one subdirectory per variant).",
+                                      callback=output_dir)] = Path("out"),
+    cache: Annotated[Path | None, typer.Option("--cache", help="Cache directory (default /var/cache/archami).",
+                                               callback=output_dir)] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Bootstrap afresh, ignoring the root cache.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the BuildResult as JSON (a list when several variants are built).")
+    ] = False,
+    check_reproducible: Annotated[
+        bool, typer.Option("--check-reproducible", help="Build twice; print the first differing file, if any.")
     ] = False,
 ) -> None:
     """Build raw disk images (image.raw, manifest.json, build.log) for a definition's variants."""
@@ -38,6 +43,17 @@ def build(
         chosen = select(loaded.variants, variant)
     except MatrixError as exc:
         raise ConfigError(str(file), exc.key, str(exc)) from None
+    if variant is None:  # all of them: leave out what cannot be released, saying why (one asked for is refused)
+        refused = {spec.id: spec_problem(spec) for spec in loaded.specs}
+        for vid, reason in refused.items():
+            if reason:
+                err_console.print(f"[yellow]not building {vid}[/]: {reason}", highlight=False)
+        chosen = [v for v in chosen if not refused[v.id]]
+    if check_reproducible:
+        from archami.cli.repro_output import report_reproducibility
+
+        report_reproducibility(loaded, chosen, out, cache, as_json)
+        return
     results: list[BuildResult] = []
     for v in chosen:
         if as_json:
@@ -67,6 +83,10 @@ def build(
             str(r.image),
         )
     console.print(table)
+    for r in results:
+        problem = manifest_problem(r.manifest)
+        if problem:
+            err_console.print(f"[yellow]{r.manifest.variant_id} cannot be published[/]: {problem}", highlight=False)
 
 
 @app.command()

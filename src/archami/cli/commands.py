@@ -6,7 +6,7 @@ stage, QEMU helpers) is imported only when that command runs or shows its own `-
 To add a command: define it in `archami/cli/NAME_cmds.py` on the shared app (`@app.command()`, or
 `app.add_typer(sub_app, name="NAME")` for a command with subcommands), then add ONE line below, e.g.
 
-    "fleet": CommandEntry("fleet_cmds", SHIP, "Spread a release's builds over several machines."),
+    "mirrors": CommandEntry("mirrors_cmds", ARCH, "Rank Arch Linux mirrors and write per-region mirror lists."),
 
 The help here is the one sentence `archami --help` shows (also once the module is loaded); the command's own
 `--help` shows its docstring. tests/unit/test_cli_startup.py checks that this table and the modules agree.
@@ -41,8 +41,12 @@ COMMANDS: dict[str, CommandEntry] = {
     "release": CommandEntry("release_cmds", SHIP, "Build, test and publish every variant; write the release record."),
     "site": CommandEntry("release_cmds", SHIP, "Render the release page (HTML, JSON, Markdown) from release records."),
     "latest": CommandEntry("release_cmds", SHIP, "Print the newest AMI id of a variant in a region."),
+    "kernel": CommandEntry("kernel_cmds", BUILD, "Build linux-ec2 (the EC2 kernel) as Arch Linux and Debian packages."),
+    "fleet": CommandEntry("fleet_cmds", BUILD, "Reboot N instances M times and count SSH sessions left hanging."),
     "prune": CommandEntry("publish_cmds", SHIP, "Deregister old releases' AMIs and delete their snapshots."),
     "demo": CommandEntry("release_cmds", SHIP, "Release one variant to a local AWS emulator and render its site."),
+    "stream": CommandEntry("verify_cmds", SHIP, "Write the signed release streams (newest AMI per region)."),
+    "verify": CommandEntry("verify_cmds", SHIP, "Check a stream's signature and AMIs, or re-read a release in AWS."),
     "repo": CommandEntry("repo_cmds", ARCH, "Build, change and verify the signed ec2 package repository (Arch)."),
     "mirrors": CommandEntry("mirrors_cmds", ARCH, "Rank Arch Linux mirrors and write per-region mirror lists."),
 }

@@ -9,19 +9,22 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from archami.boundedio import read_bounded, read_text_bounded
 from archami.cli.app import app, console
+from archami.cli.args import existing_file, existing_files, seconds_or_zero
+from archami.cli.args import port as port_number
 from archami.errors import ArchamiError
 from archami.vm.imds import FaultPlan, ImdsConfig, ImdsServer
+
+KEY_LIMIT = 64 * 1024  # an OpenSSH public key line is under 1 KiB (RSA 16384: ~2.8 KiB)
+USER_DATA_LIMIT = 16 * 1024  # EC2's own limit on user-data
 
 
 def _read_keys(files: list[Path]) -> dict[str, str]:
     """Key-pair name -> key line: the name is the file's stem (as an EC2 key pair name would be)."""
     keys: dict[str, str] = {}
     for path in files:
-        try:
-            lines = [line for line in path.read_text().splitlines() if line.strip()]
-        except OSError as exc:
-            raise ArchamiError(f"{path}: cannot read the public key: {exc.strerror}") from exc
+        lines = [line for line in read_text_bounded(path, KEY_LIMIT, "public key").splitlines() if line.strip()]
         if len(lines) != 1:
             raise ArchamiError(f"{path}: expected one OpenSSH public key line, found {len(lines)}")
         name = path.name.removesuffix(".pub")
@@ -54,15 +57,21 @@ def parse_faults(specs: list[str]) -> FaultPlan:
 
 @app.command()
 def imds(
-    port: Annotated[int, typer.Option(help="Port on the loopback address (0: any free port).")] = 0,
+    port: Annotated[
+        int, typer.Option(help="Port on the loopback address (0: any free port).", callback=port_number)
+    ] = 0,
     host: Annotated[str, typer.Option(help="Address to listen on (loopback only).")] = "127.0.0.1",
-    key: Annotated[list[Path] | None, typer.Option("--key", help="OpenSSH public key file (repeatable).")] = None,
+    key: Annotated[
+        list[Path] | None, typer.Option("--key", help="OpenSSH public key file (repeatable).", callback=existing_files)
+    ] = None,
     instance_id: Annotated[str, typer.Option(help="instance-id to report.")] = ImdsConfig.instance_id,
     region: Annotated[str, typer.Option(help="Region to report.")] = ImdsConfig.region,
     availability_zone: Annotated[str | None, typer.Option("--az", help="Zone (default: region + 'a').")] = None,
     hostname: Annotated[str, typer.Option(help="local-hostname to report.")] = ImdsConfig.hostname,
-    user_data: Annotated[Path | None, typer.Option(help="File served as user-data.")] = None,
-    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C).")] = 0,
+    user_data: Annotated[Path | None, typer.Option(help="File served as user-data.", callback=existing_file)] = None,
+    duration: Annotated[
+        float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C).", callback=seconds_or_zero)
+    ] = 0,
     fault: Annotated[
         list[str] | None, typer.Option("--fault", help="Misbehave: e.g. token-delay=2, public-keys-404 (repeatable).")
     ] = None,
@@ -70,10 +79,7 @@ def imds(
     """Serve EC2 instance metadata (IMDSv2: token required) on a loopback port until interrupted."""
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise ArchamiError(f"--host {host}: the local IMDS listens on loopback only (127.0.0.1 or ::1)")
-    try:
-        data = user_data.read_bytes() if user_data is not None else None
-    except OSError as exc:
-        raise ArchamiError(f"{user_data}: cannot read user-data: {exc.strerror}") from exc
+    data = read_bounded(user_data, USER_DATA_LIMIT, "user-data") if user_data is not None else None
     config = ImdsConfig(
         instance_id=instance_id,
         region=region,

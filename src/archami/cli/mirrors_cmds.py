@@ -11,6 +11,15 @@ import typer
 from rich.table import Table
 
 from archami.cli.app import app, console, err_console
+from archami.cli.args import (
+    fraction_percent,
+    hours,
+    non_negative,
+    output_dir,
+    output_file,
+    positive,
+    seconds,
+)
 from archami.distro.arch_conf import mirrorlist
 from archami.errors import ArchamiError
 from archami.mirrors import (
@@ -35,9 +44,13 @@ app.add_typer(mirrors_app, name="mirrors")
 StatusOpt = Annotated[str, typer.Option("--status", help="Mirror status JSON (reflector's format): a file or URL.")]
 CountryOpt = Annotated[list[str], typer.Option("--country", help="Keep mirrors in this country (code or name).")]
 ProtocolOpt = Annotated[list[str], typer.Option("--protocol", help="Allowed protocols (default: https).")]
-AgeOpt = Annotated[float, typer.Option("--max-age", help="Hours since last sync, at most (0: any).")]
-CompletionOpt = Annotated[float, typer.Option("--completion", help="Minimum completion percentage.")]
-DelayOpt = Annotated[float, typer.Option("--max-delay", help="Hours behind the main mirror, at most (0: any).")]
+AgeOpt = Annotated[float, typer.Option("--max-age", help="Hours since last sync, at most (0: any).", callback=hours)]
+CompletionOpt = Annotated[
+    float, typer.Option("--completion", help="Minimum completion percentage.", callback=fraction_percent)
+]
+DelayOpt = Annotated[
+    float, typer.Option("--max-delay", help="Hours behind the main mirror, at most (0: any).", callback=hours)
+]
 IpOpt = Annotated[Literal["any", "ipv4", "ipv6"], typer.Option("--ip", help="IP version mirrors must support.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -70,13 +83,17 @@ def rank_cmd(
     max_delay: DelayOpt = 0.0,
     ip: IpOpt = "any",
     path: Annotated[str, typer.Option(help="Repository file to download from each mirror.")] = DEFAULT_PATH,
-    concurrency: Annotated[int, typer.Option(help="Mirrors measured at once.")] = 8,
-    connect_timeout: Annotated[float, typer.Option(help="Seconds to connect.")] = 3.0,
-    timeout: Annotated[float, typer.Option(help="Seconds for a whole request (deadline).")] = 10.0,
-    limit: Annotated[int, typer.Option(help="Mirrors in the written list (0: all that answered).")] = 10,
-    out: Annotated[Path | None, typer.Option(help="Write the ranked mirrorlist here.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Mirrors measured at once.", callback=positive)] = 8,
+    connect_timeout: Annotated[float, typer.Option(help="Seconds to connect.", callback=seconds)] = 3.0,
+    timeout: Annotated[float, typer.Option(help="Seconds for a whole request (deadline).", callback=seconds)] = 10.0,
+    limit: Annotated[
+        int, typer.Option(help="Mirrors in the written list (0: all that answered).", callback=non_negative)
+    ] = 10,
+    out: Annotated[Path | None, typer.Option(help="Write the ranked mirrorlist here.", callback=output_file)] = None,
     measurements: Annotated[
-        Path | None, typer.Option(help="Write the raw measurements (JSON) here, for `archami mirrors regions`.")
+        Path | None,
+        typer.Option(help="Write the raw measurements (JSON) here, for `archami mirrors regions`.",
+                     callback=output_file),
     ] = None,
     region: Annotated[str | None, typer.Option(help="AWS region these measurements were made in.")] = None,
     as_json: JsonOpt = False,
@@ -125,9 +142,9 @@ def regions_cmd(
     measurements: Annotated[
         list[Path], typer.Argument(help="Measurement files from `mirrors rank --region R --measurements F`.")
     ] = [],  # noqa: B006
-    out: Annotated[Path, typer.Option(help="Directory for <region>.mirrorlist and global.mirrorlist.")] = Path(
-        "packages/ec2-pacman-mirrors/mirrorlists"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Directory for <region>.mirrorlist and global.mirrorlist.", callback=output_dir)
+    ] = Path("packages/ec2-pacman-mirrors/mirrorlists"),
     region: Annotated[list[str], typer.Option("--region", help="Only these regions (default: all known).")] = [],  # noqa: B006
     country: CountryOpt = [],  # noqa: B006
     protocol: ProtocolOpt = [],  # noqa: B006
@@ -135,7 +152,7 @@ def regions_cmd(
     completion: CompletionOpt = 100.0,
     max_delay: DelayOpt = 0.0,
     ip: IpOpt = "any",
-    top: Annotated[int, typer.Option(help="Mirrors per list.")] = 10,
+    top: Annotated[int, typer.Option(help="Mirrors per list.", callback=positive)] = 10,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge per-region measurements into one mirrorlist per AWS region plus a global one."""

@@ -17,6 +17,7 @@ from archami.aws.clients import AwsSettings, Clients
 from archami.aws.publish import load_build
 from archami.aws.publish import publish as publish_build
 from archami.aws.published import prune as prune_releases
+from archami.cli import args as A  # argument checks: callback=A.positive
 from archami.cli.app import app, console, err_console
 from archami.cli.publish_flags import publish_flags
 from archami.config import load_definition
@@ -76,15 +77,22 @@ def build_settings(
 @app.command()
 @publish_flags
 def publish(
-    build_dir: Annotated[Path, typer.Argument(help="A build directory: image.raw + manifest.json.")],
+    build_dir: Annotated[
+        Path, typer.Argument(help="A build directory: image.raw + manifest.json.", callback=A.existing_dir)
+    ],
     definition: Annotated[
         Path | None,
         typer.Option("--definition", help="Definition whose \\[publish] table applies (default: the build's own)."),
     ] = None,
     endpoint_url: EndpointOpt = None,
-    state: Annotated[Path | None, typer.Option("--state", help="State file (default BUILD_DIR/publish-ID...).")] = None,
-    release_id: Annotated[str | None, typer.Option("--release-id", help="Release id (default: today).")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Parallel block uploads.")] = 8,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="State file (default BUILD_DIR/publish-ID...).", callback=A.output_file),
+    ] = None,
+    release_id: Annotated[
+        str | None, typer.Option("--release-id", help="Release id (default: today).", callback=A.file_id)
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Parallel block uploads.", callback=A.positive)] = 8,
     as_json: JsonOpt = False,
     *,
     overrides: dict[str, object],
@@ -122,7 +130,9 @@ def prune(
     regions: Annotated[
         str, typer.Option("--regions", help="Comma-separated regions, or 'all': every enabled region of the partition.")
     ] = "all",
-    keep: Annotated[int | None, typer.Option("--keep", help="Keep the newest N releases per variant.")] = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", help="Keep the newest N releases per variant.", callback=A.positive)
+    ] = None,
     older_than: Annotated[
         str | None, typer.Option("--older-than", help="Remove releases registered before DATE (YYYY-MM-DD).")
     ] = None,

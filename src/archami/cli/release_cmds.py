@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from archami.cli import args as A  # argument checks: callback=A.positive
 from archami.cli.app import app, console, err_console
 from archami.cli.publish_flags import publish_flags
 from archami.config import load_definition
@@ -23,7 +24,9 @@ from archami.release.table import release_table
 
 DefinitionArg = Annotated[Path, typer.Argument(help="Image definition (TOML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ReleasesOpt = Annotated[Path, typer.Option("--releases", help="Directory of release records (<id>.json).")]
+ReleasesOpt = Annotated[
+    Path, typer.Option("--releases", help="Directory of release records (<id>.json).", callback=A.output_dir)
+]
 EndpointOpt = Annotated[
     str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
 ]
@@ -42,23 +45,24 @@ def ami_table(record: ReleaseRecord) -> Table:
     for column in table.columns:
         out.add_column(column.label, no_wrap=True)
     for region, cells in table.rows:
-        out.add_row(region, *[c.image.ami_id if c.image else "" for c in cells])
+        out.add_row(region, *[c.text for c in cells])
     return out
 
 
 def summary_table(outcome: ReleaseOutcome) -> Table:
     state = outcome.state
-    out = Table(title=f"release {state.release_id}: {state.status}" + (" (resumed)" if outcome.resumed else ""))
+    resumed = f" (resumed, attempt {state.attempts})" if outcome.resumed else ""
+    out = Table(title=f"release {state.release_id}: {state.status}{resumed}")
     for column in ("variant", "build", "audit", "boot test", "published", "error"):
         out.add_column(column, overflow="fold")
     for vid, p in state.variants.items():
         build = ("reused " if p.build_reused else "built ") + (f"{p.seconds['build']:.0f}s" if "build" in p.seconds
                                                                else "") if p.built else "-"
         audit = {None: "-", True: "clean", False: f"{len(p.audit_findings)} finding(s)"}[p.audit_ok]
-        boot = "-" if p.boot is None else p.boot.status + (
+        boot = "-" if p.boot is None else p.boot.shown + (
             " " + ", ".join(f"{r.firmware} {r.boot_to_ssh_seconds}s" for r in p.boot.runs) if p.boot.runs else "")
         published = f"{len(p.published.regions)} region(s)" if p.published else "-"
-        out.add_row(vid, build, audit, boot, published, p.error or "")
+        out.add_row(vid, build, audit, boot, published, p.error or (f"skipped: {p.skipped}" if p.skipped else ""))
     return out
 
 
@@ -68,6 +72,7 @@ def _outcome_json(outcome: ReleaseOutcome) -> dict[str, object]:
         "status": outcome.state.status,
         "resumed": outcome.resumed,
         "record": str(outcome.record_path) if outcome.record_path else None,
+        "record_status": outcome.record.status if outcome.record else None,
         "state": outcome.state.model_dump(mode="json"),
     }
 
@@ -82,16 +87,23 @@ def release(
         list[str] | None, typer.Option("--skip-boot", help="Variant id whose boot test is skipped ('all').")
     ] = None,
     releases_dir: ReleasesOpt = Path("releases"),
-    work_dir: Annotated[Path, typer.Option("--work", help="Build outputs: WORK/<release id>/<variant>.")] = Path(
-        "out/release"
-    ),
+    work_dir: Annotated[
+        Path, typer.Option("--work", help="Build outputs: WORK/<release id>/<variant>.", callback=A.output_dir)
+    ] = Path("out/release"),
     builds_dir: Annotated[
-        Path | None, typer.Option("--builds", help="Use finished builds in DIR/<variant>/ of this same definition.")
+        Path | None, typer.Option("--builds", help="Use finished builds in DIR/<variant>/ of this same definition.",
+                                  callback=A.existing_dir)
     ] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
-    release_id: Annotated[str | None, typer.Option("--release-id", help="Use this id (resume or create).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="Package cache (default: the build's).", callback=A.output_dir)
+    ] = None,
+    release_id: Annotated[
+        str | None, typer.Option("--release-id", help="Use this id (resume or create).", callback=A.file_id)
+    ] = None,
     new: Annotated[bool, typer.Option("--new", help="Abandon an unfinished release; start a new one.")] = False,
-    boot_timeout: Annotated[float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.")] = 600,
+    boot_timeout: Annotated[
+        float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.", callback=A.seconds)
+    ] = 600,
     as_json: JsonOpt = False,
     *,
     overrides: dict[str, object],
@@ -111,14 +123,21 @@ def release(
         if outcome.record is not None:
             console.print(ami_table(outcome.record))
             console.print(f"release record: {outcome.record_path}")
+    rid = outcome.state.release_id
+    if outcome.failed:
+        failed = ", ".join(p.variant_id for p in outcome.failed)
+        what = "partial (recorded)" if outcome.record is not None else "unfinished"
+        raise ArchamiError(f"release {rid} is {what}: {failed} failed; run the same command to retry them")
     if outcome.record is None:
-        raise ArchamiError(f"release {outcome.state.release_id} is unfinished: run the same command to resume it")
+        raise ArchamiError(f"release {rid}: nothing to release, every variant was skipped (see `archami plan`)")
 
 
 @app.command()
 def site(
     releases_dir: ReleasesOpt = Path("releases"),
-    out: Annotated[Path, typer.Option("--out", help="Output directory for the site.")] = Path("out/site"),
+    out: Annotated[Path, typer.Option("--out", help="Output directory for the site.", callback=A.output_dir)] = Path(
+        "out/site"
+    ),
     name: Annotated[str | None, typer.Option("--name", help="Image family, when DIR holds several.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Page title (default: the description).")] = None,
     history: Annotated[int, typer.Option("--history", min=0, help="Older releases shown on the page.")] = 5,
@@ -149,26 +168,38 @@ def latest(
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
     releases_dir: Annotated[
-        Path | None, typer.Option("--releases", help="Look in these release records first (no AWS call).")
+        Path | None,
+        typer.Option("--releases", help="Look in these release records first (AWS only when they lack it).",
+                     callback=A.existing_dir),
     ] = None,
     endpoint_url: EndpointOpt = None,
     owner: Annotated[str | None, typer.Option("--owner", help="AMI owner account for describe-images.")] = None,
     ssm_prefix: Annotated[
         str, typer.Option("--ssm-prefix", help="SSM path the release was published under ([publish] ssm_prefix).")
     ] = DEFAULT_SSM_PREFIX,
+    stream: Annotated[str | None, typer.Option("--stream", help="Read this release stream (URL or file).")] = None,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="Verify the stream with this key.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the newest AMI id of a variant in a region: release records, then SSM, then describe-images."""
-    from archami.release.lookup import latest_from_records, variant_for_architecture
-
     if arch is not None:
+        from archami.release.lookup import variant_for_architecture
+
         variant = variant_for_architecture(variant, arch)
+    if stream is not None:  # a published stream: no AWS credentials needed
+        from archami.cli.verify_cmds import latest_from_stream
+
+        return latest_from_stream(stream, region, variant, key, as_json)
+    from archami.release.lookup import latest_from_records
 
     found = latest_from_records(releases_dir, region, variant, name) if releases_dir is not None else None
     if found is not None:
         ami_id, source, rid = found.image.ami_id, "records", found.release_id
     else:
         from archami.aws.published import latest_ami
+
+        if releases_dir is not None:
+            err_console.print(f"{variant} in {region} is not in the records in {releases_dir}: asking AWS")
 
         ami = latest_ami(
             region, variant, family=name, endpoint_url=endpoint_url, owner=owner or "self", ssm_prefix=ssm_prefix
@@ -186,10 +217,14 @@ def latest(
 @app.command()
 def demo(
     file: DefinitionArg,
-    out: Annotated[Path, typer.Option("--out", help="Where everything goes.")] = Path("out/demo"),
+    out: Annotated[Path, typer.Option("--out", help="Where everything goes.", callback=A.output_dir)] = Path(
+        "out/demo"
+    ),
     variant: Annotated[str | None, typer.Option("--variant", help="Variant id (default: trixie ebs hvm).")] = None,
     skip_boot: Annotated[bool, typer.Option("--skip-boot", help="Do not boot-test under QEMU.")] = False,
-    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Package cache (default: the build's).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="Package cache (default: the build's).", callback=A.output_dir)
+    ] = None,
 ) -> None:
     """Release one variant to three regions of a local AWS emulator, build the site and screenshot it."""
     from archami.release.demo import run_demo
@@ -213,4 +248,10 @@ def demo(
     paths.add_row("site", str(result.site.index.resolve()))
     paths.add_row("screenshot", str(result.screenshot.resolve()))
     paths.add_row("screenshot (phone)", str(result.phone_screenshot.resolve()))
+    if result.streams is not None:
+        paths.add_row("release streams (signed)", str(result.streams.directory.resolve()))
     console.print(paths)
+    if result.verification is not None:
+        from archami.cli.verify_published import verification_table
+
+        console.print(verification_table(result.verification))

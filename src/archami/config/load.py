@@ -1,21 +1,33 @@
-"""Read an image definition file: TOML -> Definition -> Variants, with one clear error per bad input."""
+"""Read an image definition file: TOML -> Definition -> ImageSpecs, with every problem of the file reported
+together (file, line, key, reason), in file order.
+
+Reading is bounded (config/../boundedio.py): a FIFO, a device or a file over 1 MiB is refused before it is
+read. A UTF-8 byte-order mark at the start is accepted (and ignored): editors on Windows write one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from archami.config.matrix import MatrixError, expand
+from archami.boundedio import DEFINITION_LIMIT, InputFileError, InputTimeout, read_bounded, time_limit
+from archami.config.checks import ami_name_problems, definition_problems
+from archami.config.locate import key_lines, line_of
+from archami.config.matrix import expand_checked
+from archami.config.problems import DefinitionError, Problem, problems_of
 from archami.config.schema import Definition
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
-from archami.distro.rules import ALL_RULES, rules_for
-from archami.errors import ConfigError
+from archami.distro.rules import DistroRules, rules_for
+from archami.errors import ArchamiError, ConfigError
+
+BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -38,62 +50,79 @@ class LoadedDefinition:
         raise ConfigError(str(self.path), "--variant", f"no variant {wanted!r} in this definition")
 
 
-def _key(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> Problem:
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column \d+\)", message)
+    return Problem("", f"not valid TOML: {message}", int(found.group(1)) if found else None)
 
 
-def _reason(error: dict[str, object]) -> str:
-    kind = error.get("type")
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    msg = str(error.get("msg", "invalid value"))
-    return msg.removeprefix("Value error, ")
+def _rules(raw: dict[str, object]) -> DistroRules | None:
+    distro = raw.get("distro")
+    try:
+        return rules_for(distro) if isinstance(distro, str) else None
+    except ArchamiError:
+        return None
 
 
-def _semantic_checks(file: str, d: Definition) -> None:
-    rules = rules_for(d.distro)
-    expected = rules.package_manager
-    known = " or ".join(repr(r.package_manager) for r in ALL_RULES)
-    if d.package_manager is not None and d.package_manager not in {r.package_manager for r in ALL_RULES}:
-        raise ConfigError(file, "package_manager", f"{d.package_manager!r} is not {known}")
-    if d.package_manager is not None and d.package_manager != expected:
-        raise ConfigError(file, "package_manager", f"{d.distro} uses {expected}, not {d.package_manager}")
-    if d.init == "sysvinit":
-        raise ConfigError(
-            file,
-            "init",
-            "sysvinit is not supported: Arch Linux no longer packages it and archami's first-boot agent "
-            "runs as systemd units; use init = \"systemd\"",
-        )
-    if d.ssh.password_authentication:
-        raise ConfigError(file, "ssh.password_authentication", "public AMIs must be key-only (set it to false)")
-    releases = [("release", d.release), *((f"matrix.release[{i}]", r) for i, r in enumerate(d.matrix.release))]
-    for key, release in releases:
-        problem = rules.release_error(release)
-        if problem:
-            raise ConfigError(file, key, problem)
+PARSE_SECONDS = 10.0  # a real definition takes milliseconds; a hostile one can take minutes (tomllib)
 
 
-def parse_definition(text: str, file: str = "<string>") -> Definition:
+def _parse(text: str, file: str, *, with_matrix: bool = True, directory: Path | None = None
+           ) -> tuple[Definition, list[ImageSpec]]:
+    try:
+        with time_limit(PARSE_SECONDS, "definition"):
+            return _parse_unbounded(text, file, with_matrix=with_matrix, directory=directory)
+    except InputTimeout as exc:
+        raise DefinitionError(file, [Problem("", str(exc))]) from None
+
+
+def _parse_unbounded(text: str, file: str, *, with_matrix: bool, directory: Path | None
+                     ) -> tuple[Definition, list[ImageSpec]]:
+    text = text.removeprefix(BOM)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "", f"not valid TOML: {exc}") from None
+        raise DefinitionError(file, [_toml_problem(exc)]) from None
+    except RecursionError:
+        raise DefinitionError(file, [Problem("", "not valid TOML: arrays or tables nested too deeply")]) from None
+    except ValueError as exc:  # Python's limit on digits in an integer (4300)
+        raise DefinitionError(file, [Problem("", f"not valid TOML: {exc}")]) from None
+    lines = key_lines(text)
     try:
-        definition = Definition.model_validate(raw)
+        definition = Definition.model_validate(raw, context={"rules": _rules(raw)})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(file, _key(tuple(first["loc"])), _reason(dict(first))) from None
-    _semantic_checks(file, definition)
-    return definition
+        raise DefinitionError(file, problems_of(exc.errors(), raw, lines, Definition)) from None
+    if directory is not None:
+        definition = _relative_to(definition, directory)
+    specs, matrix = expand_checked(definition) if with_matrix else ([], [])
+    found = [*definition_problems(definition), *matrix]
+    found += ami_name_problems(definition, [s.variant.id for s in specs])
+    if found:
+        raise DefinitionError(file, [Problem(key, reason, line_of(lines, _loc(key))) for key, reason in found])
+    return definition, specs
+
+
+def _loc(key: str) -> tuple[str | int, ...]:
+    """'matrix.exclude[2].flavour' -> ('matrix', 'exclude', 2, 'flavour')."""
+    parts: list[str | int] = []
+    for piece in key.split("."):
+        name, *indices = piece.split("[")
+        if name:
+            parts.append(name)
+        parts += [int(i.rstrip("]")) for i in indices if i.rstrip("]").isdigit()]
+    return tuple(parts)
+
+
+def parse_definition(text: str, file: str = "<string>") -> Definition:
+    """The definition in `text`, checked table by table and across tables; the matrix is checked when it is
+    expanded (`expand`, or `load_definition`, which reports the matrix's problems with the rest)."""
+    return _parse(text, file, with_matrix=False)[0]
+
+
+def parse_and_expand(text: str, file: str = "<string>") -> tuple[Definition, list[ImageSpec]]:
+    """What load_definition does with a file's text: the definition and its resolved specs, every problem of
+    the schema, the cross-table rules and the matrix reported together."""
+    return _parse(text, file)
 
 
 def _relative_to(definition: Definition, directory: Path) -> Definition:
@@ -108,16 +137,14 @@ def _relative_to(definition: Definition, directory: Path) -> Definition:
 def load_definition(path: Path | str) -> LoadedDefinition:
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from None
+        data = read_bounded(path, DEFINITION_LIMIT, "definition")
+    except InputFileError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise ConfigError(str(path), "", reason.replace("cannot read the definition", "cannot read")) from None
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "", "not UTF-8 text") from None
-    definition = _relative_to(parse_definition(text, str(path)), path.parent)
-    try:
-        specs = expand(definition)
-    except MatrixError as exc:
-        raise ConfigError(str(path), exc.key, str(exc)) from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DefinitionError(str(path), [Problem("", f"not UTF-8 text (byte {exc.start})", line)]) from None
+    definition, specs = _parse(text, str(path), directory=path.parent)
     return LoadedDefinition(path, definition, specs, hashlib.sha256(data).hexdigest())

@@ -32,24 +32,54 @@ def _excluded(combo: dict[str, str], excludes: list[Exclude]) -> bool:
     return False
 
 
-def expand(definition: Definition) -> list[ImageSpec]:
-    """Every variant of a definition as its resolved ImageSpec, in matrix order. Raises MatrixError naming the
-    offending key."""
+def exclude_problems(definition: Definition) -> list[tuple[str, str]]:
+    """Exclude rules may only name values the matrix has: a typo would silently exclude nothing."""
+    m = definition.matrix
+    values: dict[str, list[str]] = {
+        "release": list(m.release or [definition.release]),
+        "root_device": list(m.root_device),
+        "virtualization": list(m.virtualization),
+        "architecture": list(m.architecture or [definition.architecture]),
+        "flavour": list(m.flavour),
+        "kernel": list(m.kernel),
+    }
+    problems = []
+    for i, rule in enumerate(m.exclude):
+        for key, value in rule.model_dump(exclude_none=True).items():
+            if value not in values[key]:
+                where = f"matrix.{key}" if key in m.model_fields_set else f"the default {key}"
+                problems.append((f"matrix.exclude[{i}].{key}",
+                                 f"{value!r} is not in {where} ({', '.join(values[key])}): the rule would exclude "
+                                 "nothing"))
+    return problems
+
+
+def expand_checked(definition: Definition) -> tuple[list[ImageSpec], list[tuple[str, str]]]:
+    """Every variant of a definition as its resolved ImageSpec, in matrix order, and every problem of the
+    matrix as (key, reason) — all of them, not just the first."""
     m = definition.matrix
     releases = m.release or [definition.release]
     arches = m.architecture or [definition.architecture]
-    for flavour in m.flavour:
+    problems: list[tuple[str, str]] = []
+    for i, flavour in enumerate(m.flavour):
         if flavour != "default" and flavour not in definition.flavours:
-            raise MatrixError("matrix.flavour", f"flavour {flavour!r} is not defined under [flavours.{flavour}]")
-    for arch in arches:
+            problems.append((f"matrix.flavour[{i}]",
+                             f"flavour {flavour!r} is not defined under [flavours.{flavour}]"))
+    own_kernels = {arch: kernel_source(definition, arch) for arch in arches}
+    if any(source == "kernel" for source in own_kernels.values()):  # some architecture uses [kernel]
+        if "lts" in m.kernel and not definition.kernel.lts:
+            problems.append(("matrix.kernel", "the 'lts' channel needs kernel.lts (the LTS kernel package)"))
+        if "ec2" in m.kernel and not definition.kernel.ec2:
+            problems.append(("matrix.kernel",
+                             "the 'ec2' channel needs kernel.ec2 (linux-ec2: `archami kernel build`)"))
+    for arch, source in own_kernels.items():
         for channel in m.kernel:
-            if kernel_package(definition, arch, channel) is None:
-                where = f"{kernel_source(definition, arch)}.{channel}"
-                raise MatrixError("matrix.kernel", f"the {channel!r} channel needs {where} (the {channel.upper()} "
-                                  f"kernel package{'' if where.startswith('kernel') else ' of ' + arch})")
-    for i, rule in enumerate(m.exclude):
-        if rule.flavour and rule.flavour != "default" and rule.flavour not in definition.flavours:
-            raise MatrixError(f"matrix.exclude[{i}].flavour", f"unknown flavour {rule.flavour!r}")
+            if source != "kernel" and kernel_package(definition, arch, channel) is None:
+                problems.append(("matrix.kernel", f"the {channel!r} channel needs {source}.{channel} (the "
+                                 f"{channel.upper()} kernel package of {arch})"))
+    problems += exclude_problems(definition)
+    if problems:
+        return [], problems
 
     specs: list[ImageSpec] = []
     seen: set[str] = set()
@@ -67,10 +97,13 @@ def expand(definition: Definition) -> list[ImageSpec]:
         }
         if _excluded(combo, m.exclude):
             continue
-        for pattern, reason in _IMPOSSIBLE:
-            if all(combo[k] == v for k, v in pattern.items()):
-                shown = " + ".join(pattern.values())
-                raise MatrixError("matrix", f"impossible variant {shown}: {reason}; add it to matrix.exclude")
+        impossible = [(p, r) for p, r in _IMPOSSIBLE if all(combo[k] == v for k, v in p.items())]
+        if impossible:
+            pattern, reason = impossible[0]
+            message = f"impossible variant {' + '.join(pattern.values())}: {reason}; add it to matrix.exclude"
+            if ("matrix", message) not in problems:
+                problems.append(("matrix", message))
+            continue
         package = kernel_package(definition, arch, channel)
         assert package is not None  # checked above
         variant = Variant(
@@ -85,11 +118,21 @@ def expand(definition: Definition) -> list[ImageSpec]:
             kernel_package=package,
         )
         if variant.id in seen:
-            raise MatrixError("matrix", f"two combinations make the same variant {variant.id!r} (a value twice?)")
+            problems.append(("matrix", f"two combinations make the same variant {variant.id!r} (a value twice?)"))
+            continue
         seen.add(variant.id)
         specs.append(resolve(definition, variant))
-    if not specs:
-        raise MatrixError("matrix.exclude", "every combination is excluded: nothing to build")
+    if not specs and not problems:
+        problems.append(("matrix.exclude", "every combination is excluded: nothing to build"))
+    return specs, problems
+
+
+def expand(definition: Definition) -> list[ImageSpec]:
+    """Every variant of a definition as its resolved ImageSpec, in matrix order. Raises MatrixError naming the
+    offending key (the first problem; `expand_checked` returns them all)."""
+    specs, problems = expand_checked(definition)
+    if problems:
+        raise MatrixError(*problems[0])
     return specs
 
 

@@ -25,7 +25,7 @@ MAX_DEPRECATE_DAYS = 10 * 365  # EnableImageDeprecation accepts up to 10 years a
 
 # The union of botocore's partition patterns (partitions.json `regionRegex`): aws, aws-cn, aws-us-gov,
 # aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc. Whether a region is enabled is asked of EC2 later.
-_REGION = re.compile(r"(?:us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso[bf]?|eu-isoe|eusc-de)-[a-z]+-\d+")
+AWS_REGION = re.compile(r"(?:us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso[bf]?|eu-isoe|eusc-de)-[a-z]+-\d+")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -64,7 +64,7 @@ FLAG_OF: dict[str, str] = {
 
 
 def _region(name: str) -> str:
-    if not _REGION.fullmatch(name):
+    if not AWS_REGION.fullmatch(name):
         raise ValueError(f"{name!r} is not an AWS region name (such as us-east-1 or eu-west-2)")
     return name
 

@@ -15,7 +15,15 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from archami.config.schema import Architecture, ArchitectureSettings, Definition, FileSpec, Flavour
+from archami.config.schema import (
+    Architecture,
+    ArchitectureKernel,
+    ArchitectureSettings,
+    Definition,
+    FileSpec,
+    Flavour,
+    Kernel,
+)
 from archami.config.spec import ImageSpec, KernelSpec, ServicePlan
 from archami.config.variant import Variant
 
@@ -42,17 +50,18 @@ def kernel_source(definition: Definition, architecture: Architecture) -> str:
     """Where an architecture's kernel packages are set: its own [architectures.<arch>] kernel when that names
     one (then the definition's, built for another architecture, never apply), else the definition's."""
     settings = definition.architectures.get(architecture)
-    if settings is not None and (settings.kernel.stable or settings.kernel.lts):
+    if settings is not None and (settings.kernel.stable or settings.kernel.lts or settings.kernel.ec2):
         return f"architectures.{architecture}.kernel"
     return "kernel"
 
 
 def kernel_package(definition: Definition, architecture: Architecture, channel: str) -> str | None:
-    """The kernel package of a channel on an architecture (None: the definition names none)."""
+    """The kernel package of a channel (stable, lts, ec2) on an architecture (None: the definition names none)."""
     settings = definition.architectures.get(architecture)
-    kernel = settings.kernel if settings is not None and kernel_source(definition, architecture) != "kernel" else None
-    chosen = kernel or definition.kernel
-    return chosen.lts if channel == "lts" else chosen.stable
+    own = settings is not None and kernel_source(definition, architecture) != "kernel"
+    chosen: ArchitectureKernel | Kernel = settings.kernel if own and settings is not None else definition.kernel
+    package: str | None = getattr(chosen, channel)
+    return package
 
 
 def resolve(definition: Definition, variant: Variant) -> ImageSpec:

@@ -2,50 +2,75 @@
 
 Every setting of an image definition is declared here once, with its type, default and a help text
 (`Field(description=...)`); `archami schema` prints this table, and the docs and validation come from it.
-Unknown keys are errors (extra="forbid") so a typo never silently builds the wrong image.
+Unknown keys are errors (extra="forbid") so a typo never silently builds the wrong image, and strict mode
+means no coercion: `grow_root = "no"` is an error, not `True`. The string types (config/types.py) match
+whole values; rules that depend on the distro come from distro/rules.py through the validation context
+(`Definition.model_validate(raw, context={"rules": rules_for(distro)})`, which the loader does).
+
+Rules that tie fields of one table together are model validators here (so they are reported along with
+every other error of the file); rules across tables are in config/checks.py.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from archami.config.publish import PublishSettings
-from archami.config.sizes import parse_size
+from archami.config.reproducible import Reproducible
+from archami.config.sizes import format_size, is_decimal, parse_size
+from archami.config.types import (
+    Description,
+    DhcpOption,
+    FileMode,
+    FlavourName,
+    FlavourRef,
+    Hostname,
+    ImageFamily,
+    ImagePath,
+    InstanceType,
+    KernelArg,
+    LinkTarget,
+    Locale,
+    LocalPath,
+    MirrorUrl,
+    ModuleName,
+    PackageName,
+    ReleaseName,
+    SigLevel,
+    Timezone,
+    UnitName,
+    UserName,
+    distro_rules,
+    unique,
+)
+from archami.distro.rules import ALL_RULES, PACMAN_REPOSITORY
 
 Distro = Literal["arch", "debian"]
 RootDevice = Literal["ebs", "instance-store"]
 Virtualization = Literal["hvm", "paravirtual"]
 Architecture = Literal["x86_64", "i686", "aarch64"]
-KernelChannel = Literal["stable", "lts"]
+KernelChannel = Literal["stable", "lts", "ec2"]
+HostKeyType = Literal["ed25519", "ecdsa", "rsa"]
 
-_PACKAGE_NAME = re.compile(r"^[a-z0-9@_+][a-z0-9@._+-]*$")
-_SERVICE_NAME = re.compile(r"^[A-Za-z0-9@_.:-]+$")
-_FLAVOUR_NAME = re.compile(r"^[a-z][a-z0-9]*$")
-
-Size = Annotated[int, BeforeValidator(parse_size)]
+MIB = 1024**2
+MIN_DISK = 512 * MIB
+MIN_ESP = 33 * MIB  # FAT32 needs 65525 clusters: ~33 MiB with 512-byte clusters
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_packages(names: list[str]) -> list[str]:
-    for name in names:
-        if not _PACKAGE_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid package name")
-    return names
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Packages(Strict):
-    add: list[str] = Field(default_factory=list, description="Packages installed on top of the base set.")
-    remove: list[str] = Field(
+    add: list[PackageName] = Field(default_factory=list, description="Packages installed on top of the base set.")
+    remove: list[PackageName] = Field(
         default_factory=list, description="Packages removed from the base set (or uninstalled after it)."
     )
 
-    _names = field_validator("add", "remove")(_check_packages)
+    _unique = field_validator("add", "remove")(unique)
 
     @model_validator(mode="after")
     def _disjoint(self) -> Packages:
@@ -56,54 +81,60 @@ class Packages(Strict):
 
 
 class Services(Strict):
-    enable: list[str] = Field(default_factory=list, description="systemd units enabled at boot.")
-    disable: list[str] = Field(default_factory=list, description="systemd units disabled (or masked).")
-    deferred: list[str] = Field(
+    enable: list[UnitName] = Field(default_factory=list, description="systemd units enabled at boot.")
+    disable: list[UnitName] = Field(default_factory=list, description="systemd units disabled (or masked).")
+    deferred: list[UnitName] = Field(
         default_factory=list,
         description="Enabled units started by multi-user.target instead of their [Install] target, so they "
         "run beside sshd rather than before it (e.g. systemd-resolved, which otherwise holds sysinit.target).",
     )
 
-    @field_validator("enable", "disable", "deferred")
-    @classmethod
-    def _names(cls, names: list[str]) -> list[str]:
-        for name in names:
-            if not _SERVICE_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid systemd unit name")
-        return names
+    _unique = field_validator("enable", "disable", "deferred")(unique)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Services:
+        both = [u for u in self.enable if u in self.disable]
+        if both:
+            raise ValueError(f"units both enabled and disabled: {', '.join(both)}")
+        off = [u for u in self.deferred if u in self.disable]
+        if off:
+            raise ValueError(f"units both deferred and disabled: {', '.join(off)}")
+        return self
 
 
 class FileSpec(Strict):
-    path: str = Field(description="Absolute path inside the image.")
+    path: ImagePath = Field(description="Absolute path inside the image.")
     content: str = Field(default="", description="File content (text).")
-    mode: str = Field(default="0644", description="Octal permission bits.")
-    symlink: str | None = Field(default=None, description="Make a symbolic link to this target instead.")
+    mode: FileMode = Field(default="0644", description="Octal permission bits ('0644', or 0o644).")
+    symlink: LinkTarget | None = Field(default=None, description="Make a symbolic link to this target instead.")
 
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, path: str) -> str:
-        if not path.startswith("/") or ".." in path.split("/"):
-            raise ValueError(f"{path!r} must be an absolute path without '..'")
-        return path
+    @model_validator(mode="after")
+    def _one_kind(self) -> FileSpec:
+        if self.symlink is not None and ("content" in self.model_fields_set or "mode" in self.model_fields_set):
+            raise ValueError(f"{self.path}: a symlink has no content or mode (set either symlink or content)")
+        return self
 
-    @field_validator("mode")
-    @classmethod
-    def _octal(cls, mode: str) -> str:
-        if not re.fullmatch(r"0?[0-7]{3,4}", mode):
-            raise ValueError(f"{mode!r} is not an octal mode such as '0644'")
-        return mode
+
+def _unique_paths(files: list[FileSpec]) -> list[FileSpec]:
+    unique([f.path for f in files])
+    return files
 
 
 class Kernel(Strict):
-    stable: str = Field(description="Kernel package for the 'stable' channel (e.g. linux, linux-image-cloud-amd64).")
-    lts: str | None = Field(default=None, description="Kernel package for the 'lts' channel, if any.")
-    cmdline: list[str] = Field(default_factory=list, description="Extra kernel command line arguments.")
-    initramfs_modules: list[str] = Field(
+    stable: PackageName = Field(
+        description="Kernel package for the 'stable' channel (e.g. linux, linux-image-cloud-amd64)."
+    )
+    lts: PackageName | None = Field(default=None, description="Kernel package for the 'lts' channel, if any.")
+    ec2: PackageName | None = Field(
+        default=None,
+        description="Kernel package for the 'ec2' channel: archami's linux-ec2 (`archami kernel build`), if any.",
+    )
+    cmdline: list[KernelArg] = Field(default_factory=list, description="Extra kernel command line arguments.")
+    initramfs_modules: list[ModuleName] = Field(
         default_factory=list, description="Modules always put in the initramfs (no host autodetect)."
     )
 
-
-HostKeyType = Literal["ed25519", "ecdsa", "rsa"]
+    _unique = field_validator("cmdline", "initramfs_modules")(unique)
 
 
 def _all_host_key_types() -> list[HostKeyType]:
@@ -131,12 +162,20 @@ class Ssh(Strict):
         default=True, description="Order the SSH server's unit After=network.target so SSH closes cleanly on reboot."
     )
     host_key_types: list[HostKeyType] = Field(
-        default_factory=_all_host_key_types,
-        description="Host key types generated on first boot.",
+        default_factory=_all_host_key_types, min_length=1, description="Host key types generated on first boot."
     )
 
+    _unique = field_validator("host_key_types")(unique)
 
-DEFAULT_DHCP_OPTIONS = [
+    @field_validator("password_authentication")
+    @classmethod
+    def _key_only(cls, allowed: bool) -> bool:
+        if allowed:
+            raise ValueError("public AMIs must be key-only (set it to false)")
+        return allowed
+
+
+DEFAULT_DHCP_OPTIONS: list[DhcpOption] = [
     "subnet-mask",
     "broadcast-address",
     "time-offset",
@@ -153,9 +192,11 @@ class Network(Strict):
     stack: Literal["networkd", "dhclient"] = Field(
         default="networkd", description="DHCP client: systemd-networkd, or ISC dhclient retrying forever."
     )
-    dhcp_options: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_DHCP_OPTIONS), description="DHCP options requested."
+    dhcp_options: list[DhcpOption] = Field(
+        default_factory=lambda: list(DEFAULT_DHCP_OPTIONS), min_length=1, description="DHCP options requested."
     )
+
+    _unique = field_validator("dhcp_options")(unique)
 
 
 class FirstBoot(Strict):
@@ -163,7 +204,7 @@ class FirstBoot(Strict):
         default="archami",
         description="archami's agent does everything; with cloud-init it only does mirrors and keyring.",
     )
-    default_user: str = Field(default="root", description="User whose authorized_keys receives the keys.")
+    default_user: UserName = Field(default="root", description="User whose authorized_keys receives the keys.")
     grow_root: bool = Field(default=True, description="Grow the root partition and filesystem to the volume.")
     region_mirrors: bool = Field(default=True, description="Pick package mirrors for the instance's region.")
     user_data_scripts: bool = Field(default=True, description="Run a '#!' user-data script once per instance.")
@@ -171,16 +212,16 @@ class FirstBoot(Strict):
 
 class Repository(Strict):
     name: str = Field(description="Repository name (its section in the package manager's configuration).")
-    server: str = Field(description="Base URL the build installs from ($repo, $arch expanded when it is used).")
-    instance_server: str | None = Field(
+    server: MirrorUrl = Field(description="Base URL the build installs from ($repo, $arch expanded when it is used).")
+    instance_server: MirrorUrl | None = Field(
         default=None,
         description="Base URL instances use for updates, when it differs from the build's (e.g. a file:// build "
         "copy of a repository that instances reach over HTTPS). Default: server.",
     )
-    siglevel: str = Field(
+    siglevel: SigLevel = Field(
         default="Required", description="Signature checking of this repository (Arch: SigLevel; never weaker)."
     )
-    key: str | None = Field(
+    key: LocalPath | None = Field(
         default=None, description="Public key to trust (a path relative to the definition file, or absolute)."
     )
     instances: bool = Field(
@@ -188,39 +229,71 @@ class Repository(Strict):
     )
     first: bool = Field(default=False, description="Put this repository before the distro's own.")
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str, info: ValidationInfo) -> str:
+        rules = distro_rules(info)
+        if rules is not None and rules.repository_name is not None:
+            problem = rules.repository_error(name)
+        elif not PACMAN_REPOSITORY.fullmatch(name):
+            problem = f"{name!r} is not a repository name (letters, digits, '_', '+', '-'; at most 64)"
+        else:
+            problem = None
+        if problem:
+            raise ValueError(problem)
+        return name
+
+
+def _disk_size(minimum: int, what: str) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        size = parse_size(value)
+        if size % MIB:
+            decimal = f" ({value} is decimal: {size:,} bytes; write GiB/MiB for binary sizes)" if is_decimal(
+                value) else ""
+            raise ValueError(f"must be a whole number of MiB{decimal}")
+        if size < minimum:
+            raise ValueError(f"must be at least {format_size(minimum)} ({what})")
+        return size
+
+    return check
+
 
 class Disk(Strict):
-    size: Size = Field(default=2 * 1024**3, description="Raw image size (the AMI's root volume size).")
+    size: int = Field(default=2 * 1024**3, description="Raw image size (the AMI's root volume size), e.g. '2GiB'.")
     filesystem: Literal["ext4"] = Field(default="ext4", description="Root filesystem type.")
-    esp_size: Size = Field(default=64 * 1024**2, description="EFI system partition size (hvm).")
+    esp_size: int = Field(default=64 * MIB, description="EFI system partition size (hvm), e.g. '64MiB'.")
 
-    @field_validator("size")
-    @classmethod
-    def _min(cls, size: int) -> int:
-        if size < 512 * 1024**2:
-            raise ValueError("must be at least 512MiB")
-        if size % (1024**3) and size % (1024**2):
-            raise ValueError("must be a whole number of MiB")
-        return size
+    _size = field_validator("size", mode="before")(_disk_size(MIN_DISK, "the root volume"))
+    _esp = field_validator("esp_size", mode="before")(_disk_size(MIN_ESP, "FAT32's smallest size"))
+
+    @model_validator(mode="after")
+    def _fits(self) -> Disk:
+        if self.size - self.esp_size < MIN_DISK - 64 * MIB:
+            raise ValueError(f"an EFI partition of {format_size(self.esp_size)} leaves too little of "
+                             f"{format_size(self.size)} for the root filesystem")
+        return self
+
 
 
 class FlavourKernel(Strict):
-    package: str | None = Field(
+    package: PackageName | None = Field(
         default=None, description="Kernel package for this flavour, instead of the channel's (kernel.stable/lts)."
     )
-    cmdline: list[str] = Field(default_factory=list, description="Kernel command line arguments added.")
-    initramfs_modules: list[str] = Field(default_factory=list, description="Initramfs modules added.")
+    cmdline: list[KernelArg] = Field(default_factory=list, description="Kernel command line arguments added.")
+    initramfs_modules: list[ModuleName] = Field(default_factory=list, description="Initramfs modules added.")
+
+    _unique = field_validator("cmdline", "initramfs_modules")(unique)
 
 
 class Flavour(Strict):
     """A variant of the image that overrides any image setting: lists add to the definition's (a file with the
     same path replaces the definition's), tables replace just the keys they set, plain values replace."""
 
-    description: str = Field(default="", description="What the flavour is for (release page).")
-    instance_type: str | None = Field(default=None, description="Suggested instance type (release page).")
-    hostname: str | None = None
-    timezone: str | None = None
-    locale: str | None = None
+    description: Description = Field(default="", description="What the flavour is for (release page).")
+    instance_type: InstanceType | None = Field(default=None, description="Suggested instance type (release page).")
+    hostname: Hostname | None = None
+    timezone: Timezone | None = None
+    locale: Locale | None = None
     kernel: FlavourKernel = Field(default_factory=FlavourKernel)
     packages: Packages = Field(default_factory=Packages, description="Packages this flavour adds/removes.")
     services: Services = Field(default_factory=Services, description="Units this flavour enables/disables.")
@@ -230,12 +303,23 @@ class Flavour(Strict):
     firstboot: FirstBoot | None = Field(default=None, description="First-boot settings this flavour changes.")
     disk: Disk | None = Field(default=None, description="Disk settings this flavour changes.")
 
+    _files = field_validator("files")(_unique_paths)
+
 
 class ArchitectureKernel(Strict):
-    stable: str | None = Field(default=None, description="Kernel package of the 'stable' channel on this architecture.")
-    lts: str | None = Field(default=None, description="Kernel package of the 'lts' channel on this architecture.")
-    cmdline: list[str] = Field(default_factory=list, description="Kernel command line arguments added.")
-    initramfs_modules: list[str] = Field(default_factory=list, description="Initramfs modules added.")
+    stable: PackageName | None = Field(
+        default=None, description="Kernel package of the 'stable' channel on this architecture."
+    )
+    lts: PackageName | None = Field(
+        default=None, description="Kernel package of the 'lts' channel on this architecture."
+    )
+    ec2: PackageName | None = Field(
+        default=None, description="Kernel package of the 'ec2' channel on this architecture."
+    )
+    cmdline: list[KernelArg] = Field(default_factory=list, description="Kernel command line arguments added.")
+    initramfs_modules: list[ModuleName] = Field(default_factory=list, description="Initramfs modules added.")
+
+    _unique = field_validator("cmdline", "initramfs_modules")(unique)
 
 
 class ArchitectureSettings(Strict):
@@ -244,43 +328,56 @@ class ArchitectureSettings(Strict):
 
     kernel: ArchitectureKernel = Field(default_factory=ArchitectureKernel)
     packages: Packages = Field(default_factory=Packages, description="Packages added/removed on this architecture.")
-    mirrors: list[str] = Field(
+    mirrors: list[MirrorUrl] = Field(
         default_factory=list, description="Package mirrors for this architecture, instead of the definition's."
     )
 
 
 class Exclude(Strict):
-    release: str | None = None
+    release: ReleaseName | None = None
     root_device: RootDevice | None = None
     virtualization: Virtualization | None = None
     architecture: Architecture | None = None
-    flavour: str | None = None
+    flavour: FlavourRef | None = None
     kernel: KernelChannel | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Exclude:
+        if not self.model_fields_set:
+            raise ValueError("an empty exclude rule would exclude every combination: name at least one value")
+        return self
 
 
 class Matrix(Strict):
-    release: list[str] = Field(default_factory=list, description="Releases (default: the top-level release).")
+    release: list[ReleaseName] = Field(default_factory=list, description="Releases (default: the top-level release).")
     root_device: list[RootDevice] = Field(default_factory=_ebs)
     virtualization: list[Virtualization] = Field(default_factory=_hvm)
     architecture: list[Architecture] = Field(default_factory=list, description="Default: top-level one.")
-    flavour: list[str] = Field(default_factory=lambda: ["default"])
+    flavour: list[FlavourRef] = Field(default_factory=lambda: ["default"])
     kernel: list[KernelChannel] = Field(default_factory=_stable)
     exclude: list[Exclude] = Field(default_factory=list, description="Combinations left out.")
+
+    @field_validator("release", "root_device", "virtualization", "architecture", "flavour", "kernel")
+    @classmethod
+    def _values(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("an empty list gives no variants: list at least one value (or leave the key out)")
+        return unique(values)
 
 
 class Definition(Strict):
     """A whole image definition file."""
 
-    name: str = Field(description="Image family name, used in AMI names: NAME-VARIANT-RELEASEID.")
-    description: str = Field(default="", description="AMI description.")
+    name: ImageFamily = Field(description="Image family name, used in AMI names: NAME-VARIANT-RELEASEID.")
+    description: Description = Field(default="", description="AMI description (at most 255 characters).")
     distro: Distro
-    release: str = Field(description="Distro release: 'rolling' for Arch, a suite for Debian.")
+    release: ReleaseName = Field(description="Distro release: 'rolling' for Arch, a suite for Debian.")
     package_manager: str | None = Field(default=None, description="Must be the distro's package manager.")
     architecture: Architecture = "x86_64"
     init: Literal["systemd", "sysvinit"] = "systemd"
-    hostname: str = Field(default="localhost", description="Hostname until metadata sets one.")
-    timezone: str = "UTC"
-    locale: str = "C.UTF-8"
+    hostname: Hostname = Field(default="localhost", description="Hostname until metadata sets one (RFC 1123, <= 64).")
+    timezone: Timezone = Field(default="UTC", description="IANA time zone (checked against the host's zoneinfo).")
+    locale: Locale = Field(default="C.UTF-8", description="glibc locale (checked against glibc's SUPPORTED list).")
     kernel: Kernel
     packages: Packages = Field(default_factory=Packages)
     services: Services = Field(default_factory=Services)
@@ -289,11 +386,12 @@ class Definition(Strict):
     network: Network = Field(default_factory=Network)
     firstboot: FirstBoot = Field(default_factory=FirstBoot)
     repositories: list[Repository] = Field(default_factory=list, description="Extra package repositories.")
-    mirrors: list[str] = Field(
+    mirrors: list[MirrorUrl] = Field(
         default_factory=list, description="Package mirrors (default: $ARCHAMI_ARCH_MIRROR or the distro's)."
     )
     disk: Disk = Field(default_factory=Disk)
-    flavours: dict[str, Flavour] = Field(default_factory=dict)
+    reproducible: Reproducible = Field(default_factory=Reproducible, description="Pinned time stamps and packages.")
+    flavours: dict[FlavourName, Flavour] = Field(default_factory=dict)
     architectures: dict[Architecture, ArchitectureSettings] = Field(
         default_factory=dict, description="Per-architecture settings, e.g. [architectures.aarch64] kernel.stable."
     )
@@ -303,17 +401,42 @@ class Definition(Strict):
         description="Where and how the AMIs are published; `archami publish`/`release` flags override it.",
     )
 
-    @field_validator("name")
+    _files = field_validator("files")(_unique_paths)
+    _mirrors = field_validator("mirrors")(unique)
+
+    @field_validator("package_manager")
     @classmethod
-    def _name(cls, name: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
-            raise ValueError("use lower-case letters, digits and '-' (AMI names are built from it)")
-        return name
+    def _package_manager(cls, value: str | None, info: ValidationInfo) -> str | None:
+        known = {r.package_manager for r in ALL_RULES}
+        if value is not None and value not in known:
+            raise ValueError(f"{value!r} is not {' or '.join(repr(r.package_manager) for r in ALL_RULES)}")
+        rules = distro_rules(info)
+        if value is not None and rules is not None and value != rules.package_manager:
+            raise ValueError(f"{rules.name} uses {rules.package_manager}, not {value}")
+        return value
+
+    @field_validator("init")
+    @classmethod
+    def _systemd(cls, init: str) -> str:
+        if init == "sysvinit":
+            raise ValueError(
+                "sysvinit is not supported: Arch Linux no longer packages it and archami's first-boot agent "
+                "runs as systemd units; use init = \"systemd\""
+            )
+        return init
+
+    @field_validator("repositories")
+    @classmethod
+    def _repositories(cls, repositories: list[Repository], info: ValidationInfo) -> list[Repository]:
+        rules = distro_rules(info)
+        if repositories and rules is not None and rules.repository_name is None:
+            raise ValueError(rules.repository_error(repositories[0].name) or "not supported")
+        unique([r.name for r in repositories])
+        return repositories
 
     @field_validator("flavours")
     @classmethod
     def _flavour_names(cls, flavours: dict[str, Flavour]) -> dict[str, Flavour]:
-        for name in flavours:
-            if not _FLAVOUR_NAME.match(name) or name == "default":
-                raise ValueError(f"{name!r} is not a flavour name (lower-case word, not 'default')")
+        if "default" in flavours:
+            raise ValueError("'default' is the name of the unflavoured variant, not a flavour name")
         return flavours

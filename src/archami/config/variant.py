@@ -52,8 +52,9 @@ class Variant(BaseModel):
 
     @property
     def boot_mode(self) -> str:
-        """EC2 BootMode: hvm disks carry GRUB for BIOS and UEFI (x86_64), aarch64 is UEFI only."""
-        if self.virtualization == "paravirtual":
+        """EC2 BootMode: hvm disks carry GRUB for BIOS and UEFI (x86_64), aarch64 is UEFI only. Paravirtual,
+        instance-store (Xen instance types only) and i386 AMIs (UEFI is x86_64 and arm64 only) boot BIOS."""
+        if self.virtualization == "paravirtual" or self.root_device == "instance-store" or self.architecture == "i686":
             return "legacy-bios"
         if self.architecture == "aarch64":
             return "uefi"

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from archami.config.schema import Repository
+from archami.distro.rules import ARCH, PACMAN_DEFAULT_SIGLEVEL, PACMAN_REPOSITORY
 from archami.errors import ArchamiError
+from archami.safetext import matching, token
 
 MIRROR_ENV = "ARCHAMI_ARCH_MIRROR"
 # Arch Linux ARM (aarch64) has its own mirrors, laid out $arch/$repo instead of Arch's $repo/os/$arch.
@@ -43,20 +45,10 @@ def mirror_layout_error(url: str, architecture: str) -> str | None:
     return None
 
 # Signature checking archami never loosens: every package signed by a trusted key; databases are
-# checked when signed (Arch and Arch Linux ARM sign packages, not their databases).
-DEFAULT_SIGLEVEL = "Required DatabaseOptional"
-
-# Per-repository SigLevel tokens that would be weaker than DEFAULT_SIGLEVEL.
-_WEAKENING_TOKENS = {
-    "Never", "Optional", "TrustAll",
-    "PackageNever", "PackageOptional", "PackageTrustAll",
-    "DatabaseNever", "DatabaseTrustAll",
-}
-_KNOWN_TOKENS = _WEAKENING_TOKENS | {
-    "Required", "TrustedOnly",
-    "PackageRequired", "PackageTrustedOnly",
-    "DatabaseRequired", "DatabaseOptional", "DatabaseTrustedOnly",
-}
+# checked when signed (Arch and Arch Linux ARM sign packages, not their databases). The SigLevel words are in
+# distro/rules.py.
+DEFAULT_SIGLEVEL = PACMAN_DEFAULT_SIGLEVEL
+_MODULE = re.compile(r"[A-Za-z0-9_-]{1,55}")
 
 # HOOKS without `autodetect`: the build host's hardware says nothing about an EC2 instance's.
 MKINITCPIO_HOOKS: tuple[str, ...] = (
@@ -81,21 +73,28 @@ def mirrors_for(
 
 def check_siglevel(repository: Repository) -> str:
     """A repository's SigLevel, refused when it would weaken archami's default checking."""
-    tokens = repository.siglevel.split()
-    unknown = [t for t in tokens if t not in _KNOWN_TOKENS]
-    if unknown:
-        raise ArchamiError(f"repository {repository.name!r}: unknown SigLevel {' '.join(unknown)!r}")
-    weak = [t for t in tokens if t in _WEAKENING_TOKENS]
-    if weak:
-        raise ArchamiError(
-            f"repository {repository.name!r}: SigLevel {' '.join(weak)!r} is weaker than "
-            f"{DEFAULT_SIGLEVEL!r}; archami only allows stricter per-repository levels"
-        )
-    return " ".join(tokens)
+    assert ARCH.siglevel_error is not None
+    problem = ARCH.siglevel_error(repository.siglevel)
+    if problem:
+        raise ArchamiError(f"repository {repository.name!r}: {problem}")
+    return " ".join(repository.siglevel.split())
+
+
+def check_repository_name(name: str) -> str:
+    """A section name pacman reads back as exactly this repository (no ']', newline or second section)."""
+    matching(name, PACMAN_REPOSITORY, "pacman repository name")
+    if name == "options":
+        raise ArchamiError("'options' is pacman.conf's own section, not a repository name")
+    return name
+
+
+def _server(url: str) -> str:
+    return f"Server = {token(url, 'pacman Server URL')}"
 
 
 def _repository_section(repository: Repository) -> list[str]:
-    return [f"[{repository.name}]", f"SigLevel = {check_siglevel(repository)}", f"Server = {repository.server}", ""]
+    name = check_repository_name(repository.name)
+    return [f"[{name}]", f"SigLevel = {check_siglevel(repository)}", _server(repository.server), ""]
 
 
 def pacman_conf(
@@ -129,7 +128,7 @@ def pacman_conf(
         problem = mirror_layout_error(url, architecture)
         if problem:
             raise ArchamiError(problem)
-    names = [r.name for r in repositories]
+    names = [check_repository_name(r.name) for r in repositories]
     clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(distro_repositories)))
     if clash:
         raise ArchamiError(f"repository names used twice: {', '.join(clash)}")
@@ -139,10 +138,10 @@ def pacman_conf(
         ("DBPath", db_path), ("CacheDir", cache_dir), ("GPGDir", gpg_dir), ("LogFile", log_file),
     ):
         if value is not None:
-            lines.append(f"{key} = {value}{'/' if key in ('DBPath', 'CacheDir', 'GPGDir') else ''}")
-    lines += [f"HookDir = {d}/" for d in hook_dirs]
+            lines.append(f"{key} = {token(str(value), key)}{'/' if key in ('DBPath', 'CacheDir', 'GPGDir') else ''}")
+    lines += [f"HookDir = {token(str(d), 'HookDir')}/" for d in hook_dirs]
     lines += [
-        f"Architecture = {architecture}",
+        f"Architecture = {token(architecture, 'Architecture')}",
         "CheckSpace",
         f"ParallelDownloads = {parallel_downloads}",
         f"SigLevel = {DEFAULT_SIGLEVEL}",
@@ -152,11 +151,11 @@ def pacman_conf(
         if repository.first:
             lines += _repository_section(repository)
     for name in distro_repositories:
-        lines.append(f"[{name}]")
+        lines.append(f"[{check_repository_name(name)}]")
         if mirrorlist_path is not None:
-            lines.append(f"Include = {mirrorlist_path}")
+            lines.append(f"Include = {token(mirrorlist_path, 'Include path')}")
         else:
-            lines += [f"Server = {url}" for url in mirrors]
+            lines += [_server(url) for url in mirrors]
         lines.append("")
     for repository in repositories:
         if not repository.first:
@@ -167,7 +166,7 @@ def pacman_conf(
 def mirrorlist(mirrors: Sequence[str], header: str = "") -> str:
     """An /etc/pacman.d/mirrorlist: one `Server = ` line per mirror, in preference order."""
     lines = ["# Generated by archami."] + [f"# {line}" for line in header.splitlines()]
-    lines += [f"Server = {url}" for url in mirrors]
+    lines += [_server(url) for url in mirrors]
     return "\n".join(lines) + "\n"
 
 
@@ -182,9 +181,10 @@ def mkinitcpio_conf(modules: Sequence[str], hooks: Sequence[str] = MKINITCPIO_HO
     marks one optional (skipped when the kernel has no such module)."""
     if "autodetect" in hooks:
         raise ArchamiError("mkinitcpio HOOKS must not contain 'autodetect' for a cloud image")
-    bad = [m for m in modules if not re.fullmatch(r"[A-Za-z0-9_-]+\??", m)]
+    bad = [m for m in modules if not _MODULE.fullmatch(m.removesuffix("?"))]
+    bad += [h for h in hooks if not _MODULE.fullmatch(h)]
     if bad:
-        raise ArchamiError(f"invalid initramfs module name(s): {', '.join(bad)}")
+        raise ArchamiError(f"invalid initramfs module or hook name(s): {', '.join(map(repr, bad))}")
     return (
         "# Generated by archami: no 'autodetect' hook, so the initramfs does not depend on the build host.\n"
         f"MODULES=({' '.join(modules)})\n"

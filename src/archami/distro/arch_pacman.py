@@ -12,13 +12,13 @@ import logging
 import re
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
 from archami.errors import ArchamiError
+from archami.runner import CommandError, run_with_api_mounts
 from archami.runner import run_in_root as _run_in_root
-from archami.runner import run_with_api_mounts
 
 # pacman exits 0 when an install scriptlet or hook fails (e.g. no /bin/sh in the root); these lines in
 # its output are the only sign of it.
@@ -102,7 +102,17 @@ def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *,
     if not packages:
         raise ArchamiError("no packages to install")
     flags = "-Sy" if refresh else "-S"
-    run_pacman(paths, [flags, "--needed", *packages], log, what=f"pacman {flags} {' '.join(packages)}")
+    what = f"pacman {flags} {' '.join(packages)}"
+    try:
+        run_pacman(paths, [flags, "--needed", *packages], log, what=what)
+    except CommandError as exc:
+        # The package cache is shared between builds and keyed by file name: a repository rebuilt with another
+        # key (archami's own `ec2`, same version) finds the old file there, which fails its new signature.
+        # pacman deletes such a file (--noconfirm says yes), so one more try downloads the right one.
+        if "is corrupted (invalid or corrupted package (PGP signature))" not in str(exc):
+            raise
+        log.warning("a cached package failed its signature (pacman removed it): downloading again")
+        run_pacman(paths, [flags, "--needed", *packages], log, what=what)
 
 
 def download(paths: PacmanPaths, package: str, log: logging.Logger) -> Path:
@@ -125,9 +135,21 @@ _PACKAGE_SUFFIXES = (".pkg.tar.zst", ".pkg.tar.xz", ".pkg.tar.gz", ".pkg.tar.bz2
 
 def download_pinned(paths: PacmanPaths, package: str, sha256: str, log: logging.Logger) -> Path:
     """Fetch one package by the URL the mirror's database gives, trusted by its pinned checksum instead of a
-    signature (for the keyring package when the host's keyring cannot verify it). Refused on a mismatch."""
-    run_pacman(paths, ["-Sy"], log, what="pacman -Sy")
-    urls = run_pacman(paths, ["-Sp", "-dd", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    signature (for the keyring package when the host's keyring cannot verify it). Refused on a mismatch.
+
+    A mirror that signs its databases signs them with the keys the host cannot verify either, so the
+    database is read unchecked here (it only names the URL; the checksum is the trust) and then dropped:
+    the install that follows downloads it again and checks it with the refreshed keyring."""
+    unchecked = paths.config.with_name(paths.config.name + ".unchecked-db")
+    unchecked.write_text(re.sub(r"^(\s*SigLevel\s*=.*)$", r"\1 DatabaseNever", paths.config.read_text(), flags=re.M))
+    lookup = replace(paths, config=unchecked)
+    try:
+        run_pacman(lookup, ["-Sy"], log, what="pacman -Sy")
+        urls = run_pacman(lookup, ["-Sp", "-dd", "--print-format", "%l", package], log, what=f"pacman -Sp {package}")
+    finally:
+        unchecked.unlink(missing_ok=True)
+        for database in (p for p in (paths.db_path / "sync").glob("*") if p.is_file()):
+            database.unlink()
     (url,) = [line.strip() for line in urls.splitlines() if line.strip().endswith(_PACKAGE_SUFFIXES)] or [""]
     if not url:
         raise ArchamiError(f"the mirror's database has no {package}")

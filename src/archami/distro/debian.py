@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import logging
 import os
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -22,6 +23,7 @@ from archami.distro.rules import DEBIAN
 from archami.errors import ArchamiError
 from archami.hosttools import require, tool_path
 from archami.runner import run, run_in_root
+from archami.safetext import matching
 
 MIRROR_ENV = "ARCHAMI_DEBIAN_MIRROR"
 DEB_ARCH = DEBIAN.architectures
@@ -144,7 +146,7 @@ class DebianBackend(DistroBackend):
             f"# Written by archami: no host autodetection, modules from the image definition.\n"
             f"MODULES=list\nCOMPRESS={compress}\n"
         )
-        (conf / "modules").write_text("# Written by archami (kernel.initramfs_modules)\n" + "\n".join(modules) + "\n")
+        (conf / "modules").write_text(initramfs_modules_text(modules))
         for version in _kernel_versions(ctx.root):
             initrd = ctx.root / f"boot/initrd.img-{version}"
             cached = ctx.cache / "initramfs" / f"initrd.img-{version}-{initramfs_key(ctx, version)[:24]}"
@@ -153,7 +155,9 @@ class DebianBackend(DistroBackend):
                 shutil.copyfile(cached, initrd)
             else:
                 mode = "-u" if initrd.exists() else "-c"
-                run_in_root(ctx.root, ["update-initramfs", mode, "-k", version], ctx.log)
+                # mkinitramfs honours SOURCE_DATE_EPOCH (file times, cpio --reproducible, no threads).
+                run_in_root(ctx.root, [*_env_prefix(ctx), "update-initramfs", mode, "-k", version], ctx.log,
+                            what="update-initramfs")
                 _store_atomically(initrd, cached)
             # Debian's own tool keeps /vmlinuz and /initrd.img pointing at the newest kernel.
             run_in_root(ctx.root, ["linux-update-symlinks", "install", version, f"/boot/vmlinuz-{version}"], ctx.log)
@@ -203,6 +207,16 @@ class DebianBackend(DistroBackend):
                     path.unlink()
 
 
+def initramfs_modules_text(modules: list[str]) -> str:
+    """initramfs-tools' modules file: one module name per line (a name with a space or newline is refused)."""
+    for name in modules:
+        matching(name, _MODULE, "kernel module name")
+    return "# Written by archami (kernel.initramfs_modules)\n" + "".join(f"{m}\n" for m in modules)
+
+
+_MODULE = re.compile(r"[A-Za-z0-9_-]{1,55}")
+
+
 # What an initramfs is made from, besides the packages: configuration the definition's files may touch.
 _INITRAMFS_CONFIG_DIRS = ("etc/initramfs-tools", "etc/modprobe.d", "usr/lib/modprobe.d", "etc/udev/rules.d")
 
@@ -211,6 +225,7 @@ def initramfs_key(ctx: BuildContext, version: str) -> str:
     """Digest of everything the initramfs is built from: every installed package version (dpkg's status
     file), the kernel version, and the initramfs/modprobe/udev configuration in the root."""
     digest = hashlib.sha256(version.encode())
+    digest.update(repr(sorted(ctx.env.items())).encode())  # SOURCE_DATE_EPOCH is in every file's time stamp
     digest.update((ctx.root / "var/lib/dpkg/status").read_bytes())
     for directory in _INITRAMFS_CONFIG_DIRS:
         base = ctx.root / directory
@@ -218,6 +233,11 @@ def initramfs_key(ctx: BuildContext, version: str) -> str:
             if path.is_file():
                 digest.update(str(path.relative_to(ctx.root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def _env_prefix(ctx: BuildContext) -> list[str]:
+    """`env K=V ...` for a command in the root (run_in_root gives it a clean environment)."""
+    return ["env", *(f"{k}={v}" for k, v in sorted(ctx.env.items()))] if ctx.env else []
 
 
 def _store_atomically(source: Path, target: Path) -> None:

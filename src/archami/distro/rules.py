@@ -7,10 +7,50 @@ carry the same rules as their `rules` attribute and add what building needs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Comparator = Callable[[str, str], int]
+
+# Package names as each distro's own tools define them, matched against the whole string (re.fullmatch):
+# - makepkg (PKGBUILD(5)): alphanumerics and @ . _ + -, not starting with a hyphen or a dot;
+# - Debian Policy 5.6.1: lower-case letters, digits, + - and ., at least two characters, starting with
+#   an alphanumeric (no architecture qualifiers, versions or "/suite": a definition names packages only).
+# Neither sets a length limit; 128 characters is archami's (a name is also a file name in caches).
+PACMAN_PACKAGE = re.compile(r"[A-Za-z0-9@_+][A-Za-z0-9@._+-]{0,127}")
+DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]{1,127}")
+# A Debian suite or codename ("bookworm", "trixie", "sid", "stable"): part of variant ids and AMI names.
+DEBIAN_RELEASE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+# A pacman repository name is a section of pacman.conf and the database file NAME.db: a plain word.
+PACMAN_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,63}")
+
+# pacman's per-repository SigLevel tokens (pacman.conf(5)); those weaker than archami's default are refused.
+PACMAN_WEAKENING_SIGLEVELS = frozenset({
+    "Never", "Optional", "TrustAll",
+    "PackageNever", "PackageOptional", "PackageTrustAll",
+    "DatabaseNever", "DatabaseTrustAll",
+})
+PACMAN_SIGLEVELS = PACMAN_WEAKENING_SIGLEVELS | {
+    "Required", "TrustedOnly",
+    "PackageRequired", "PackageTrustedOnly",
+    "DatabaseRequired", "DatabaseOptional", "DatabaseTrustedOnly",
+}
+PACMAN_DEFAULT_SIGLEVEL = "Required DatabaseOptional"
+
+
+def _pacman_siglevel_error(siglevel: str) -> str | None:
+    tokens = siglevel.split()
+    if not tokens:
+        return "is empty (use 'Required')"
+    unknown = [t for t in tokens if t not in PACMAN_SIGLEVELS]
+    if unknown:
+        return f"unknown SigLevel {' '.join(unknown)!r} (known: {', '.join(sorted(PACMAN_SIGLEVELS))})"
+    weak = [t for t in tokens if t in PACMAN_WEAKENING_SIGLEVELS]
+    if weak:
+        return (f"SigLevel {' '.join(weak)!r} is weaker than {PACMAN_DEFAULT_SIGLEVEL!r}; archami only allows "
+                "stricter per-repository levels")
+    return None
 
 
 def _pacman_compare(a: str, b: str) -> int:
@@ -60,11 +100,38 @@ class DistroRules:
     # Host tools this distro's backend runs, for `archami doctor`:
     # (name, purpose, Debian/Ubuntu package, Arch package, command or None, file or None).
     host_tools: tuple[tuple[str, str, str, str, str | None, str | None], ...] = ()
+    # Names, matched whole: packages (and kernel packages), releases, extra repositories (None: this distro
+    # takes no extra repositories in a definition).
+    package_name: re.Pattern[str] = PACMAN_PACKAGE
+    package_name_rule: str = ""  # the rule in words, for error messages
+    release_name: re.Pattern[str] | None = None
+    repository_name: re.Pattern[str] | None = None
+    reserved_repository_names: tuple[str, ...] = ()  # the distro's own repositories, and section names
+    siglevel_error: Callable[[str], str | None] | None = None
+    # The initramfs tool's mark of an optional module ("name?": skipped when the kernel has none), or None.
+    optional_module_suffix: str | None = None
 
     def release_error(self, release: str) -> str | None:
         """Why `release` is not a release of this distro, or None."""
         if self.only_release is not None and release != self.only_release:
             return f"{self.title} has one release: {self.only_release!r}"
+        if self.release_name is not None and not self.release_name.fullmatch(release):
+            return f"{release!r} is not a {self.title} release name (lower-case letters, digits and '-')"
+        return None
+
+    def package_error(self, name: str) -> str | None:
+        """Why `name` is not a package name of this distro, or None."""
+        if self.package_name.fullmatch(name):
+            return None
+        return f"{name!r} is not a valid package name for {self.title}: {self.package_name_rule}"
+
+    def repository_error(self, name: str) -> str | None:
+        if self.repository_name is None:
+            return f"extra repositories are not supported for {self.title} definitions"
+        if not self.repository_name.fullmatch(name):
+            return f"{name!r} is not a repository name (letters, digits, '_', '+', '-'; at most 64)"
+        if name in self.reserved_repository_names:
+            return f"{name!r} is the name of one of {self.title}'s own repositories or sections"
         return None
 
     def release_in_id(self, release: str) -> bool:
@@ -91,6 +158,12 @@ ARCH = DistroRules(
         ("archlinux-keyring", "verify Arch Linux package signatures", "archlinux-keyring", "archlinux-keyring",
          None, "/usr/share/keyrings/archlinux.gpg"),
     ),
+    package_name=PACMAN_PACKAGE,
+    package_name_rule="letters, digits and @ . _ + -, not starting with '-' or '.' (makepkg's rule)",
+    repository_name=PACMAN_REPOSITORY,
+    reserved_repository_names=("options", "core", "extra", "multilib", "testing", "core-testing", "extra-testing"),
+    siglevel_error=_pacman_siglevel_error,
+    optional_module_suffix="?",  # mkinitcpio v41
 )
 
 DEBIAN = DistroRules(
@@ -108,6 +181,10 @@ DEBIAN = DistroRules(
         ("debian-archive-keyring", "verify Debian archive signatures", "debian-archive-keyring",
          "debian-archive-keyring", None, "/usr/share/keyrings/debian-archive-keyring.gpg"),
     ),
+    package_name=DEBIAN_PACKAGE,
+    package_name_rule="lower-case letters, digits and + - ., at least two, starting with a letter or digit "
+    "(Debian Policy 5.6.1)",
+    release_name=DEBIAN_RELEASE,
 )
 
 ALL_RULES = (ARCH, DEBIAN)

@@ -79,10 +79,16 @@ def install_into(root: Path, spec: ImageSpec, backend: DistroBackend, log: loggi
     """Copy the agent into `root`, write its settings, install and enable its systemd units."""
     target = root / AGENT_DIR.lstrip("/")
     agent_target = target / AGENT_PACKAGE
-    if agent_target.exists():
-        shutil.rmtree(agent_target)
-    agent_target.mkdir(parents=True, mode=0o755)
-    for path, data in agent_files():
+    files = agent_files()
+    # Files of another agent version go; identical ones stay as they are (see _write).
+    wanted = {root / path.lstrip("/") for path, _ in files}
+    if agent_target.is_dir():
+        for stale in agent_target.glob("*.py"):
+            if stale not in wanted:
+                stale.unlink()
+        shutil.rmtree(agent_target / "__pycache__", ignore_errors=True)
+    agent_target.mkdir(parents=True, mode=0o755, exist_ok=True)
+    for path, data in files:
         _write(root / path.lstrip("/"), data, 0o644)
 
     settings = agent_settings(spec, backend)
@@ -104,8 +110,11 @@ def install_into(root: Path, spec: ImageSpec, backend: DistroBackend, log: loggi
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
+    """Write unless the file already holds exactly this (installed by the archami-firstboot package: its
+    owner's `pacman -Qkk` would flag a rewritten file's modification time)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    if not (path.is_file() and not path.is_symlink() and path.read_bytes() == data):
+        path.write_bytes(data)
     path.chmod(mode)
 
 
@@ -119,5 +128,7 @@ def _precompile(root: Path, target: Path, log: logging.Logger) -> None:
         log.info("agent not byte-compiled (no python3 in the image or not root)")
         return
     inside = "/" + str(target.relative_to(root))
-    run_in_root(root, ["/usr/bin/python3", "-I", "-m", "compileall", "-q", inside], log,
-                what="byte-compiling the first-boot agent")
+    # checked-hash: the .pyc records the source's hash, not its mtime, so two builds write the same bytes
+    # (and a changed source is still noticed on import).
+    run_in_root(root, ["/usr/bin/python3", "-I", "-m", "compileall", "-q", "--invalidation-mode", "checked-hash",
+                       inside], log, what="byte-compiling the first-boot agent")

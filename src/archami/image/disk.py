@@ -19,7 +19,7 @@ from pathlib import Path
 
 from archami.errors import ArchamiError
 from archami.hosttools import require
-from archami.image import grub
+from archami.image import grub, reproducible
 from archami.image.layout import SECTOR, DiskLayout, PlannedPartition
 from archami.image.steps import grub_platform_dir
 from archami.runner import run, run_in_root
@@ -59,10 +59,18 @@ def write_partition_table(image: Path, layout: DiskLayout, log: logging.Logger) 
         raise ArchamiError(f"partition table check failed: wrote {want}, read back {got}")
 
 
-def make_ext4(image: Path, part: PlannedPartition, root: Path, log: logging.Logger) -> None:
+def make_ext4(image: Path, part: PlannedPartition, root: Path, log: logging.Logger, epoch: int | None = None) -> None:
+    """mkfs.ext4 -d from `root`. With `epoch` the filesystem is reproducible: mtimes clamped to it, mkfs's
+    own clock set to it, and every inode's atime and ctime set to it afterwards (image/reproducible.py)."""
     assert part.fs_uuid is not None
+    extended = [f"offset={part.start}"] + ([f"hash_seed={part.hash_seed}"] if part.hash_seed else [])
+    if epoch is not None:
+        log.info("file times: %d entries newer than %d clamped", reproducible.clamp_times(root, epoch), epoch)
     run(["mkfs.ext4", "-F", "-q", "-t", "ext4", "-O", EXT4_FEATURES, "-d", root, "-U", part.fs_uuid,
-         "-L", part.fs_label or "root", "-E", f"offset={part.start}", image, f"{part.size // 1024}k"], log)
+         "-L", part.fs_label or "root", "-E", ",".join(extended), image, f"{part.size // 1024}k"], log,
+        env=reproducible.ext4_env(epoch))
+    if epoch is not None:
+        reproducible.fix_inode_times(f"{image}?offset={part.start}", epoch, log)
 
 
 def make_esp(image: Path, part: PlannedPartition, log: logging.Logger) -> str:
@@ -70,14 +78,17 @@ def make_esp(image: Path, part: PlannedPartition, log: logging.Logger) -> str:
     image spec `image@@offset`."""
     assert part.fs_uuid is not None
     volume_id = part.fs_uuid.replace("-", "")
-    run(["mkfs.fat", "-F", "32", "-s", "1", "-n", part.fs_label or "EFI", "-i", volume_id,
+    # --invariant fixes mkfs.fat's time stamps; it also sets a constant volume id, so -i must come after it.
+    run(["mkfs.fat", "-F", "32", "-s", "1", "-n", part.fs_label or "EFI", "--invariant", "-i", volume_id,
          "--offset", str(part.start_sector), "-h", str(part.start_sector), image, str(part.size // 1024)], log)
     return f"{image}@@{part.start}"
 
 
-def _mtools_env() -> dict[str, str]:
-    # mtools refuses some valid-but-unusual geometries unless told not to check.
-    return {"MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
+def _mtools_env(epoch: int | None = None) -> dict[str, str]:
+    # mtools refuses some valid-but-unusual geometries unless told not to check; it dates what it writes
+    # SOURCE_DATE_EPOCH when that is set.
+    env = {"MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
+    return env if epoch is None else {**env, reproducible.EPOCH_ENV: str(epoch)}
 
 
 def build_core_images(
@@ -123,18 +134,23 @@ def install_bios_grub(image: Path, layout: DiskLayout, core_img: Path, boot_img:
 
 
 def install_efi_grub(
-    esp_spec: str, efi_binary: Path, log: logging.Logger, efi_path: str = "EFI/BOOT/BOOTX64.EFI"
+    esp_spec: str, efi_binary: Path, log: logging.Logger, epoch: int | None = None,
+    efi_path: str = "EFI/BOOT/BOOTX64.EFI",
 ) -> None:
-    env = _mtools_env()
+    env = _mtools_env(epoch)
     directories = [f"::/{'/'.join(efi_path.split('/')[:i])}" for i in range(1, efi_path.count("/") + 1)]
     run(["mmd", "-i", esp_spec, *directories], log, env=env)
-    run(["mcopy", "-i", esp_spec, efi_binary, f"::/{efi_path}"], log, env=env)
+    if epoch is not None:
+        os.utime(efi_binary, (epoch, epoch))  # mcopy -m keeps the file's mtime
+    run(["mcopy", "-m", "-i", esp_spec, efi_binary, f"::/{efi_path}"], log, env=env)
 
 
 def assemble(
-    image: Path, layout: DiskLayout, root: Path, work: Path, log: logging.Logger, architecture: str = "x86_64"
+    image: Path, layout: DiskLayout, root: Path, work: Path, log: logging.Logger, epoch: int | None = None,
+    architecture: str = "x86_64",
 ) -> DiskReport:
-    """Write `image` (created sparse, replaced if present) from `layout` and the populated `root`."""
+    """Write `image` (created sparse, replaced if present) from `layout` and the populated `root`; with
+    `epoch` (SOURCE_DATE_EPOCH) every time stamp in it is derived from that, so equal inputs give equal bytes."""
     require("mkfs.ext4")
     image.unlink(missing_ok=True)
     with image.open("wb") as f:
@@ -147,16 +163,16 @@ def assemble(
         if layout.has("bios") != any(not t.is_efi for t in targets):
             raise ArchamiError(f"the disk layout does not fit {architecture}'s GRUB targets (BIOS boot partition)")
         images = build_core_images(root, work, layout.root.fs_uuid, log, architecture)
-        make_ext4(image, layout.root, root, log)
+        make_ext4(image, layout.root, root, log, epoch)
         esp_spec = make_esp(image, layout.part("esp"), log)
         for target in targets:
             if target.efi_path is not None:
-                install_efi_grub(esp_spec, images[target.platform], log, target.efi_path)
+                install_efi_grub(esp_spec, images[target.platform], log, epoch, target.efi_path)
             else:
                 moddir, _own = grub_platform_dir(root, target.platform)
                 install_bios_grub(image, layout, images[target.platform], moddir / "boot.img")
     else:
-        make_ext4(image, layout.root, root, log)
+        make_ext4(image, layout.root, root, log, epoch)
     # The image is sparse by construction: created by truncate, then only what mkfs, mtools and GRUB
     # write is allocated. (`fallocate --dig-holes` over the result freed ~1 MB and cost 4-15 s here.)
     st = image.stat()

@@ -8,11 +8,14 @@ util/setup.c; they have been stable since GRUB 1.98.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
+from archami.image.pvgrub import PARAVIRTUAL_BOOT, pv_grub_boot
+from archami.safetext import matching, one_line
 
 SECTOR = 512
 # boot.img (the MBR code) fields, from grub/i386/pc/boot.h.
@@ -69,10 +72,26 @@ class GrubError(ArchamiError):
     pass
 
 
+# What may reach GRUB's (and pv-grub's) command lines unquoted: UUIDs, image paths, kernel arguments.
+_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")  # ext4 UUIDs, FAT volume ids
+_BOOT_PATH = re.compile(r"/[A-Za-z0-9_.+/-]{1,250}")
+_KERNEL_ARG = re.compile(r"[A-Za-z0-9_.,:=/+@%~^-]+")
+
+
+def grub_quote(text: str) -> str:
+    """`text` as one word of GRUB's shell-like script: single quotes keep everything literal except a single
+    quote, which is written as '\\'' (close, escaped quote, reopen), as in sh."""
+    return "'" + one_line(text, "GRUB menu title").replace("'", "'\\''") + "'"
+
+
+def _cmdline(cmdline: str) -> str:
+    return " ".join(matching(arg, _KERNEL_ARG, "kernel argument") for arg in cmdline.split())
+
+
 def early_config(root_fs_uuid: str) -> str:
     """Embedded in both core images: find the root filesystem by UUID and read its grub.cfg."""
     return (
-        f"search --no-floppy --fs-uuid --set=root {root_fs_uuid}\n"
+        f"search --no-floppy --fs-uuid --set=root {matching(root_fs_uuid, _UUID, 'filesystem UUID')}\n"
         "set prefix=($root)/boot/grub\n"
         "configfile $prefix/grub.cfg\n"
     )
@@ -104,13 +123,19 @@ def find_boot_files(root: Path) -> BootFiles:
     return BootFiles(f"/boot/{kernels[-1].name}", None)
 
 
+def _boot_files(boot: BootFiles) -> tuple[str, str | None]:
+    kernel = matching(boot.kernel, _BOOT_PATH, "kernel path")
+    return kernel, matching(boot.initrd, _BOOT_PATH, "initramfs path") if boot.initrd else None
+
+
 def grub_cfg(
     title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 1, *, serial: bool = True
 ) -> str:
     """/boot/grub/grub.cfg: one entry finding root by UUID. With `serial`, GRUB drives the PC serial port
     (COM1) itself beside the console; without (UEFI-only arm64), GRUB uses the firmware's console, which
     EC2's and QEMU's arm64 UEFI route to the serial port (there is no COM1 to drive there)."""
-    initrd = f"    initrd {boot.initrd}\n" if boot.initrd else ""
+    kernel, initrd_path = _boot_files(boot)
+    initrd = f"    initrd {initrd_path}\n" if initrd_path else ""
     terminals = (
         "serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n"
         if serial else "terminal_input console\nterminal_output console\n"
@@ -118,26 +143,30 @@ def grub_cfg(
     return (
         "# Written by archami. EC2 shows the serial console (get-console-output).\n"
         "set default=0\n"
-        f"set timeout={timeout}\n"
+        f"set timeout={int(timeout)}\n"
         f"{terminals}"
-        f"menuentry '{title}' --id archami {{\n"
-        f"    search --no-floppy --fs-uuid --set=root {root_fs_uuid}\n"
-        f"    linux {boot.kernel} {cmdline}\n"
+        f"menuentry {grub_quote(title)} --id archami {{\n"
+        f"    search --no-floppy --fs-uuid --set=root {matching(root_fs_uuid, _UUID, 'filesystem UUID')}\n"
+        f"    linux {kernel} {_cmdline(cmdline)}\n"
         f"{initrd}"
         "}\n"
     )
 
 
-def menu_lst(title: str, boot: BootFiles, cmdline: str) -> str:
-    """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax); (hd0) = the unpartitioned disk."""
-    initrd = f"initrd {boot.initrd}\n" if boot.initrd else ""
+def menu_lst(title: str, boot: BootFiles, cmdline: str, scheme: str = PARAVIRTUAL_BOOT.scheme) -> str:
+    """/boot/grub/menu.lst for pv-grub (GRUB legacy syntax), its root the device pv-grub reads for a disk of
+    this partition scheme (image/pvgrub.py: (hd0) for archami's unpartitioned disk). GRUB legacy takes the
+    rest of the `title` line as it is, so the title only has to be one line."""
+    pv = pv_grub_boot(scheme)
+    kernel, initrd_path = _boot_files(boot)
+    initrd = f"initrd {initrd_path}\n" if initrd_path else ""
     return (
-        "# Written by archami for pv-grub-hd0 (no partition table).\n"
+        f"# Written by archami for {pv.aki_name.rstrip('_*')} (partition scheme: {pv.scheme}).\n"
         "default 0\n"
         "timeout 1\n"
-        f"title {title}\n"
-        "root (hd0)\n"
-        f"kernel {boot.kernel} {cmdline}\n"
+        f"title {one_line(title, 'pv-grub menu title').strip() or 'archami'}\n"
+        f"root {pv.grub_root}\n"
+        f"kernel {kernel} {_cmdline(cmdline)}\n"
         f"{initrd}"
     )
 

@@ -16,12 +16,13 @@ The root partition carries the Discoverable Partitions type of its architecture,
 "the root partition of this machine" (systemd-gpt-auto-generator, systemd-repart, systemd-dissect) find it.
 
 paravirtual: pv-grub reads /boot/grub/menu.lst from the device given by the AKI it is started with.
-We choose the "hd0" layout: NO partition table, the ext4 filesystem is the whole disk (EC2 attaches it
-as /dev/sda1 = /dev/xvda1), so the pv-grub-hd0_* kernels apply. That keeps growing the root trivial
-(resize2fs only, nothing to repartition) and matches how EC2's own paravirtual AMIs were laid out.
+The layout is pvgrub.PARAVIRTUAL_BOOT's (the table the menu.lst and the AKI choice read too): NO partition
+table, the ext4 filesystem is the whole disk (EC2 attaches it as /dev/sda1 = /dev/xvda1), booted by the
+pv-grub-hd0_* kernels. That keeps growing the root trivial (resize2fs only, nothing to repartition) and
+matches how EC2's own paravirtual AMIs were laid out.
 
-UUIDs are derived from a seed (definition hash + variant id) so a rebuild of the same inputs gives the
-same identifiers; they are recorded in the manifest.
+UUIDs (and the ext4 directory hash seed) are derived from a seed (definition hash + variant id) so a
+rebuild of the same inputs gives the same identifiers; they are recorded in the manifest.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from archami.errors import ArchamiError
+from archami.image.pvgrub import PARAVIRTUAL_BOOT
 
 SECTOR = 512
 MIB = 1024 * 1024
@@ -70,6 +72,7 @@ class PlannedPartition:
     part_uuid: str | None  # GPT partition UUID
     fs_uuid: str | None  # ext4 UUID, or the FAT volume id as XXXX-XXXX
     fs_label: str | None
+    hash_seed: str | None = None  # ext4 directory hash seed (random unless given: fixed for reproducible images)
 
     @property
     def start_sector(self) -> int:
@@ -141,7 +144,10 @@ def plan_layout(
     if disk_size % MIB:
         raise LayoutError(f"disk size {disk_size} is not a whole number of MiB")
     if virtualization == "paravirtual":
-        root = PlannedPartition("root", 0, 0, disk_size, None, None, _uuid(seed, "root-fs"), "root")
+        if PARAVIRTUAL_BOOT.scheme != "none":  # the only pv-grub layout planned here: the whole-disk filesystem
+            raise LayoutError(f"no paravirtual layout for a {PARAVIRTUAL_BOOT.scheme!r} partition table")
+        root = PlannedPartition("root", 0, 0, disk_size, None, None, _uuid(seed, "root-fs"), "root",
+                                _uuid(seed, "root-hash-seed"))
         return DiskLayout("none", disk_size, None, (root,))
 
     if esp_size % MIB or esp_size < 33 * MIB:
@@ -162,7 +168,7 @@ def plan_layout(
         raise LayoutError(f"disk size {disk_size} leaves only {root_size // MIB} MiB for the root filesystem")
     root = PlannedPartition(
         "root", esp.number + 1, root_start, root_size, LINUX_ROOT_TYPES[architecture], _uuid(seed, "root-part"),
-        _uuid(seed, "root-fs"), "root",
+        _uuid(seed, "root-fs"), "root", _uuid(seed, "root-hash-seed"),
     )
     return DiskLayout("gpt", disk_size, _uuid(seed, "disk"), (*first, esp, root))
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from archami import __version__
 from archami.artifacts import Manifest, PackageInfo, PartitionInfo
+from archami.bzimage import KernelFacts
 from archami.config.load import LoadedDefinition
 from archami.config.spec import ImageSpec
 from archami.fsutil import allocated_bytes
 from archami.image.layout import DiskLayout
+from archami.image.pvgrub import pv_grub_boot
 
 _CHUNK = 8 * 1024 * 1024
 _ZEROS = bytes(_CHUNK)
@@ -69,6 +71,8 @@ def make_manifest(
     build_seconds: float,
     root_cache_key: str,
     root_cache_hit: bool,
+    kernel_facts: KernelFacts | None = None,
+    source_date_epoch: int | None = None,
 ) -> Manifest:
     st = image.stat()
     variant = spec.variant
@@ -84,7 +88,9 @@ def make_manifest(
         build_seconds=round(build_seconds, 2),
         kernel_version=kernel_version,
         boot_mode=variant.boot_mode,
-        root_device_name="/dev/xvda" if variant.virtualization == "hvm" else "/dev/sda1",
+        root_device_name=(
+            "/dev/xvda" if variant.virtualization == "hvm" else pv_grub_boot(layout.scheme).root_device_name
+        ),
         image_size=st.st_size,
         used_bytes=allocated_bytes(image),
         image_sha256=image_sha256,
@@ -98,6 +104,8 @@ def make_manifest(
         ],
         root_fs_uuid=layout.root.fs_uuid,
         kernel_cmdline=cmdline,
+        kernel=kernel_facts,
         root_cache_key=root_cache_key,
         root_cache_hit=root_cache_hit,
+        source_date_epoch=source_date_epoch,
     )

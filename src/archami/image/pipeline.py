@@ -18,18 +18,23 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, AuditReport, BuildResult, write_json_atomic
+from archami.bootability import kernel_problem, spec_problem
+from archami.bzimage import KernelFacts, KernelImageError, read_kernel_facts
 from archami.config.load import LoadedDefinition
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
+from archami.distro.licences import package_licences
 from archami.errors import ArchamiError
 from archami.foreign import emulated_cpu, ensure_foreign_exec
-from archami.image import disk
+from archami.image import disk, reproducible
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
+from archami.image.grub import find_boot_files
 from archami.image.layout import DiskLayout, plan_layout
 from archami.image.layout import kernel_cmdline as make_cmdline
 from archami.image.manifest import make_manifest, sparse_sha256
+from archami.image.sbom import SBOM_NAME, make_sbom, write_sbom
 from archami.image.steps import DISK_STAGES, EC2_STEPS, ROOT_SUBSTAGES, StepEnv, step_name
 from archami.runner import sigterm_interrupts, spawn
 
@@ -142,7 +147,7 @@ def _prepare_root(
 
 
 def _assemble_and_check(
-    ctx: BuildContext, layout: DiskLayout, staging: Path, image: Path, notify: Progress
+    ctx: BuildContext, layout: DiskLayout, staging: Path, image: Path, notify: Progress, epoch: int
 ) -> tuple[str, AuditReport]:
     """Write the disk image to `image`, audit it, and return its sha256 and audit; the root tree is deleted."""
     assemble, audit, manifest = DISK_STAGES
@@ -152,7 +157,7 @@ def _assemble_and_check(
     assembled = ctx.work / IMAGE_NAME if in_ram else image
     notify(assemble)
     ctx.log.info("step: %s (%s)", assemble, layout.scheme)
-    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log, ctx.spec.architecture)
+    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log, epoch, ctx.spec.architecture)
     ctx.log.info("image: %d bytes, %d allocated before copying out", report.image_size, report.used_bytes)
     # Independent jobs at once: delete the root tree (tens of thousands of files), copy the image out,
     # hash it (hashlib releases the GIL) and audit it.
@@ -172,7 +177,23 @@ def _assemble_and_check(
     if any(codes):
         raise ArchamiError(f"deleting the root or copying the image out failed (exit codes {codes})")
     _remove_work_dir(staging)
-    return digest, audited.model_copy(update={"target": str(image)})
+    return digest, audited.model_copy(update={"target": str(image), "image_sha256": digest})
+
+
+def _kernel_facts(root: Path, variant: Variant, log: logging.Logger) -> KernelFacts | None:
+    """What the boot loader will load (publish refuses a paravirtual image pv-grub cannot boot). Only x86
+    kernels are bzImages; an arm64 Image has no such header, and nothing needs it."""
+    try:
+        facts = read_kernel_facts(root, find_boot_files(root).kernel)
+    except KernelImageError as exc:
+        if variant.virtualization == "paravirtual":
+            raise
+        log.info("kernel not inspected: %s", exc)
+        return None
+    problem = kernel_problem(facts, variant)
+    log.info("kernel %s: Linux %s, %s-compressed%s", facts.path, facts.release, facts.compression,
+             f"; NOT PUBLISHABLE: {problem}" if problem else "")
+    return facts
 
 
 def build_variant(
@@ -190,7 +211,12 @@ def build_variant(
         raise ArchamiError("archami build needs root (file ownership in the image, chroot); run it as root")
     started = time.monotonic()
     spec = variant if isinstance(variant, ImageSpec) else loaded.spec(variant)
+    settings = loaded.definition.reproducible
+    spec = reproducible.pin_snapshot(spec, settings.snapshot)
     variant = spec.variant
+    refused = spec_problem(spec)
+    if refused:
+        raise ArchamiError(f"{variant.id} is not built: {refused} (`archami plan` shows what can be released)")
     notify = progress or (lambda _name: None)
     out_root = Path(out_root).absolute()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -217,28 +243,36 @@ def build_variant(
             # The image's own programs (maintainer scripts, initramfs and GRUB tools) run on this host.
             ensure_foreign_exec(spec.architecture, log)
             key, cache_hit = _prepare_root(ctx, backend, cache, refresh_root, notify)
+            epoch, epoch_source = reproducible.build_epoch(settings, variant.distro, root)
+            # Every tool that honours it (initramfs generators, mtools) sees the same date.
+            ctx.env[reproducible.EPOCH_ENV] = str(epoch)
+            log.info("SOURCE_DATE_EPOCH=%d (from %s)", epoch, epoch_source)
             env = StepEnv(ctx, backend, layout, cmdline)
             for step in EC2_STEPS:
                 notify(step_name(step))
                 log.info("step: %s", step_name(step))
                 step(env)
             packages = backend.installed_packages(root)
+            licences = package_licences(variant.distro, root, [p.name for p in packages])
             kernel = backend.kernel_version(root, spec)
+            kernel_facts = _kernel_facts(root, variant, log)
             image = staging / IMAGE_NAME
-            digest, audit = _assemble_and_check(ctx, layout, staging, image, notify)
+            digest, audit = _assemble_and_check(ctx, layout, staging, image, notify, epoch)
             write_json_atomic(staging / AUDIT_REPORT_NAME, audit)
             manifest = make_manifest(
                 loaded=loaded, spec=spec, layout=layout, cmdline=cmdline, kernel_version=kernel,
-                packages=packages, image=image, image_sha256=digest,
+                packages=packages, image=image, image_sha256=digest, kernel_facts=kernel_facts,
                 build_seconds=time.monotonic() - started, root_cache_key=key, root_cache_hit=cache_hit,
+                source_date_epoch=epoch,
             )
             write_json_atomic(staging / MANIFEST_NAME, manifest)
+            write_sbom(staging / SBOM_NAME, make_sbom(manifest, licences))
             log.info("built %s in %.1f s", variant.id, manifest.build_seconds)
             handler.close()
             # mkdtemp/mkstemp made these private; a build's outputs are for every stage to read.
             staging.chmod(0o755)
             (staging / "pid").unlink()
-            for name in (IMAGE_NAME, MANIFEST_NAME, AUDIT_REPORT_NAME, LOG_NAME):
+            for name in (IMAGE_NAME, MANIFEST_NAME, SBOM_NAME, AUDIT_REPORT_NAME, LOG_NAME):
                 (staging / name).chmod(0o644)
             _publish(staging, final)
             failed_log.unlink(missing_ok=True)

@@ -8,12 +8,15 @@ can be unit-tested on a temporary directory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from archami.config.schema import Ssh
 from archami.config.spec import ImageSpec
+from archami.config.types import DHCP_OPTION_CODES, UNIT_SUFFIXES
 from archami.distro.base import BuildContext, DistroBackend
 from archami.distro.rules import ALL_RULES
 from archami.errors import ArchamiError
@@ -22,23 +25,16 @@ from archami.image import grub
 from archami.image.layout import DiskLayout
 from archami.image.rootfs import make_symlink, remove, resolve_in_root, write_file
 from archami.runner import run
+from archami.safetext import matching, one_line, token
 
-# DHCP option names (as dhclient spells them, and the definition uses) -> option codes (RFC 2132, 4702)
-# for systemd-networkd's RequestOptions=.
-DHCP_OPTION_CODES = {
-    "subnet-mask": 1,
-    "time-offset": 2,
-    "routers": 3,
-    "domain-name-servers": 6,
-    "host-name": 12,
-    "domain-name": 15,
-    "interface-mtu": 26,
-    "broadcast-address": 28,
-    "ntp-servers": 42,
-    "domain-search": 119,
-    "fqdn": 81,
-}
+__all__ = ["DHCP_OPTION_CODES"]  # re-exported: the table lives with the schema (config/types.py)
 
+_HOSTNAME = re.compile(r"(?=.{1,64}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                       r"[A-Za-z0-9])?)*", re.ASCII)
+_LOCALE = re.compile(r"[A-Za-z0-9_.@-]{1,100}", re.ASCII)
+_ZONE = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*", re.ASCII)
+_UNIT = re.compile(r"[A-Za-z0-9:_.\\@-]{1,250}\.(?:" + "|".join(UNIT_SUFFIXES) + ")", re.ASCII)
+_DIRECTIVE_VALUE = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 @dataclass
 class StepEnv:
@@ -59,14 +55,17 @@ class StepEnv:
 Step = Callable[[StepEnv], None]
 
 
-def write_fstab(env: StepEnv) -> None:
-    """Root by filesystem UUID; the EFI partition (hvm) by volume id, mounted on first access."""
-    root = env.layout.root
-    fs = env.spec.disk.filesystem
+def fstab_line(spec: str, mount_point: str, fs_type: str, options: str, dump: int, passno: int) -> str:
+    """One fstab(5) entry: whitespace separates its fields, so no field may hold any."""
+    fields = [token(spec, "fstab device"), token(mount_point, "mount point"), token(fs_type, "filesystem type"),
+              token(options, "mount options")]
+    return "\t".join([*fields, str(int(dump)), str(int(passno))])
+
+
+def fstab_text(root_uuid: str, fs_type: str, esp_uuid: str | None) -> str:
     lines = ["# Written by archami: filesystems are found by UUID, whatever the device is called.",
-             f"UUID={root.fs_uuid}\t/\t{fs}\tdefaults,discard\t0\t1"]
-    if env.layout.has("esp"):
-        esp = env.layout.part("esp")
+             fstab_line(f"UUID={root_uuid}", "/", fs_type, "defaults,discard", 0, 1)]
+    if esp_uuid is not None:
         # Automounted, never on a boot-time deadline: udev in the booted root starts only after the early
         # tmpfiles services, and the initramfs hands over a udev database without systemd's tags, so under a
         # slow CPU the ESP's by-uuid link appeared 15-40 s after PID 1 -- past the 10 s device timeout this
@@ -74,17 +73,29 @@ def write_fstab(env: StepEnv) -> None:
         # updates to write into. The autofs point covers /boot/efi from early boot; the first access waits
         # for the device (systemd's default 90 s) and fails loudly rather than write to the root filesystem.
         options = "umask=0077,nofail,x-systemd.automount"
-        lines.append(f"UUID={esp.fs_uuid}\t/boot/efi\tvfat\t{options}\t0\t2")
+        lines.append(fstab_line(f"UUID={esp_uuid}", "/boot/efi", "vfat", options, 0, 2))
+    return "\n".join(lines) + "\n"
+
+
+def write_fstab(env: StepEnv) -> None:
+    """Root by filesystem UUID; the EFI partition (hvm) by volume id, mounted on first access."""
+    root = env.layout.root
+    assert root.fs_uuid is not None
+    esp = env.layout.part("esp").fs_uuid if env.layout.has("esp") else None
+    if esp is not None:
         (env.root / "boot/efi").mkdir(parents=True, exist_ok=True)
-    write_file(env.root, "/etc/fstab", "\n".join(lines) + "\n")
+    write_file(env.root, "/etc/fstab", fstab_text(root.fs_uuid, env.spec.disk.filesystem, esp))
 
 
-def networkd_config(options: list[str]) -> str:
-    codes = []
+def _option_names(options: Sequence[str]) -> Sequence[str]:
     for name in options:
         if name not in DHCP_OPTION_CODES:
             raise ArchamiError(f"network.dhcp_options: unknown DHCP option {name!r}")
-        codes.append(str(DHCP_OPTION_CODES[name]))
+    return options
+
+
+def networkd_config(options: Sequence[str]) -> str:
+    codes = [str(DHCP_OPTION_CODES[name]) for name in _option_names(options)]
     return (
         "# Written by archami: DHCP on every Ethernet NIC, retrying for ever (an EC2 NIC may come up late).\n"
         "[Match]\nType=ether\n\n"
@@ -98,12 +109,12 @@ def networkd_config(options: list[str]) -> str:
     )
 
 
-def dhclient_config(options: list[str]) -> str:
+def dhclient_config(options: Sequence[str]) -> str:
     return (
         "# Written by archami: like the seed, retry for ever and ask for these options.\n"
         "timeout 300;\n"
         "retry 5;\n"
-        f"request {', '.join(options)};\n"
+        f"request {', '.join(_option_names(options))};\n"
     )
 
 
@@ -138,16 +149,20 @@ def configure_network(env: StepEnv) -> None:
         _systemctl(env, "enable", "archami-dhclient.service")
 
 
-def sshd_config(env: StepEnv) -> str:
-    ssh = env.spec.ssh
-    keys = "".join(f"HostKey /etc/ssh/ssh_host_{t}_key\n" for t in ssh.host_key_types)
+def sshd_config(ssh: Ssh | StepEnv) -> str:
+    """The sshd_config drop-in: key-only logins. Every value is a keyword sshd knows (checked again here)."""
+    ssh = ssh.spec.ssh if isinstance(ssh, StepEnv) else ssh
+    if ssh.password_authentication:
+        raise ArchamiError("refusing to write an sshd_config that allows password logins")
+    types = [matching(t, _DIRECTIVE_VALUE, "host key type") for t in ssh.host_key_types]
+    keys = "".join(f"HostKey /etc/ssh/ssh_host_{t}_key\n" for t in types)
     return (
         "# Written by archami: key-only logins (the first value of a setting wins, so this file rules).\n"
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
         "PubkeyAuthentication yes\n"
         "PermitEmptyPasswords no\n"
-        f"PermitRootLogin {ssh.permit_root_login}\n"
+        f"PermitRootLogin {matching(ssh.permit_root_login, _DIRECTIVE_VALUE, 'PermitRootLogin value')}\n"
         f"{keys}"
     )
 
@@ -160,14 +175,14 @@ def configure_sshd(env: StepEnv) -> None:
     include = "Include /etc/ssh/sshd_config.d/*.conf"
     if include not in text:
         main.write_text(f"{include}\n{text}")  # drop-ins must come first to take precedence
-    write_file(env.root, "/etc/ssh/sshd_config.d/10-archami.conf", sshd_config(env))
+    write_file(env.root, "/etc/ssh/sshd_config.d/10-archami.conf", sshd_config(env.spec.ssh))
 
 
 def order_sshd_after_network(env: StepEnv) -> None:
     """The seed's fix for unclean SSH closes on reboot: stop sshd before the network goes down."""
     if not env.spec.ssh.after_network:
         return
-    unit = env.backend.ssh_service
+    unit = matching(env.backend.ssh_service, _UNIT, "unit name")
     write_file(
         env.root, f"/etc/systemd/system/{unit}.d/10-archami-after-network.conf",
         "# Written by archami: sshd stops before the network on shutdown, so sessions close cleanly.\n"
@@ -183,18 +198,23 @@ def write_definition_files(env: StepEnv) -> None:
             write_file(env.root, spec.path, spec.content, int(spec.mode, 8))
 
 
+def hostname_text(name: str) -> str:
+    return f"{matching(name, _HOSTNAME, 'hostname')}\n"
+
+
+def hosts_text(name: str) -> str:
+    name = matching(name, _HOSTNAME, "hostname")
+    return (f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+
+
 def set_hostname(env: StepEnv) -> None:
-    name = env.spec.hostname
-    write_file(env.root, "/etc/hostname", f"{name}\n")
-    write_file(
-        env.root, "/etc/hosts",
-        f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-    )
+    write_file(env.root, "/etc/hostname", hostname_text(env.spec.hostname))
+    write_file(env.root, "/etc/hosts", hosts_text(env.spec.hostname))
 
 
 def set_timezone(env: StepEnv) -> None:
-    zone = env.spec.timezone
+    zone = matching(env.spec.timezone, _ZONE, "time zone")
     zoneinfo = env.root / "usr/share/zoneinfo" / zone
     if zoneinfo.exists():
         make_symlink(env.root, "/etc/localtime", f"/usr/share/zoneinfo/{zone}")
@@ -204,8 +224,13 @@ def set_timezone(env: StepEnv) -> None:
         raise ArchamiError(f"timezone {zone!r} needs the time zone database in the image (add tzdata)")
 
 
+def locale_text(locale: str) -> str:
+    """locale.conf(5): shell-like KEY=VALUE lines; a locale name needs no quoting."""
+    return f"LANG={matching(locale, _LOCALE, 'locale')}\n"
+
+
 def set_locale(env: StepEnv) -> None:
-    text = f"LANG={env.spec.locale}\n"
+    text = locale_text(env.spec.locale)
     write_file(env.root, "/etc/locale.conf", text)
     if (env.root / "etc/default").is_dir():
         write_file(env.root, "/etc/default/locale", text)
@@ -235,6 +260,7 @@ def defer_unit(root: Path, unit: str) -> None:
 
     A target waits for every unit it wants; under TCG systemd-resolved held sysinit.target (and so sshd)
     for 7 s. Deferred, it starts beside sshd, which needs no DNS."""
+    matching(unit, _UNIT, "unit name")
     system = root / "etc/systemd/system"
     # Not glob(): its last, literal component follows symlinks, and these point into the image, not the host.
     links = [wants / unit for wants in system.glob("*.target.wants") if (wants / unit).is_symlink()]
@@ -269,10 +295,10 @@ def grub_platform_dir(root: Path, platform: str) -> tuple[Path, bool]:
 def write_boot_config(env: StepEnv) -> None:
     """grub.cfg (hvm: BIOS and UEFI GRUB read the same file) or menu.lst (pv-grub)."""
     boot = grub.find_boot_files(env.root)
-    title = env.spec.description or env.spec.variant.name
+    title = one_line(env.spec.description or env.spec.variant.name, "boot menu title")
     (env.root / "boot/grub").mkdir(parents=True, exist_ok=True)
     if env.spec.variant.virtualization == "paravirtual":
-        write_file(env.root, "/boot/grub/menu.lst", grub.menu_lst(title, boot, env.cmdline))
+        write_file(env.root, "/boot/grub/menu.lst", grub.menu_lst(title, boot, env.cmdline, env.layout.scheme))
         return
     assert env.layout.root.fs_uuid is not None
     targets = grub.grub_targets(env.spec.architecture)
@@ -384,4 +410,4 @@ def execution_order_text() -> str:
     return " → ".join(EXECUTION_ORDER)
 
 
-__all__ = ["EC2_STEPS", "EXECUTION_ORDER", "Step", "StepEnv", "execution_order_text", "step_name"]
+__all__ += ["EC2_STEPS", "EXECUTION_ORDER", "Step", "StepEnv", "execution_order_text", "step_name"]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from archami.boundedio import read_text_bounded
 from archami.errors import ArchamiError
 
 
@@ -72,19 +73,22 @@ def parse_status(text: str, source: str = "<status>") -> list[Mirror]:
         raise ArchamiError(f"{source}: not a mirror status document ({type(exc).__name__}: {exc})") from None
 
 
+STATUS_LIMIT = 32 * 1024**2  # the real document is about 1 MiB
+
+
 def load_status(source: str, timeout: float = 30.0) -> list[Mirror]:
     """Read the status document from a file path or an http(s) URL the user gave."""
     if source.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(source, timeout=timeout) as response:
-                text = response.read().decode()
+                data = response.read(STATUS_LIMIT + 1)
         except OSError as exc:
             raise ArchamiError(f"{source}: cannot fetch the mirror status: {exc}") from None
+        if len(data) > STATUS_LIMIT:
+            raise ArchamiError(f"{source}: the mirror status is larger than {STATUS_LIMIT:,} bytes")
+        text = data.decode(errors="replace")
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise ArchamiError(f"{source}: no such mirror status file")
-        text = path.read_text()
+        text = read_text_bounded(Path(source), STATUS_LIMIT, "mirror status")
     return parse_status(text, source)
 
 

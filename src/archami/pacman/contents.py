@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archami.config.publish import AWS_REGION
 from archami.distro.arch_conf import mirrorlist
 from archami.errors import ArchamiError
-from archami.firstboot.agent.mirrors import GLOBAL_LIST, MIRROR_LISTS, valid_region
+from archami.firstboot.agent.mirrors import GLOBAL_LIST, MIRROR_LISTS
 from archami.firstboot.install import agent_files
 from archami.pacman.definitions import PackageDefinition
 from archami.pacman.gpg import key_file_fingerprints
@@ -94,7 +95,8 @@ def _stage_mirrorlists(definition: PackageDefinition, root: Path, ctx: StagingCo
     lists = {p.name: p.read_text() for p in sorted(source.glob("*.mirrorlist"))} if source.is_dir() else {}
     for name, text in lists.items():
         region = name.removesuffix(".mirrorlist")
-        if name != GLOBAL_LIST and not valid_region(region):
+        # AWS's own region names here (the agent on an instance is more lenient: never lock a user out).
+        if name != GLOBAL_LIST and not AWS_REGION.fullmatch(region):
             raise ArchamiError(f"{source / name}: not an AWS region name (or {GLOBAL_LIST})")
         if not re.search(r"^\s*Server\s*=", text, re.M):
             raise ArchamiError(f"{source / name}: no 'Server =' line")

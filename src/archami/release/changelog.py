@@ -115,8 +115,11 @@ def changelog(current: ReleaseRecord, previous: ReleaseRecord | None) -> Changel
     )
     kernel = [c for c in merged if _is_kernel(c.name, kernel_names)]
     packages = [c for c in merged if not _is_kernel(c.name, kernel_names)]
-    added = [after[i].variant for i in after if i not in before] if previous else []
-    removed = sorted((v.variant for i, v in before.items() if i not in after), key=column_order)
+    missing_before = {u.variant.id for u in previous.not_released} if previous else set()
+    added = [after[i].variant for i in after if i not in before and i not in missing_before] if previous else []
+    unreleased = {u.variant.id for u in current.not_released}  # failed or skipped this time: not dropped
+    removed = sorted((v.variant for i, v in before.items() if i not in after and i not in unreleased),
+                     key=column_order)
 
     log = Changelog(
         release_id=current.release_id, previous_id=previous.release_id if previous else None, date=day,
@@ -134,6 +137,7 @@ def _news(log: Changelog, current: ReleaseRecord, previous: ReleaseRecord | None
         news.append(linux)
     if previous is None:
         news.append(f"First release, {len(current.variants)} variant(s) in {len(current.regions)} region(s).")
+        _not_released(news, current)
         return news
     counts = [(log.count(k), k) for k in ("upgraded", "added", "removed", "downgraded")]
     described = [f"{n} {kind}" for n, kind in counts if n]
@@ -143,6 +147,7 @@ def _news(log: Changelog, current: ReleaseRecord, previous: ReleaseRecord | None
         news.append("New: " + ", ".join(log.variants_added) + ".")
     if log.variants_removed:
         news.append("No longer built: " + ", ".join(log.variants_removed) + ".")
+    _not_released(news, current)
     new_regions = sorted(set(current.regions) - set(previous.regions))
     if new_regions:
         news.append("New regions: " + ", ".join(new_regions) + ".")
@@ -158,3 +163,12 @@ def changelogs(records: list[ReleaseRecord]) -> list[Changelog]:
         logs.append(changelog(record, last.get(record.definition_name)))
         last[record.definition_name] = record
     return list(reversed(logs))
+
+
+def _not_released(news: list[str], current: ReleaseRecord) -> None:
+    failed = [u.variant.label for u in current.not_released if u.outcome == "failed"]
+    skipped = [u.variant.label for u in current.not_released if u.outcome == "skipped"]
+    if failed:
+        news.append("Partial release, failed (retried by the next run): " + ", ".join(failed) + ".")
+    if skipped:
+        news.append("Not published, for the reasons under the table: " + ", ".join(skipped) + ".")

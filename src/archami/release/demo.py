@@ -14,7 +14,10 @@ from archami.errors import ArchamiError
 from archami.release.browser import PHONE_WINDOW, screenshot
 from archami.release.emulator import local_aws
 from archami.release.pipeline import Log, ReleaseOptions, ReleaseOutcome, run_release
+from archami.release.records import load_records
 from archami.release.site import SiteFiles, build_site
+from archami.release.stream_files import WrittenStreams, release_key, write_streams
+from archami.release.verification import ReleaseVerification, VerifyPolicy, verify_release
 
 DEMO_VARIANT = "trixie-ebs-hvm-x86_64"  # Debian stable
 DEMO_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -27,6 +30,8 @@ class DemoResult:
     screenshot: Path
     phone_screenshot: Path
     endpoint_url: str
+    verification: ReleaseVerification | None = None  # every region re-read after publishing
+    streams: WrittenStreams | None = None  # the signed release streams in the site
 
 
 def run_demo(
@@ -46,11 +51,20 @@ def run_demo(
             new=True,
         )
         outcome = run_release(loaded, options, log)
+        # The emulator drops several image attributes (aws/verify.py's tests say which): the table shows
+        # them as Missing or Incorrect; against AWS every check must be Correct.
+        policy = VerifyPolicy.from_settings(loaded.definition.publish, current=True)
+        verification = verify_release(outcome.record, policy, endpoint_url) if outcome.record else None
     if outcome.record is None:
-        failures = "; ".join(f"{p.variant_id}: {p.error}" for p in outcome.failed)
+        failures = "; ".join([*(f"{p.variant_id}: {p.error}" for p in outcome.failed),
+                              *(f"{p.variant_id}: skipped: {p.skipped}" for p in outcome.skipped)])
         raise ArchamiError(f"demo release {outcome.state.release_id} failed: {failures}")
     site = build_site(releases_dir, out / "site", name=loaded.definition.name)
     log(f"site written to {site.out_dir}")
+    gpg, fingerprint = release_key(out / "release-gnupg", None)  # the demo's own release key
+    with gpg:
+        streams = write_streams(load_records(releases_dir, loaded.definition.name), site.out_dir, gpg, fingerprint)
+    log(f"signed release streams in {streams.directory} (key {fingerprint})")
     shot = screenshot(site.index, site.out_dir / "screenshot.png", (1280, 1000))
     phone = screenshot(site.index, site.out_dir / "screenshot-phone.png", PHONE_WINDOW)
-    return DemoResult(outcome, site, shot, phone, endpoint_url)
+    return DemoResult(outcome, site, shot, phone, endpoint_url, verification, streams)

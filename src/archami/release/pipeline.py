@@ -2,8 +2,13 @@
 
 Each finished step is written to the release state file at once (see state.py), so running the same
 command after a failure or a kill resumes the unfinished release under its own id; a new release on the
-same day (after a complete one) takes the next id (`YYYY.MM.DD.1`). One variant failing does not stop the
-others; the release record is written only when every variant is published.
+same day (after a complete one) takes the next id (`YYYY.MM.DD.1`).
+
+One variant failing does not stop the others. A variant archami knows cannot be published (bootability.py:
+e.g. a paravirtual kernel pv-grub cannot load) is skipped, before its build when the definition tells, after
+it when the kernel does, and the reason is recorded. The release record is written as soon as one variant is
+published: "partial" while another failed (the same command retries only what failed and rewrites the
+record, under the same id), "complete" when every variant is published or skipped.
 """
 
 from __future__ import annotations
@@ -24,20 +29,25 @@ from archami.artifacts import (
     TestReport,
     read_json,
 )
+from archami.bootability import manifest_problem, spec_problem
 from archami.config import LoadedDefinition, Variant, select
 from archami.config.matrix import MatrixError
 from archami.config.publish import apply_overrides
+from archami.config.spec import ImageSpec
 from archami.errors import ArchamiError, ConfigError
-from archami.release.ids import is_release_id, next_release_id
+from archami.release.ids import ReleaseId, is_release_id, next_release_id
 from archami.release.records import (
     BootTestResult,
     ReleaseRecord,
+    UnreleasedVariant,
     VariantInfo,
     VariantRelease,
     column_order,
+    load_record,
     record_path,
     save_record,
 )
+from archami.release.sboms import keep_sboms
 from archami.release.state import (
     ReleaseState,
     VariantProgress,
@@ -47,7 +57,7 @@ from archami.release.state import (
     state_dir,
     unfinished,
 )
-from archami.release.steps import boot_skip_reason, firmwares_for
+from archami.release.steps import boot_skip_reason, firmwares_for, not_checked_here
 
 Log = Callable[[str], None]
 
@@ -79,7 +89,11 @@ class ReleaseOutcome:
 
     @property
     def failed(self) -> list[VariantProgress]:
-        return [p for p in self.state.variants.values() if not p.done]
+        return [p for p in self.state.variants.values() if p.failed]
+
+    @property
+    def skipped(self) -> list[VariantProgress]:
+        return [p for p in self.state.variants.values() if p.skipped is not None]
 
 
 def _taken_ids(releases_dir: Path) -> set[str]:
@@ -93,7 +107,8 @@ def open_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log) ->
     if options.release_id is not None:
         if not is_release_id(options.release_id):
             raise ArchamiError(f"{options.release_id!r} is not a release id (YYYY.MM.DD or YYYY.MM.DD.N)")
-        if record_path(releases_dir, options.release_id).exists():
+        recorded = record_path(releases_dir, options.release_id)
+        if recorded.exists() and load_record(recorded).status == "complete":
             raise ArchamiError(f"release {options.release_id} is already complete ({releases_dir})")
         existing = [s for s in load_states(releases_dir) if s.release_id == options.release_id]
         pending = existing[0] if existing else None
@@ -102,6 +117,15 @@ def open_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log) ->
     if pending is not None and options.new:
         log(f"abandoning unfinished release {pending.release_id} (--new)")
         pending.status = "abandoned"
+        save_state(releases_dir, pending)
+        pending = None
+    today = options.today or datetime.now(UTC).date()
+    if (pending is not None and options.release_id is None and ReleaseId.parse(pending.release_id).day < today
+            and record_path(releases_dir, pending.release_id).exists()):
+        # A partial release of an earlier day (e.g. last week's, a variant failing every time) is left partial:
+        # resuming it would hold this week's release back for good. `--release-id` still resumes it.
+        log(f"release {pending.release_id} stays partial (recorded); starting a new release")
+        pending.status = "partial"
         save_state(releases_dir, pending)
         pending = None
     if pending is not None:
@@ -114,14 +138,14 @@ def open_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log) ->
             )
         pending.publish = apply_overrides(pending.publish, options.publish_overrides, origin=str(loaded.path))
         pending.status = "running"
-        log(f"resuming release {pending.release_id}")
+        pending.attempts += 1
+        log(f"resuming release {pending.release_id} (attempt {pending.attempts})")
         return pending, True
-    release_id = options.release_id or next_release_id(options.today or datetime.now(UTC).date(),
-                                                       _taken_ids(releases_dir))
+    release_id = options.release_id or next_release_id(today, _taken_ids(releases_dir))
     settings = apply_overrides(loaded.definition.publish, options.publish_overrides, origin=str(loaded.path))
     state = ReleaseState(
         release_id=release_id, definition_name=name, definition_path=str(loaded.path),
-        definition_sha256=loaded.sha256, publish=settings,
+        definition_sha256=loaded.sha256, publish=settings, attempts=1,
     )
     log(f"starting release {release_id}")
     return state, False
@@ -148,33 +172,35 @@ def _step(progress: VariantProgress, name: str, save: Callable[[], None], log: L
     try:
         yield
     except (ArchamiError, OSError) as exc:  # the runner turns every command failure into an ArchamiError
-        progress.error = f"{name}: {exc}"
+        progress.error, progress.failed_step = f"{name}: {exc}", name
         raise _StepFailed from exc
     except Exception as exc:  # e.g. an AWS client error: one variant's failure must not end the release
         log("".join(traceback.format_exception(exc)).rstrip())
-        progress.error = f"{name}: {type(exc).__name__}: {exc}"
+        progress.error, progress.failed_step = f"{name}: {type(exc).__name__}: {exc}", name
         raise _StepFailed from exc
     finally:
         progress.seconds[name] = round(time.monotonic() - started, 1)
         save()
-    progress.error = None
+    progress.error, progress.failed_step = None, None
 
 
 def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = lambda _: None) -> ReleaseOutcome:
-    """Run (or resume) a release of `loaded`; returns its state and, when every variant is published, the
-    record saved at `<releases_dir>/<id>.json`. Raises nothing for a failed variant: see `outcome.failed`."""
+    """Run (or resume) a release of `loaded`; returns its state and, once a variant is published, the record
+    saved at `<releases_dir>/<id>.json`. Raises nothing for a failed variant: see `outcome.failed`."""
     options.releases_dir.mkdir(parents=True, exist_ok=True)
     variants = _chosen_variants(loaded, options.variants)
     with release_lock(options.releases_dir):
         state, resumed = open_release(loaded, options, log)
-        # Before anything is built: a variant these settings cannot publish would fail only after its build.
+        # Before anything is built: a variant these settings cannot publish would fail only after its build
+        # (one that will be skipped anyway needs nothing).
         for v in variants:
-            state.publish.check_can_publish(v.root_device)
+            if spec_problem(loaded.spec(v)) is None:
+                state.publish.check_can_publish(v.root_device)
         state.publish.deprecation_time(datetime.now(UTC))  # a deprecation date already past
         for v in variants:
             state.variants.setdefault(v.id, VariantProgress(variant_id=v.id))
         save_state(options.releases_dir, state)
-        by_id = {v.id: v for v in loaded.variants}
+        by_id = {spec.id: spec for spec in loaded.specs}
         missing = [vid for vid in state.variants if vid not in by_id]
         if missing:
             raise ArchamiError(f"release {state.release_id} has variants no longer defined: {', '.join(missing)}")
@@ -183,30 +209,47 @@ def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = la
             for vid, progress in state.variants.items():
                 _run_variant(loaded, by_id[vid], progress, state, options, log)
         finally:
-            done = all(p.done for p in state.variants.values())
-            state.status = "complete" if done else "failed"
-            if done:
+            state.status = "failed" if outcome.failed else "complete"
+            if any(p.done for p in state.variants.values()):
                 outcome.record = _record(loaded, state, by_id)
                 outcome.record_path = save_record(options.releases_dir, outcome.record)
-                log(f"release {state.release_id} recorded in {outcome.record_path}")
+                keep_sboms(options.releases_dir, state.release_id,
+                           {vid: Path(p.build_dir) for vid, p in state.variants.items() if p.build_dir and p.done})
+                log(f"release {state.release_id} ({outcome.record.status}) recorded in {outcome.record_path}")
             save_state(options.releases_dir, state)
         return outcome
 
 
+def _skip(progress: VariantProgress, reason: str, log: Log, save: Callable[[], None]) -> None:
+    progress.skipped, progress.error, progress.failed_step = reason, None, None
+    log(f"{progress.variant_id}: skipped: {reason}")
+    save()
+
+
 def _run_variant(
-    loaded: LoadedDefinition, variant: Variant, progress: VariantProgress, state: ReleaseState,
+    loaded: LoadedDefinition, spec: ImageSpec, progress: VariantProgress, state: ReleaseState,
     options: ReleaseOptions, log: Log,
 ) -> None:
     def save() -> None:
         save_state(options.releases_dir, state)
 
+    variant = spec.variant
     if progress.done:
         log(f"{variant.id}: already published, nothing to do")
         return
+    progress.skipped = None  # decided again on every run: the rules may have changed, or the kernel
+    refused = spec_problem(spec)
+    if refused:
+        _skip(progress, refused, log, save)
+        return
     try:
-        build_dir = _build(loaded, variant, progress, state, options, log, save)
+        build_dir = _build(loaded, spec, progress, state, options, log, save)
+        refused = manifest_problem(read_json(build_dir / MANIFEST_NAME, Manifest))
+        if refused:
+            _skip(progress, refused, log, save)
+            return
         _audit(build_dir, variant, progress, log, save)
-        _boot(build_dir, variant, progress, options, log, save)
+        _boot(build_dir, spec, progress, options, log, save)
         _publish(build_dir, variant, progress, state, options, log, save)
     except _StepFailed:
         log(f"{variant.id}: failed: {progress.error}")
@@ -220,9 +263,10 @@ def _usable_build(build_dir: Path, sha256: str) -> bool:
 
 
 def _build(
-    loaded: LoadedDefinition, variant: Variant, progress: VariantProgress, state: ReleaseState,
+    loaded: LoadedDefinition, spec: ImageSpec, progress: VariantProgress, state: ReleaseState,
     options: ReleaseOptions, log: Log, save: Callable[[], None],
 ) -> Path:
+    variant = spec.variant
     if progress.built and progress.build_dir and _usable_build(Path(progress.build_dir), loaded.sha256):
         return Path(progress.build_dir)
     progress.built, progress.audit_ok, progress.boot = False, None, None  # a new image needs new tests
@@ -235,7 +279,7 @@ def _build(
 
     log(f"{variant.id}: building")
     with _step(progress, "build", save, log):
-        result = build_variant(loaded, variant, options.work_dir / state.release_id, options.cache_dir)
+        result = build_variant(loaded, spec, options.work_dir / state.release_id, options.cache_dir)
         progress.build_dir, progress.built, progress.build_reused = str(result.out_dir), True, False
     return Path(progress.build_dir)
 
@@ -255,9 +299,10 @@ def _audit(build_dir: Path, variant: Variant, progress: VariantProgress, log: Lo
 
 
 def _boot(
-    build_dir: Path, variant: Variant, progress: VariantProgress, options: ReleaseOptions, log: Log,
+    build_dir: Path, spec: ImageSpec, progress: VariantProgress, options: ReleaseOptions, log: Log,
     save: Callable[[], None],
 ) -> None:
+    variant = spec.variant
     if progress.boot is not None and progress.boot.status in ("passed", "skipped"):
         return
     reason = boot_skip_reason(variant, "all" in options.skip_boot or variant.id in options.skip_boot)
@@ -277,6 +322,9 @@ def _boot(
         progress.boot = BootTestResult.from_reports(reports)
         if progress.boot.status != "passed":
             raise ArchamiError(f"boot test failed ({progress.boot.reason or 'see the serial log'})")
+        progress.boot.not_checked = not_checked_here(spec)
+        if progress.boot.not_checked:
+            log(f"{variant.id}: booted; not tested here: {', '.join(progress.boot.not_checked)}")
 
 
 def _publish(
@@ -295,15 +343,31 @@ def _publish(
         )
 
 
-def _record(loaded: LoadedDefinition, state: ReleaseState, by_id: dict[str, Variant]) -> ReleaseRecord:
-    variants = []
+def _unreleased(progress: VariantProgress, spec: ImageSpec) -> UnreleasedVariant:
+    info = VariantInfo.from_spec(spec)
+    if progress.skipped is not None:
+        return UnreleasedVariant(variant=info, outcome="skipped", reason=progress.skipped)
+    reason = progress.error or "not finished (interrupted)"
+    if progress.failed_step and reason.startswith(f"{progress.failed_step}: "):
+        reason = reason.removeprefix(f"{progress.failed_step}: ")
+    return UnreleasedVariant(variant=info, outcome="failed", step=progress.failed_step, reason=reason)
+
+
+def _record(loaded: LoadedDefinition, state: ReleaseState, by_id: dict[str, ImageSpec]) -> ReleaseRecord:
+    """Every variant's outcome: the published ones with their AMIs, the others with why they are not."""
+    variants, not_released = [], []
     for vid, progress in state.variants.items():
-        assert progress.build_dir and progress.boot and progress.published  # done() checked by the caller
+        if not progress.done:
+            not_released.append(_unreleased(progress, by_id[vid]))
+            continue
+        assert progress.build_dir and progress.boot and progress.published
         manifest = read_json(Path(progress.build_dir) / MANIFEST_NAME, Manifest)
         variants.append(VariantRelease.assemble(manifest, progress.boot, progress.published, by_id[vid]))
     return ReleaseRecord(
         release_id=state.release_id, definition_name=loaded.definition.name, distro=loaded.definition.distro,
         description=loaded.definition.description, definition_sha256=loaded.sha256,
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), archami_version=__version__,
+        status="partial" if any(p.failed for p in state.variants.values()) else "complete",
         variants=sorted(variants, key=lambda v: column_order(v.variant)),
+        not_released=sorted(not_released, key=lambda u: column_order(u.variant)),
     )

@@ -6,14 +6,14 @@ the release page can be rebuilt from the records alone, years later, without the
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from archami.artifacts import Manifest, PublishRecord, TestReport, write_json_atomic
+from archami.artifacts import Manifest, PublishRecord, TestReport, read_json, write_json_atomic
+from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 from archami.errors import ArchamiError
 from archami.release.ids import is_release_id, sort_key
@@ -34,6 +34,8 @@ class VariantInfo(BaseModel):
     flavour: str = "default"
     kernel_channel: str = "stable"
     kernel_package: str = ""
+    description: str = ""  # what the flavour is for ("" for the default flavour)
+    instance_type: str | None = None  # the flavour's suggested instance type
 
     @classmethod
     def from_variant(cls, v: Variant) -> VariantInfo:
@@ -41,6 +43,13 @@ class VariantInfo(BaseModel):
             id=v.id, label=v.label, release=v.release, root_device=v.root_device, virtualization=v.virtualization,
             architecture=v.architecture, flavour=v.flavour, kernel_channel=v.kernel_channel,
             kernel_package=v.kernel_package,
+        )
+
+    @classmethod
+    def from_spec(cls, spec: ImageSpec) -> VariantInfo:
+        """With the flavour's description and instance type, which the release page shows."""
+        return cls.from_variant(spec.variant).model_copy(
+            update={"description": spec.flavour_description, "instance_type": spec.instance_type}
         )
 
 
@@ -74,6 +83,15 @@ class BootTestResult(BaseModel):
     status: Literal["passed", "failed", "skipped"]
     reason: str = ""  # why it was skipped, or which check failed
     runs: list[FirmwareResult] = Field(default_factory=list)
+    # What a passed boot did not exercise because this machine lacks it, e.g. "GPU" (QEMU has none).
+    not_checked: list[str] = Field(default_factory=list)
+
+    @property
+    def shown(self) -> str:
+        """The status as the page and the CLI say it: a gpu image that booted is "booted, GPU not tested"."""
+        if self.status == "passed" and self.not_checked:
+            return f"booted, {' and '.join(self.not_checked)} not tested"
+        return self.status
 
     @classmethod
     def from_reports(cls, reports: list[TestReport]) -> BootTestResult:
@@ -111,10 +129,11 @@ class VariantRelease(BaseModel):
 
     @classmethod
     def assemble(
-        cls, manifest: Manifest, boot_test: BootTestResult, published: PublishRecord, variant: Variant
+        cls, manifest: Manifest, boot_test: BootTestResult, published: PublishRecord, spec: ImageSpec | Variant
     ) -> VariantRelease:
+        """From the stage artifacts; a spec (not just the variant) also gives the flavour's page facts."""
         return cls(
-            variant=VariantInfo.from_variant(variant),
+            variant=VariantInfo.from_spec(spec) if isinstance(spec, ImageSpec) else VariantInfo.from_variant(spec),
             ami_name=published.ami_name,
             boot_mode=manifest.boot_mode,
             kernel_version=manifest.kernel_version,
@@ -153,6 +172,16 @@ def linux_version(package_version: str | None, uname_release: str) -> str:
     return uname_release
 
 
+class UnreleasedVariant(BaseModel):
+    """A variant of the release that has no AMIs: skipped (it cannot be published, by a rule archami knows)
+    or failed (a step broke; re-running the release retries it)."""
+
+    variant: VariantInfo
+    outcome: Literal["failed", "skipped"]
+    step: str | None = None  # the step that failed: build, audit, boot, publish
+    reason: str
+
+
 class ReleaseRecord(BaseModel):
     schema_version: int = RECORD_SCHEMA_VERSION
     release_id: str
@@ -162,7 +191,11 @@ class ReleaseRecord(BaseModel):
     definition_sha256: str
     created_at: str  # ISO 8601, UTC
     archami_version: str
-    variants: list[VariantRelease]  # in column order
+    # partial: some variant failed; the release is still open and the same `archami release` retries it.
+    status: Literal["complete", "partial"] = "complete"
+    variants: list[VariantRelease]  # the published ones, in column order
+    not_released: list[UnreleasedVariant] = Field(default_factory=list)
+    fleet_report: str | None = None  # an attached `archami fleet` report, a file beside this record
 
     def ordered_variants(self) -> list[VariantRelease]:
         return sorted(self.variants, key=lambda v: column_order(v.variant))
@@ -187,11 +220,7 @@ def save_record(releases_dir: Path, record: ReleaseRecord) -> Path:
 
 
 def load_record(path: Path) -> ReleaseRecord:
-    try:
-        return ReleaseRecord.model_validate(json.loads(path.read_text()))
-    except (OSError, ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ArchamiError(f"{path}: not a release record: {first}") from None
+    return read_json(path, ReleaseRecord)
 
 
 def load_records(releases_dir: Path, definition_name: str | None = None) -> list[ReleaseRecord]:

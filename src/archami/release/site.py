@@ -14,6 +14,7 @@ from archami import __version__
 from archami.errors import ArchamiError
 from archami.release.changelog import Changelog, changelogs
 from archami.release.records import ReleaseRecord, load_records
+from archami.release.sboms import site_sboms
 from archami.release.table import ReleaseTable, markdown_table, release_table
 
 INDEX_NAME = "index.html"
@@ -102,6 +103,7 @@ def build_site(
     every release.
     """
     records = _family(load_records(releases_dir), name, releases_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     logs = changelogs(records)
     generated_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rendered = []
@@ -120,9 +122,9 @@ def build_site(
         "hidden": len(records) - len(shown),
         "version": __version__,
         "generated_at": generated_at,
+        "sboms": site_sboms(releases_dir, out_dir),
     }
     env = _environment()
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = SiteFiles(out_dir, out_dir / INDEX_NAME, out_dir / JSON_NAME, out_dir / MARKDOWN_NAME,
                       [r.release_id for r in records])
     _write(files.index, env.get_template("index.html.j2").render(context))

@@ -8,7 +8,6 @@ unfinished release keeps its id instead of taking the day's next one.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,15 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from archami.artifacts import PublishRecord, write_json_atomic
+from archami.artifacts import PublishRecord, read_json, write_json_atomic
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 from archami.release.records import BootTestResult
 
 STATE_DIR = ".state"
-Status = Literal["running", "failed", "complete", "abandoned"]
+# partial: some variants published (the record says "partial"), the others left as they failed: a release of
+# an earlier day is closed so, rather than resumed, when a new day's release starts (release/pipeline.py).
+Status = Literal["running", "failed", "complete", "abandoned", "partial"]
 
 
 def utc_now() -> str:
@@ -41,11 +42,18 @@ class VariantProgress(BaseModel):
     boot: BootTestResult | None = None
     published: PublishRecord | None = None
     error: str | None = None  # the last failure, cleared when the step succeeds
+    failed_step: str | None = None  # the step of that failure
+    skipped: str | None = None  # why this variant cannot be published (bootability.py): not built or not published
     seconds: dict[str, float] = Field(default_factory=dict)  # step -> wall time of its last run
 
     @property
     def done(self) -> bool:
         return self.published is not None and bool(self.published.regions)
+
+    @property
+    def failed(self) -> bool:
+        """Neither published nor skipped: what a re-run of the release retries."""
+        return not self.done and self.skipped is None
 
 
 class ReleaseState(BaseModel):
@@ -57,6 +65,7 @@ class ReleaseState(BaseModel):
     status: Status = "running"
     started_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
+    attempts: int = 0  # runs of `archami release` on this release (the first, then each resume)
     variants: dict[str, VariantProgress] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -87,10 +96,7 @@ def save_state(releases_dir: Path, state: ReleaseState) -> None:
 def load_states(releases_dir: Path) -> list[ReleaseState]:
     states = []
     for path in sorted(state_dir(releases_dir).glob("*.json")):
-        try:
-            states.append(ReleaseState.model_validate(json.loads(path.read_text())))
-        except (OSError, ValueError, ValidationError) as exc:
-            raise ArchamiError(f"{path}: unreadable release state ({str(exc).splitlines()[0]})") from None
+        states.append(read_json(path, ReleaseState))
     return states
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
+from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 
 Firmware = Literal["bios", "uefi"]
@@ -23,6 +25,21 @@ def boot_skip_reason(variant: Variant, skip_requested: bool = False) -> str | No
         shown = " and ".join(BOOTABLE_ARCHITECTURES)
         return f"{variant.architecture} guests: the boot test runs {shown} guests under QEMU"
     return None
+
+
+# EC2's GPU instance families (accelerated computing: p2...p6, g3...g6e, gr6); Inferentia, Trainium, Gaudi and
+# FPGA families are not GPUs.
+_GPU_FAMILY = re.compile(r"^(p\d+[a-z]*|g\d+[a-z]*|gr\d+[a-z]*)\.")
+_GPU_PACKAGE = re.compile(r"(^|-)(nvidia|cuda)(-|$)")
+
+
+def not_checked_here(spec: ImageSpec) -> list[str]:
+    """What the image is for that a boot under QEMU here cannot exercise; the release records it beside a
+    passed boot ("booted, GPU not tested"), never as a plain pass."""
+    gpu = bool(spec.instance_type and _GPU_FAMILY.match(spec.instance_type)) or any(
+        _GPU_PACKAGE.search(p) for p in spec.packages
+    )
+    return ["GPU"] if gpu else []
 
 
 def firmwares_for(variant: Variant) -> list[Firmware]:

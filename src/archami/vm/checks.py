@@ -22,7 +22,7 @@ GUEST_PROBES: dict[str, str] = {
     "system_state": (
         f"timeout {BOOT_WAIT_SECONDS} systemctl is-system-running --wait >/dev/null 2>&1; systemctl is-system-running"
     ),
-    "hostname": "hostname",
+    "hostname": "cat /proc/sys/kernel/hostname",  # Arch's base has no hostname(1)
     "sshd": "sshd -T 2>/dev/null | grep -Ei '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin) '",
     "root_options": "findmnt -no OPTIONS /",
     "agent": "systemctl show -p ActiveState -p Result -p ExecMainStatus {unit}",

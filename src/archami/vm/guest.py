@@ -94,14 +94,16 @@ def running_guest(
     disk_format: str = "qcow2",
     clean_shutdown: bool = True,
     icount_shift: int | None = None,
+    forwards: tuple[tuple[str, int, int], ...] = (),
     architecture: GuestArchitecture = "x86_64",
 ) -> Iterator[Guest]:
     """Boot `disk` (which the caller may let the guest modify: pass an overlay to keep an image pristine),
     serve `imds` to it, wait until `key` logs in, yield the Guest; on leaving, power it off and stop QEMU.
     `clean_shutdown=False` stops QEMU at once: for a disk that is thrown away, an orderly shutdown only
-    costs time (20-40 s under TCG). `icount_shift` slows the guest's clock (see VmSpec). Raises BootFailed
-    when SSH login does not work within `timeout` seconds. `architecture` is the guest's (aarch64: the virt
-    machine with EDK2, emulated by TCG on an x86_64 host)."""
+    costs time (20-40 s under TCG). `icount_shift` slows the guest's clock (see VmSpec); `forwards` relays more
+    guest addresses to loopback services (see VmSpec). Raises BootFailed when SSH login does not work within
+    `timeout` seconds. `architecture` is the guest's (aarch64: the virt machine with EDK2, emulated by TCG on
+    an x86_64 host)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     serial_log = work_dir / f"serial-{firmware}.log"
     ovmf_vars = None
@@ -116,7 +118,7 @@ def running_guest(
             qmp_socket=_socket_path(work_dir), accel=chosen, ovmf_vars=ovmf_vars, icount_shift=icount_shift,
             architecture=architecture,
             # icount runs all vCPUs in turn on one host thread, and Linux 6.1 hangs there bringing up a second.
-            cpus=1 if icount_shift is not None else VmSpec.cpus,
+            cpus=1 if icount_shift is not None else VmSpec.cpus, forwards=forwards,
         )
         with QemuVM(spec) as vm:
             started = vm.started_at or time.monotonic()

@@ -102,6 +102,9 @@ class VmSpec:
     # TCG only: each guest instruction advances the guest's clock by 2**icount_shift ns, so a guest can be
     # made to look as slow to itself as on an overloaded host (its timeouts fire after less work), reliably.
     icount_shift: int | None = None
+    # More guest addresses relayed to services on the host's loopback, like the IMDS one: (guest address,
+    # guest port, 127.0.0.1 port), e.g. a package mirror an instance must reach; nothing else is reachable.
+    forwards: tuple[tuple[str, int, int], ...] = ()
 
 
 def ec2_identity() -> tuple[str, str]:
@@ -163,6 +166,8 @@ def qemu_command(spec: VmSpec, qemu: str | None = None) -> list[str]:
         f"hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22,"
         f"guestfwd=tcp:{IMDS_ADDRESS}:80-cmd:nc 127.0.0.1 {spec.imds_port}"
     )
+    for address, port, host_port in spec.forwards:
+        netdev += f",guestfwd=tcp:{address}:{port}-cmd:nc 127.0.0.1 {host_port}"
     argv += [
         "-netdev", netdev,
         "-device", "virtio-net-pci,netdev=net0",

@@ -95,15 +95,18 @@ def read_banner(port: int, host: str = "127.0.0.1", timeout: float = 3.0) -> str
     return line if line.startswith("SSH-") else None
 
 
-def run_ssh(port: int, key: Path, command: str, timeout: float = 60.0, user: str = "root") -> TextResult:
+def run_ssh(
+    port: int, key: Path, command: str, timeout: float = 60.0, user: str = "root", host: str = "127.0.0.1"
+) -> TextResult:
     try:
-        return run_text(ssh_argv(port, key, command, user), timeout=timeout)
+        return run_text(ssh_argv(port, key, command, user, host), timeout=timeout)
     except CommandError as exc:
         raise ArchamiError(f"ssh command {command!r} timed out after {timeout:.0f}s") from exc
 
 
 def wait_for_login(
-    port: int, key: Path, deadline: float, user: str = "root", still_running: Callable[[], bool] = lambda: True
+    port: int, key: Path, deadline: float, user: str = "root", still_running: Callable[[], bool] = lambda: True,
+    host: str = "127.0.0.1",
 ) -> float:
     """Poll the banner, then log in until it works; returns time.monotonic() of the first good login.
 
@@ -114,10 +117,12 @@ def wait_for_login(
     while time.monotonic() < deadline:
         if not still_running():
             raise ArchamiError(f"the VM stopped before SSH login worked ({last_error})")
-        if read_banner(port) is None:
+        if read_banner(port, host) is None:
             time.sleep(0.5)
             continue
-        result = run_ssh(port, key, "true", timeout=max(5.0, min(30.0, deadline - time.monotonic())), user=user)
+        result = run_ssh(
+            port, key, "true", timeout=max(5.0, min(30.0, deadline - time.monotonic())), user=user, host=host
+        )
         if result.returncode == 0:
             return time.monotonic()
         last_error = result.stderr.strip() or f"ssh exited {result.returncode}"

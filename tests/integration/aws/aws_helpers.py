@@ -15,19 +15,29 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from archami.artifacts import IMAGE_NAME, MANIFEST_NAME, Manifest, write_json_atomic
+from archami.artifacts import AUDIT_REPORT_NAME, IMAGE_NAME, MANIFEST_NAME, AuditReport, Manifest, write_json_atomic
 from archami.aws.upload import EBS_BLOCK_SIZE
+from archami.bzimage import KernelFacts
 from archami.config import load_definition
 from archami.config.variant import Variant
+from archami.image.pvgrub import PARAVIRTUAL_BOOT
 
 REPO = Path(__file__).resolve().parents[3]
 MIB = 1024**2
 
 
 def debian_variant(**changes: Any) -> Variant:
+    """The Debian example's stable variant, as release "bookworm" (the names these tests assert)."""
     loaded = load_definition(REPO / "examples" / "debian.toml")
-    variant = next(v for v in loaded.variants if v.id == "bookworm-ebs-hvm-x86_64")
+    # The example's first variant as a bookworm one: the names these tests expect were made with bookworm.
+    variant = loaded.variants[0].model_copy(update={"release": "bookworm"})
+    assert variant.id == "bookworm-ebs-hvm-x86_64"
     return variant.model_copy(update=changes)
+
+
+# What a paravirtual build's manifest records of its kernel: one pv-grub loads (xz), unless a test says otherwise.
+PV_KERNEL = KernelFacts(path="/vmlinuz", release="6.1.0-test", version=(6, 1), protocol="2.15", bits=64,
+                        compression="xz")
 
 
 def write_sparse_image(path: Path, size: int, data_blocks: dict[int, bytes], zero_blocks: tuple[int, ...] = ()) -> None:
@@ -50,7 +60,8 @@ def make_build(
     size: int = 64 * MIB,
     data_blocks: dict[int, bytes] | None = None,
     zero_blocks: tuple[int, ...] = (5,),
-    root_device_name: str = "/dev/xvda",
+    root_device_name: str | None = None,
+    kernel: KernelFacts | None = None,
 ) -> Path:
     """A build directory like `archami build` writes: image.raw (sparse) + manifest.json."""
     variant = variant or debian_variant()
@@ -81,7 +92,11 @@ def make_build(
         build_seconds=1.0,
         kernel_version="6.1.0-test",
         boot_mode=variant.boot_mode,
-        root_device_name=root_device_name,
+        root_device_name=root_device_name or (
+            "/dev/xvda" if variant.virtualization == "hvm" else PARAVIRTUAL_BOOT.root_device_name
+        ),
+        partition_scheme="gpt" if variant.virtualization == "hvm" else PARAVIRTUAL_BOOT.scheme,
+        kernel=kernel or (PV_KERNEL if variant.virtualization == "paravirtual" else None),
         image_size=size,
         used_bytes=os.stat(image).st_blocks * 512,
         image_sha256=digest,
@@ -89,6 +104,8 @@ def make_build(
         packages_sha256="0" * 64,
     )
     write_json_atomic(build_dir / MANIFEST_NAME, manifest)
+    # The audit the build writes: publish checks image -> manifest -> audit before any AWS call.
+    write_json_atomic(build_dir / AUDIT_REPORT_NAME, AuditReport(target=str(image), ok=True, image_sha256=digest))
     return build_dir
 
 

@@ -212,7 +212,10 @@ def test_cli_publish_and_prune(tmp_path: Path, moto: MotoServer) -> None:
     assert table.exit_code == 0, table.output
     assert record["regions"]["eu-west-1"]["ami_id"] in table.stdout
     missing = runner.invoke(app, ["publish", str(tmp_path / "nothing"), "--endpoint-url", moto.url])
-    assert missing.exit_code == 1 and "run `archami build` first" in str(missing.exception)
+    assert missing.exit_code == 2 and "Invalid value" in missing.output  # refused by the parser, before any work
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["publish", str(tmp_path / "empty"), "--endpoint-url", moto.url])
+    assert empty.exit_code != 0 and "run `archami build` first" in str(empty.exception)
     args = ["prune", "--regions", "us-east-1,eu-west-1", "--keep", "1", "--endpoint-url", moto.url, "--json"]
     dry = runner.invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output

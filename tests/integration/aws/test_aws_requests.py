@@ -3,17 +3,20 @@ so the attributes are checked on the wire, as botocore sent them)."""
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 import pytest
-from aws_helpers import RequestRecorder, debian_variant, make_build, throwaway_certificate
+from aws_helpers import PV_KERNEL, RequestRecorder, debian_variant, make_build, throwaway_certificate
 from moto_server import MotoServer
 
+from archami.artifacts import MANIFEST_NAME, Manifest, read_json, write_json_atomic
 from archami.aws.bundle import unbundle
 from archami.aws.clients import Clients
 from archami.aws.publish import publish
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
+from archami.image.pvgrub import pv_grub_boot
 
 pytestmark = pytest.mark.integration
 
@@ -96,10 +99,19 @@ def test_hvm_aarch64(tmp_path: Path, clients: Clients, moto: MotoServer, recorde
     assert form["BlockDeviceMapping.1.Ebs.VolumeSize"] == "1"
 
 
-def test_paravirtual_uses_the_newest_pv_grub_aki(
+def kernel_name(clients: Clients, region: str, aki: str) -> str:
+    """The name of a pv-grub kernel by id (the emulator refuses ImageIds that are not ami-*: filter instead)."""
+    images = clients.ec2(region).describe_images(Owners=["amazon"], Filters=[{"Name": "image-id", "Values": [aki]}])
+    (image,) = images["Images"]
+    name: str = image["Name"]
+    return name
+
+
+def test_paravirtual_uses_the_newest_pv_grub_aki_of_its_layout(
     tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
 ) -> None:
-    build = make_build(tmp_path, debian_variant(virtualization="paravirtual"), root_device_name="/dev/sda")
+    build = make_build(tmp_path, debian_variant(virtualization="paravirtual"))
+    manifest = read_json(build / MANIFEST_NAME, Manifest)
     publish(
         build,
         PublishSettings(regions=["us-east-1", "sa-east-1"], public=False),
@@ -109,43 +121,69 @@ def test_paravirtual_uses_the_newest_pv_grub_aki(
         poll=0.05,
     )
     form = register_request(recorder)
+    boot = pv_grub_boot(manifest.partition_scheme)
+    assert manifest.partition_scheme == "none" and boot.aki_name == "pv-grub-hd0_*"
     assert form["VirtualizationType"] == "paravirtual"
     assert form["Architecture"] == "x86_64"
-    assert form["KernelId"] == "aki-88aa75e1"  # pv-grub-hd00_1.05, not hd0_ nor the older 1.04
-    assert form["RootDeviceName"] == "/dev/sda"
+    # The AKI that reads the unpartitioned disk (hd0, not hd00), its newest release (1.05, not 1.04).
+    assert fnmatch.fnmatch(kernel_name(clients, "us-east-1", form["KernelId"]), boot.aki_name)
+    assert kernel_name(clients, "us-east-1", form["KernelId"]) == "pv-grub-hd0_1.05-x86_64.gz"
+    assert form["RootDeviceName"] == boot.root_device_name == manifest.root_device_name == "/dev/sda1"
+    assert form["BlockDeviceMapping.1.DeviceName"] == "/dev/sda1"
     assert form["ImdsSupport"] == "v2.0"
     for absent in ("EnaSupport", "SriovNetSupport", "BootMode", "TpmSupport"):
         assert absent not in form
 
 
-def test_paravirtual_i686_and_refusal_without_aki(
+def test_paravirtual_refusals_before_anything_is_uploaded(
     tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
 ) -> None:
-    variant = debian_variant(virtualization="paravirtual", architecture="i686")
+    def refused(build: Path, match: str, regions: list[str]) -> None:
+        with pytest.raises(ArchamiError, match=match):
+            publish(build, PublishSettings(regions=regions, public=False), endpoint_url=moto.url,
+                    release_id="r1", clients=clients, poll=0.05)
+        assert recorder.ec2_actions("RegisterImage") == []
+        assert not [r for r in recorder.requests if "/snapshots" in r[1]]  # nothing uploaded
+
+    zstd = PV_KERNEL.model_copy(update={"compression": "zstd", "release": "6.12.118+deb13-cloud-amd64"})
+    refused(make_build(tmp_path / "zstd", debian_variant(virtualization="paravirtual"), kernel=zstd),
+            r"is not published: paravirtual: /vmlinuz \(Linux 6\.12\.118\+deb13-cloud-amd64\) is zstd-compressed",
+            ["us-east-1"])
+    refused(make_build(tmp_path / "i686", debian_variant(virtualization="paravirtual", architecture="i686")),
+            "Linux 5.9 removed 32-bit Xen PV guests", ["us-east-1"])
+    clients.ec2("eu-west-1").deregister_image(ImageId="aki-b6aa75df")  # eu-west-1: only an older hd0 left
+    clients.ec2("eu-west-1").deregister_image(ImageId="aki-c9aa75c0")
+    refused(make_build(tmp_path / "no-aki", debian_variant(virtualization="paravirtual")),
+            r"no Amazon pv-grub kernel \(AKI\) for x86_64 in eu-west-1", ["us-east-1", "eu-west-1"])
+
+
+def test_instance_store_hvm_is_legacy_bios_without_tpm(
+    tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder
+) -> None:
+    variant = debian_variant(root_device="instance-store")
     build = make_build(tmp_path, variant)
-    clients.ec2("eu-west-1").deregister_image(ImageId="aki-8f9dcae6")  # no 32-bit pv-grub in eu-west-1
-    with pytest.raises(ArchamiError, match=r"no Amazon pv-grub kernel \(AKI\) for i386 in eu-west-1"):
-        publish(
-            build,
-            PublishSettings(regions=["us-east-1", "eu-west-1"], public=False),
-            endpoint_url=moto.url,
-            release_id="r1",
-            clients=clients,
-            poll=0.05,
-        )
-    assert recorder.ec2_actions("RegisterImage") == []
-    assert not [r for r in recorder.requests if "/snapshots" in r[1]]  # refused before uploading anything
+    # A manifest written before the variant knew better still says uefi-preferred: never sent for a bundle.
+    manifest = read_json(build / MANIFEST_NAME, Manifest)
+    write_json_atomic(build / MANIFEST_NAME, manifest.model_copy(update={"boot_mode": "uefi-preferred"}))
+    cert, _ = throwaway_certificate(tmp_path)
     publish(
         build,
-        PublishSettings(regions=["us-east-1"], public=False),
+        PublishSettings(regions=["us-east-1"], bucket="archami-bundles", ec2_certificate=cert),
         endpoint_url=moto.url,
         release_id="r1",
-        state_path=tmp_path / "other-state.json",
         clients=clients,
         poll=0.05,
     )
     form = register_request(recorder)
-    assert form["Architecture"] == "i386" and form["KernelId"] == "aki-8f9dcae6"
+    name = "debian-bookworm-instance-store-hvm-x86_64-r1"
+    assert form["ImageLocation"] == f"archami-bundles/{name}/image.manifest.xml"
+    assert form["VirtualizationType"] == "hvm" and form["Architecture"] == "x86_64"
+    assert form["BootMode"] == "legacy-bios"  # instance-store root types are Xen: no UEFI, no NitroTPM
+    assert "TpmSupport" not in form and "KernelId" not in form
+    assert form["RootDeviceName"] == "/dev/sda1"
+    assert not any(k.startswith("BlockDeviceMapping") for k in form)
+    assert form["EnaSupport"] == "true" and form["SriovNetSupport"] == "simple"
+    assert {k: form[k] for k in COMMON} == COMMON
 
 
 def test_instance_store_registers_the_bundle_location(
@@ -167,7 +205,7 @@ def test_instance_store_registers_the_bundle_location(
     assert form["ImageLocation"] == f"archami-bundles/{name}/image.manifest.xml"
     assert form["Name"] == name
     assert form["Architecture"] == "x86_64" and form["VirtualizationType"] == "paravirtual"
-    assert form["KernelId"] == "aki-88aa75e1"
+    assert kernel_name(clients, "us-east-1", form["KernelId"]) == "pv-grub-hd0_1.05-x86_64.gz"
     assert form["RootDeviceName"] == "/dev/sda1"
     assert not any(k.startswith("BlockDeviceMapping") for k in form)
     assert record.regions["us-east-1"].image_location == form["ImageLocation"]

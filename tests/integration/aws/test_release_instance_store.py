@@ -43,7 +43,7 @@ def write_definition(directory: Path, certificate: Path) -> Path:
         example
         + f"""
 [matrix]
-release = ["bookworm"]
+release = ["trixie"]
 root_device = ["ebs", "instance-store"]
 virtualization = ["hvm"]
 
