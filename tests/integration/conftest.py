@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 import pytest
@@ -30,4 +31,9 @@ def arm64_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
         pytest.fail("building an image needs root (mmdebstrap --mode=root, chroot, file ownership)")
     loaded = load_definition(DEBIAN_EXAMPLE)
     variant = select(loaded.variants, ARM64_VARIANT)[0]
-    return build_variant(loaded, variant, tmp_path_factory.mktemp("arm64-build"), CACHE_DIR)
+    # `make test` runs integration files in two workers, each its own session: the second to need this build
+    # waits for the first (a cold arm64 bootstrap is minutes of emulation) and then finds its root cached.
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with (CACHE_DIR / ".arm64-test-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_variant(loaded, variant, tmp_path_factory.mktemp("arm64-build"), CACHE_DIR)
