@@ -122,8 +122,8 @@ def default_firmware(boot_mode: str) -> Literal["bios", "uefi"]:
     return "uefi" if boot_mode == "uefi" else "bios"
 
 
-# Seconds to wait for SSH. TCG emulating an arm64 guest on x86_64 took 58-75 s to SSH here (x86_64: 28-40 s;
-# bench/arm64.py), both far more on a loaded host (an x86_64 boot was seen taking 215 s at load 11).
+# Seconds to wait for SSH. TCG emulating an arm64 guest on x86_64 took 38 s to SSH here at load 3 (x86_64: 27 s;
+# bench/arm64.py) and 58-75 s at load 10; both take far more on a loaded host (x86_64: 215 s seen at load 11).
 DEFAULT_TIMEOUTS = {"x86_64": 300.0, "aarch64": 600.0}
 
 
