@@ -9,6 +9,7 @@ STAMP_PIP := $(VENV)/.pip-stamp
 # The kernel's: Debian's Linux 6.1 source and configs (bookworm), and what `make bindeb-pkg` builds with.
 APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin grub-efi-amd64-bin \
   grub-common qemu-system-x86 qemu-utils ovmf netcat-openbsd openssh-client zstd \
+  qemu-user-static qemu-system-arm qemu-efi-aarch64 \
   pacman-package-manager makepkg arch-install-scripts archlinux-keyring libarchive-tools gnupg \
   chromium python3-venv debian-archive-keyring \
   linux-source-6.1 linux-config-6.1 build-essential fakeroot bc bison flex libssl-dev libelf-dev cpio kmod rsync

@@ -168,6 +168,7 @@ class TestReport(BaseModel):
     disk_size: int | None = None  # bytes of the volume the guest saw
     instance_id: str | None = None  # what the local IMDS said
     kernel: str | None = None  # uname -r in the guest
+    architecture: str | None = None  # uname -m in the guest
     machine_id: str | None = None
     host_key: str | None = None  # the guest's ed25519 host key ("ssh-ed25519 AAAA...")
     work_dir: str | None = None  # kept with --keep: the overlay disk, key and logs

@@ -236,6 +236,8 @@ exec "$@"
 _NAMESPACE = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"]
 # A clean environment for commands in the image.
 IMAGE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
+# Host settings that still reach them: the CPU model qemu-user emulates for a foreign image (archami.foreign).
+_PASSED_TO_IMAGE = ("QEMU_CPU",)
 
 
 def run_with_api_mounts(
@@ -268,7 +270,8 @@ def run_in_root(
     what: str | None = None,
 ) -> str:
     """Run a command inside the image root (the image's own tools), in a throwaway mount namespace."""
-    return run_with_api_mounts(root, ["chroot", str(root), *args], log, env=IMAGE_ENV, clean_env=True,
+    env = {**IMAGE_ENV, **{k: os.environ[k] for k in _PASSED_TO_IMAGE if k in os.environ}}
+    return run_with_api_mounts(root, ["chroot", str(root), *args], log, env=env, clean_env=True,
                                capture=capture, input_text=input_text, check=check, what=what or args[0])
 
 

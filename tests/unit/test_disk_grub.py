@@ -129,3 +129,42 @@ def test_no_kernel_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "boot").mkdir()
     with pytest.raises(grub.GrubError, match="no kernel"):
         grub.find_boot_files(tmp_path)
+
+
+def test_x86_disks_carry_bios_and_uefi_grub_and_arm64_disks_uefi_only() -> None:
+    x86 = grub.grub_targets("x86_64")
+    assert [(t.platform, t.efi_path) for t in x86] == [("i386-pc", None), ("x86_64-efi", "EFI/BOOT/BOOTX64.EFI")]
+    (arm,) = grub.grub_targets("aarch64")
+    assert (arm.platform, arm.efi_path, arm.is_efi) == ("arm64-efi", "EFI/BOOT/BOOTAA64.EFI", True)
+    assert "efi_uga" not in arm.modules and {"fat", "part_gpt", "ext2", "linux"} <= set(arm.modules)
+    with pytest.raises(grub.GrubError, match="riscv64"):
+        grub.grub_targets("riscv64")
+
+
+def test_grub_modules_exist_for_every_platform_the_host_has() -> None:
+    # grub-mkimage refuses a module its platform lacks; check every target against the installed module lists.
+    checked = 0
+    for architecture in ("x86_64", "aarch64"):
+        for target in grub.grub_targets(architecture):
+            moddir = Path("/usr/lib/grub") / target.platform
+            if not (moddir / "moddep.lst").exists():
+                continue  # arm64-efi modules exist only on arm64 hosts (the build uses the image's own there)
+            known = {line.split(":")[0] for line in (moddir / "moddep.lst").read_text().splitlines()}
+            assert set(target.modules) <= known, target.platform
+            checked += 1
+    assert checked >= 2
+
+
+def test_grub_cfg_without_a_pc_serial_port_uses_the_firmware_console() -> None:
+    text = grub.grub_cfg("Debian", grub.BootFiles("/vmlinuz", "/initrd.img"), "u", "ro", serial=False)
+    assert "serial" not in text.replace("serial console (get-console-output)", "")
+    assert "terminal_output console\n" in text and "terminal_input console\n" in text
+    assert "linux /vmlinuz ro\n" in text
+
+
+def test_boot_files_arch_linux_arm_image(tmp_path: Path) -> None:
+    # linux-aarch64 installs an uncompressed arm64 Image (its mkinitcpio preset's ALL_kver), not vmlinuz-*.
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot/Image").write_bytes(b"k")
+    (tmp_path / "boot/initramfs-linux.img").write_bytes(b"i")
+    assert grub.find_boot_files(tmp_path) == grub.BootFiles("/boot/Image", "/boot/initramfs-linux.img")

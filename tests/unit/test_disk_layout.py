@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from archami.image.layout import (
     BIOS_BOOT_TYPE,
     ESP_TYPE,
+    LINUX_ROOT_TYPES,
     LINUX_ROOT_X86_64_TYPE,
     MIB,
     LayoutError,
@@ -105,3 +106,35 @@ def test_cmdline_finds_root_by_uuid_and_adds_the_serial_console() -> None:
 def test_paravirtual_cmdline_uses_the_xen_console() -> None:
     layout = plan_layout(2 * GIB, virtualization="paravirtual", esp_size=64 * MIB, seed="s")
     assert kernel_cmdline(layout, [], "paravirtual").endswith("console=hvc0")
+
+
+def test_aarch64_layout_is_esp_then_root_with_the_arm64_root_type() -> None:
+    # EC2's arm64 instances boot UEFI only: no BIOS boot partition, the ESP starts at the first MiB.
+    layout = plan_layout(2 * GIB, virtualization="hvm", esp_size=64 * MIB, seed="s", architecture="aarch64")
+    assert [(p.role, p.number, p.start, p.size) for p in layout.partitions] == [
+        ("esp", 1, MIB, 64 * MIB),
+        ("root", 2, 65 * MIB, 2 * GIB - 65 * MIB - MIB),
+    ]
+    # The Discoverable Partitions Specification's "Root Partition (64-bit ARM/AArch64)".
+    assert layout.root.type_guid == LINUX_ROOT_TYPES["aarch64"] == "B921B045-1DF0-41C3-AF44-4C6F280D3FAE"
+    assert layout.part("esp").type_guid == ESP_TYPE and not layout.has("bios")
+    lines = [line for line in layout.sfdisk_script().splitlines() if line.startswith("start=")]
+    assert len(lines) == 2 and lines[0].startswith(f"start=2048, size={64 * 2048}, type={ESP_TYPE},")
+    assert lines[1].endswith("name=root") and f"type={LINUX_ROOT_TYPES['aarch64']}" in lines[1]
+
+
+def test_each_architecture_gets_its_own_root_type_and_the_same_identifiers() -> None:
+    x86 = plan_layout(2 * GIB, virtualization="hvm", esp_size=64 * MIB, seed="s")
+    arm = plan_layout(2 * GIB, virtualization="hvm", esp_size=64 * MIB, seed="s", architecture="aarch64")
+    assert x86.root.type_guid == LINUX_ROOT_X86_64_TYPE != arm.root.type_guid
+    assert (x86.root.fs_uuid, x86.part("esp").fs_uuid) == (arm.root.fs_uuid, arm.part("esp").fs_uuid)
+    with pytest.raises(LayoutError, match="architecture"):
+        plan_layout(2 * GIB, virtualization="hvm", esp_size=64 * MIB, seed="s", architecture="riscv64")
+
+
+def test_aarch64_cmdline_lists_qemus_pl011_and_gravitons_uart_and_drops_the_virtual_terminal() -> None:
+    layout = plan_layout(2 * GIB, virtualization="hvm", esp_size=64 * MIB, seed="s", architecture="aarch64")
+    line = kernel_cmdline(layout, ["console=tty0", "console=ttyS0,115200", "quiet"], "hvm", "aarch64")
+    assert line == f"root=UUID={layout.root.fs_uuid} ro console=ttyS0,115200 quiet console=ttyAMA0,115200"
+    consoles = [a for a in kernel_cmdline(layout, [], "hvm", "aarch64").split() if a.startswith("console=")]
+    assert consoles == ["console=ttyAMA0,115200", "console=ttyS0,115200"]

@@ -40,6 +40,17 @@ def test_hybrid_images_are_boot_tested_under_both_firmwares() -> None:
     assert firmwares_for(by_id["ebs-paravirtual-x86_64"]) == ["bios"]
 
 
+def test_graviton_variants_are_boot_tested_under_uefi_only() -> None:
+    from archami.release.steps import BOOTABLE_ARCHITECTURES
+    from archami.vm.qemu import MACHINES
+
+    arm = next(v for v in DEBIAN.variants if v.architecture == "aarch64")
+    assert boot_skip_reason(arm) is None and firmwares_for(arm) == ["uefi"]
+    assert set(BOOTABLE_ARCHITECTURES) == set(MACHINES)  # the release skips exactly what vm/ cannot boot
+    i686 = arm.model_copy(update={"architecture": "i686"})
+    assert "i686 guests" in str(boot_skip_reason(i686))
+
+
 def test_variant_lists() -> None:
     assert parse_variant_list(["a,b", "c", "a"]) == ["a", "b", "c"]
     assert parse_variant_list(None) == []

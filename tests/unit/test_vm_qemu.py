@@ -186,3 +186,60 @@ def test_no_vm_process_outlives_its_owner(tmp_path: Path, how: signal.Signals) -
     owner.send_signal(how)
     owner.wait(timeout=30)
     assert _gone(vm_pid)
+
+
+def test_aarch64_guest_is_a_virt_machine_with_a_graviton_core_and_edk2(tmp_path: Path) -> None:
+    vars_copy = tmp_path / "vars.fd"
+    argv = qemu_command(_spec(tmp_path, architecture="aarch64", firmware="uefi", ovmf_vars=vars_copy))
+    assert argv[0] == "qemu-system-aarch64"
+    assert _option(argv, "-machine") == ["virt"]
+    assert _option(argv, "-cpu") == ["neoverse-n1"]  # Graviton2's core; TCG's default would be 32-bit
+    assert _option(argv, "-accel") == ["tcg,tb-size=128"]
+    drives = _option(argv, "-drive")
+    assert drives[0] == f"if=pflash,format=raw,unit=0,readonly=on,file={qemu.AAVMF_CODE}"
+    assert drives[1] == f"if=pflash,format=raw,unit=1,file={vars_copy}"
+    # The same EC2 shape as on x86_64: an NVMe root volume, the local IMDS, SMBIOS saying Amazon EC2.
+    assert "nvme,drive=root,serial=vol0a1b2c3d4e5f60718" in _option(argv, "-device")
+    assert any("guestfwd=tcp:169.254.169.254:80" in n for n in _option(argv, "-netdev"))
+    assert _option(argv, "-smbios")[0].startswith("type=1,manufacturer=Amazon EC2,")
+
+
+def test_aarch64_guests_boot_uefi_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="aarch64 guests boot with uefi"):
+        qemu_command(_spec(tmp_path, architecture="aarch64"))
+    with pytest.raises(qemu.VmError, match="riscv64"):
+        qemu.machine_for("riscv64")
+
+
+def test_a_foreign_guest_is_always_emulated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHAMI_ACCEL", "kvm")
+    other = "aarch64" if qemu.needs_emulation("aarch64") else "x86_64"
+    assert qemu.choose_accel(other) == "tcg"
+
+
+def test_qemu_accepts_the_aarch64_machine(tmp_path: Path) -> None:
+    """The real qemu-system-aarch64 takes this command line: started paused (-S), asked over QMP, stopped."""
+    from archami.vm.qmp import QmpClient
+
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(bytes(1024 * 1024))
+    vars_copy = tmp_path / "vars.fd"
+    vars_copy.write_bytes(qemu.AAVMF_VARS.read_bytes())
+    spec = _spec(tmp_path, architecture="aarch64", firmware="uefi", ovmf_vars=vars_copy, disk=disk, disk_format="raw",
+                 ssh_port=qemu.free_loopback_port())
+    proc = subprocess.Popen([*qemu_command(spec), "-S"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not spec.qmp_socket.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        with QmpClient(spec.qmp_socket) as qmp:
+            cpus = qmp.execute("query-cpus-fast")
+            assert [c["target"] for c in cpus] == ["aarch64"] * spec.cpus
+            assert qmp.execute("query-target")["arch"] == "aarch64"
+            qmp.execute("quit")
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.wait()

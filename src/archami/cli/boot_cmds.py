@@ -16,6 +16,10 @@ from archami.errors import ArchamiError
 from archami.vm.boot import boot_test
 
 
+def _optional_seconds(value: float | None) -> float | None:
+    return None if value is None else seconds(value)
+
+
 def resolve_image(path: Path) -> Path:
     """IMAGE may be the image file or a build output directory holding image.raw."""
     image = path / IMAGE_NAME if path.is_dir() else path
@@ -39,14 +43,21 @@ def render_report(report: TestReport) -> Table:
 @app.command()
 def boot(
     image: Annotated[Path, typer.Argument(help="Raw disk image, or a build directory with image.raw.")],
-    firmware: Annotated[Literal["bios", "uefi"], typer.Option(help="SeaBIOS (bios) or OVMF (uefi).")] = "bios",
+    firmware: Annotated[
+        Literal["bios", "uefi"] | None,
+        typer.Option(help="SeaBIOS (bios) or UEFI (OVMF; AAVMF for arm64). Default: bios, uefi for UEFI-only images."),
+    ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the work dir: overlay disk, key, logs.")] = False,
     disk_size: Annotated[
         str | None, typer.Option("--disk-size", help="Volume larger than the image, e.g. 4GiB (tests grow-root).")
     ] = None,
     work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where the overlay and logs go.",
                                                   callback=output_dir)] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for an SSH login.", callback=seconds)] = 300,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait for an SSH login (default: 300, 600 for arm64 under TCG).",
+                     callback=_optional_seconds),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the TestReport as JSON.")] = False,
 ) -> None:
     """Boot IMAGE like an EC2 instance, log in with the key the local IMDS serves, check it, power off."""
@@ -56,7 +67,7 @@ def boot(
         raise ArchamiError(f"--disk-size: {exc}") from exc
     path = resolve_image(image)
     if not as_json:
-        console.print(f"booting {path} ({firmware}) ...")
+        console.print(f"booting {path} ({firmware or 'firmware from its boot mode'}) ...")
     report = boot_test(path, firmware, disk_size=size, keep=keep, timeout=timeout, work_dir=work_dir)
     if as_json:
         print(report.model_dump_json(indent=2))

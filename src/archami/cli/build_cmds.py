@@ -98,7 +98,8 @@ def doctor() -> None:
     missing = []
     for status in check_tools():
         tool = status.tool
-        shown = f"[green]ok[/] {status.found}" if status.found else "[red]missing[/]"
+        absent = "[red]missing[/]" if tool.required else "[yellow]absent (optional)[/]"
+        shown = f"[green]ok[/] {status.found}" if status.found else absent
         if not status.found and tool.required:
             missing.append(tool)
         table.add_row(tool.name, tool.purpose, shown, tool.debian, tool.arch)

@@ -163,6 +163,9 @@ def site(
 def latest(
     region: Annotated[str, typer.Option("--region", help="AWS region.")],
     variant: Annotated[str, typer.Option("--variant", help="Variant id, e.g. trixie-ebs-hvm-x86_64.")],
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="The variant's AMI for this architecture instead: x86_64 or arm64.")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Image family (definition name).")] = None,
     releases_dir: Annotated[
         Path | None,
@@ -179,6 +182,10 @@ def latest(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the newest AMI id of a variant in a region: release records, then SSM, then describe-images."""
+    if arch is not None:
+        from archami.release.lookup import variant_for_architecture
+
+        variant = variant_for_architecture(variant, arch)
     if stream is not None:  # a published stream: no AWS credentials needed
         from archami.cli.verify_cmds import latest_from_stream
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Protocol, TypeVar
 
-from archami.config.resolve import resolve
+from archami.config.resolve import kernel_package, kernel_source, resolve
 from archami.config.schema import Definition, Exclude
 from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
@@ -65,10 +65,18 @@ def expand_checked(definition: Definition) -> tuple[list[ImageSpec], list[tuple[
         if flavour != "default" and flavour not in definition.flavours:
             problems.append((f"matrix.flavour[{i}]",
                              f"flavour {flavour!r} is not defined under [flavours.{flavour}]"))
-    if "lts" in m.kernel and not definition.kernel.lts:
-        problems.append(("matrix.kernel", "the 'lts' channel needs kernel.lts (the LTS kernel package)"))
-    if "ec2" in m.kernel and not definition.kernel.ec2:
-        problems.append(("matrix.kernel", "the 'ec2' channel needs kernel.ec2 (linux-ec2: `archami kernel build`)"))
+    own_kernels = {arch: kernel_source(definition, arch) for arch in arches}
+    if any(source == "kernel" for source in own_kernels.values()):  # some architecture uses [kernel]
+        if "lts" in m.kernel and not definition.kernel.lts:
+            problems.append(("matrix.kernel", "the 'lts' channel needs kernel.lts (the LTS kernel package)"))
+        if "ec2" in m.kernel and not definition.kernel.ec2:
+            problems.append(("matrix.kernel",
+                             "the 'ec2' channel needs kernel.ec2 (linux-ec2: `archami kernel build`)"))
+    for arch, source in own_kernels.items():
+        for channel in m.kernel:
+            if source != "kernel" and kernel_package(definition, arch, channel) is None:
+                problems.append(("matrix.kernel", f"the {channel!r} channel needs {source}.{channel} (the "
+                                 f"{channel.upper()} kernel package of {arch})"))
     problems += exclude_problems(definition)
     if problems:
         return [], problems
@@ -96,9 +104,8 @@ def expand_checked(definition: Definition) -> tuple[list[ImageSpec], list[tuple[
             if ("matrix", message) not in problems:
                 problems.append(("matrix", message))
             continue
-        by_channel = {"lts": definition.kernel.lts, "ec2": definition.kernel.ec2}
-        kernel_package = by_channel.get(channel) or definition.kernel.stable
-        assert kernel_package is not None  # checked above
+        package = kernel_package(definition, arch, channel)
+        assert package is not None  # checked above
         variant = Variant(
             name=definition.name,
             distro=definition.distro,
@@ -108,7 +115,7 @@ def expand_checked(definition: Definition) -> tuple[list[ImageSpec], list[tuple[
             architecture=arch,
             flavour=flavour,
             kernel_channel=channel,
-            kernel_package=kernel_package,
+            kernel_package=package,
         )
         if variant.id in seen:
             problems.append(("matrix", f"two combinations make the same variant {variant.id!r} (a value twice?)"))

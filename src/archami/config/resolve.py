@@ -1,7 +1,8 @@
 """Resolve one variant of a definition into its ImageSpec: the definition's settings with the flavour's
 overrides and the matrix's choices applied. Pure: no I/O.
 
-Override rules (one for each kind of setting, so a flavour can change any image setting):
+The variant's [architectures.<arch>] settings apply first (kernel package, packages, mirrors), then the
+flavour's. Override rules (one for each kind of setting, so a flavour can change any image setting):
 - lists (packages, services, files, kernel.cmdline, kernel.initramfs_modules) add to the definition's;
   a flavour's file with the same path replaces the definition's;
 - tables (ssh, network, firstboot, disk) replace only the keys the flavour sets;
@@ -14,7 +15,15 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from archami.config.schema import Definition, FileSpec, Flavour
+from archami.config.schema import (
+    Architecture,
+    ArchitectureKernel,
+    ArchitectureSettings,
+    Definition,
+    FileSpec,
+    Flavour,
+    Kernel,
+)
 from archami.config.spec import ImageSpec, KernelSpec, ServicePlan
 from archami.config.variant import Variant
 
@@ -37,11 +46,32 @@ def _files(base: list[FileSpec], extra: list[FileSpec]) -> tuple[FileSpec, ...]:
     return (*(spec for spec in base if spec.path not in replaced), *extra)
 
 
+def kernel_source(definition: Definition, architecture: Architecture) -> str:
+    """Where an architecture's kernel packages are set: its own [architectures.<arch>] kernel when that names
+    one (then the definition's, built for another architecture, never apply), else the definition's."""
+    settings = definition.architectures.get(architecture)
+    if settings is not None and (settings.kernel.stable or settings.kernel.lts or settings.kernel.ec2):
+        return f"architectures.{architecture}.kernel"
+    return "kernel"
+
+
+def kernel_package(definition: Definition, architecture: Architecture, channel: str) -> str | None:
+    """The kernel package of a channel (stable, lts, ec2) on an architecture (None: the definition names none)."""
+    settings = definition.architectures.get(architecture)
+    own = settings is not None and kernel_source(definition, architecture) != "kernel"
+    chosen: ArchitectureKernel | Kernel = settings.kernel if own and settings is not None else definition.kernel
+    package: str | None = getattr(chosen, channel)
+    return package
+
+
 def resolve(definition: Definition, variant: Variant) -> ImageSpec:
     """The ImageSpec of `variant` (whose flavour and kernel channel the matrix has already checked)."""
     flavour = definition.flavours[variant.flavour] if variant.flavour != "default" else Flavour()
-    added = set(definition.packages.add) | set(flavour.packages.add)
-    removed = (set(definition.packages.remove) | set(flavour.packages.remove)) - set(flavour.packages.add)
+    arch = definition.architectures.get(variant.architecture) or ArchitectureSettings()
+    base_added = set(definition.packages.add) | set(arch.packages.add)
+    base_removed = (set(definition.packages.remove) | set(arch.packages.remove)) - set(arch.packages.add)
+    added = base_added | set(flavour.packages.add)
+    removed = (base_removed | set(flavour.packages.remove)) - set(flavour.packages.add)
     kernel_package = flavour.kernel.package or variant.kernel_package
     services = ServicePlan(
         enabled=_unique(definition.services.enable, flavour.services.enable),
@@ -58,8 +88,10 @@ def resolve(definition: Definition, variant: Variant) -> ImageSpec:
         locale=flavour.locale or definition.locale,
         kernel=KernelSpec(
             package=kernel_package,
-            cmdline=_unique(definition.kernel.cmdline, flavour.kernel.cmdline),
-            initramfs_modules=_unique(definition.kernel.initramfs_modules, flavour.kernel.initramfs_modules),
+            cmdline=_unique(definition.kernel.cmdline, arch.kernel.cmdline, flavour.kernel.cmdline),
+            initramfs_modules=_unique(
+                definition.kernel.initramfs_modules, arch.kernel.initramfs_modules, flavour.kernel.initramfs_modules
+            ),
         ),
         packages=tuple(sorted((added - removed) | {kernel_package})),
         removed=tuple(sorted(removed)),
@@ -70,5 +102,5 @@ def resolve(definition: Definition, variant: Variant) -> ImageSpec:
         firstboot=_merge_table(definition.firstboot, flavour.firstboot),
         disk=_merge_table(definition.disk, flavour.disk),
         repositories=tuple(definition.repositories),
-        mirrors=tuple(definition.mirrors),
+        mirrors=tuple(arch.mirrors or definition.mirrors),
     )

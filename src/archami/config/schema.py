@@ -306,6 +306,33 @@ class Flavour(Strict):
     _files = field_validator("files")(_unique_paths)
 
 
+class ArchitectureKernel(Strict):
+    stable: PackageName | None = Field(
+        default=None, description="Kernel package of the 'stable' channel on this architecture."
+    )
+    lts: PackageName | None = Field(
+        default=None, description="Kernel package of the 'lts' channel on this architecture."
+    )
+    ec2: PackageName | None = Field(
+        default=None, description="Kernel package of the 'ec2' channel on this architecture."
+    )
+    cmdline: list[KernelArg] = Field(default_factory=list, description="Kernel command line arguments added.")
+    initramfs_modules: list[ModuleName] = Field(default_factory=list, description="Initramfs modules added.")
+
+    _unique = field_validator("cmdline", "initramfs_modules")(unique)
+
+
+class ArchitectureSettings(Strict):
+    """What differs between one image's architectures (Debian's linux-image-cloud-amd64 and -arm64; Arch Linux
+    ARM's own kernel and mirrors). Applied to that architecture's variants before their flavour."""
+
+    kernel: ArchitectureKernel = Field(default_factory=ArchitectureKernel)
+    packages: Packages = Field(default_factory=Packages, description="Packages added/removed on this architecture.")
+    mirrors: list[MirrorUrl] = Field(
+        default_factory=list, description="Package mirrors for this architecture, instead of the definition's."
+    )
+
+
 class Exclude(Strict):
     release: ReleaseName | None = None
     root_device: RootDevice | None = None
@@ -365,6 +392,9 @@ class Definition(Strict):
     disk: Disk = Field(default_factory=Disk)
     reproducible: Reproducible = Field(default_factory=Reproducible, description="Pinned time stamps and packages.")
     flavours: dict[FlavourName, Flavour] = Field(default_factory=dict)
+    architectures: dict[Architecture, ArchitectureSettings] = Field(
+        default_factory=dict, description="Per-architecture settings, e.g. [architectures.aarch64] kernel.stable."
+    )
     matrix: Matrix = Field(default_factory=Matrix)
     publish: PublishSettings = Field(
         default_factory=PublishSettings,

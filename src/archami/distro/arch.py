@@ -22,10 +22,11 @@ from archami.config.schema import Repository
 from archami.config.spec import ImageSpec
 from archami.distro import arch_pacman
 from archami.distro.arch_conf import (
-    ARCH_REPOSITORIES,
     MIRROR_ENV,
     MKINITCPIO_DROP_IN,
+    distro_repositories_for,
     instance_pacman_conf,
+    mirror_env_for,
     mirrorlist,
     mirrors_for,
     mkinitcpio_conf,
@@ -79,12 +80,13 @@ class ArchBackend(DistroBackend):
         *,
         keyrings: tuple[str, ...] | None = None,
         extra_trusted_keys: tuple[Path, ...] = (),
-        distro_repositories: tuple[str, ...] = ARCH_REPOSITORIES,
+        distro_repositories: tuple[str, ...] | None = None,
         refresh_keyring: bool = True,
     ) -> None:
         # keyrings: populated from /usr/share/keyrings (default: the architecture's distribution's, see
         # KEYRING_FOR_ARCHITECTURE); extra_trusted_keys: signing keys of a private mirror
-        # of the distro repositories (added and lsigned like a definition repository's key).
+        # of the distro repositories (added and lsigned like a definition repository's key);
+        # distro_repositories: default the architecture's distribution's (Arch Linux ARM adds [alarm]).
         self.keyrings = keyrings
         self.extra_trusted_keys = extra_trusted_keys
         self.distro_repositories = distro_repositories
@@ -104,13 +106,16 @@ class ArchBackend(DistroBackend):
             log_file=ctx.work / "pacman.log",
         )
 
+    def repositories_for(self, spec: ImageSpec) -> tuple[str, ...]:
+        return self.distro_repositories or distro_repositories_for(spec.architecture)
+
     def build_pacman_conf(self, ctx: BuildContext, paths: PacmanPaths) -> str:
         environment = {**os.environ, **ctx.env}
         return pacman_conf(
             architecture=ctx.spec.architecture,
-            mirrors=mirrors_for(ctx.spec.mirrors, environment),
+            mirrors=mirrors_for(ctx.spec.mirrors, environment, ctx.spec.architecture),
             repositories=ctx.spec.repositories,
-            distro_repositories=self.distro_repositories,
+            distro_repositories=self.repositories_for(ctx.spec),
             cache_dir=paths.cache_dir,
             db_path=paths.db_path,
             gpg_dir=paths.gpg_dir,
@@ -123,6 +128,10 @@ class ArchBackend(DistroBackend):
     def bootstrap_packages(self, spec: ImageSpec) -> list[str]:
         """The spec's packages plus what the EC2 build itself relies on in an Arch image."""
         needed = ["base", spec.kernel.package, "openssh"]
+        if spec.architecture == "aarch64":
+            # An x86_64 build host has no arm64-efi GRUB modules: the image's grub package brings them (and its
+            # grub-mkimage runs in the root under qemu-user). Its keyring is not pacman's dependency there.
+            needed += ["grub", f"{KEYRING_FOR_ARCHITECTURE['aarch64']}-keyring"]
         if spec.network.stack == "dhclient":
             needed.append("dhclient")
         needed.append("python" if spec.firstboot.agent == "archami" else "cloud-init")
@@ -135,9 +144,10 @@ class ArchBackend(DistroBackend):
         the key and a cached root is reused for one day at most (re-bootstrapping still reuses the package
         cache, downloading only what changed). Keys are digested so a changed key re-bootstraps.
         """
-        mirrors = mirrors_for(spec.mirrors)
+        mirrors = mirrors_for(spec.mirrors, architecture=spec.architecture)
         if not mirrors:  # the first thing a user must fix, so say it before anything else can fail
-            raise ArchamiError(f"no Arch mirror configured: set {MIRROR_ENV} or list `mirrors` in the definition")
+            variable = mirror_env_for(spec.architecture)
+            raise ArchamiError(f"no Arch mirror configured: set {variable} or list `mirrors` in the definition")
         keys = [_key_path(r.key) for r in spec.repositories if r.key] + list(self.extra_trusted_keys)
         keyrings = [p for name in self.keyrings_for(spec) for p in keyring_files(name)]
         return {
@@ -148,7 +158,7 @@ class ArchBackend(DistroBackend):
             "removed": sorted(spec.removed),
             "mirrors": mirrors,
             "repositories": [r.model_dump() for r in spec.repositories],
-            "distro_repositories": list(self.distro_repositories),
+            "distro_repositories": list(self.repositories_for(spec)),
             "keys": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in [*keyrings, *keys]},
             "keyring_pin": pinned_sha256(os.environ),
         }
@@ -256,7 +266,7 @@ def write_instance_pacman_config(root: Path, spec: ImageSpec, env: dict[str, str
     shown = [_as_seen_by_instances(r) for r in spec.repositories if r.instances]
     package_conf.write_text(instance_pacman_conf(package_conf.read_text(), shown))
     (root / INSTANCE_MIRRORLIST.lstrip("/")).write_text(
-        mirrorlist(mirrors_for(spec.mirrors, env), header="Mirrors the image was built from.")
+        mirrorlist(mirrors_for(spec.mirrors, env, spec.architecture), header="Mirrors the image was built from.")
     )
 
 

@@ -17,12 +17,36 @@ from archami.errors import ArchamiError
 from archami.safetext import matching, token
 
 MIRROR_ENV = "ARCHAMI_ARCH_MIRROR"
+# Arch Linux ARM (aarch64) has its own mirrors, laid out $arch/$repo instead of Arch's $repo/os/$arch.
+ALARM_MIRROR_ENV = "ARCHAMI_ALARM_MIRROR"
 
 # The distro's own repositories, in Arch's order ([community] was merged into [extra] in 2023).
 ARCH_REPOSITORIES: tuple[str, ...] = ("core", "extra")
+# Arch Linux ARM's: Arch's, then [alarm] (its own packages: kernels, firmware, board support).
+ALARM_REPOSITORIES: tuple[str, ...] = ("core", "extra", "alarm")
+
+
+def distro_repositories_for(architecture: str) -> tuple[str, ...]:
+    return ALARM_REPOSITORIES if architecture == "aarch64" else ARCH_REPOSITORIES
+
+
+def mirror_env_for(architecture: str) -> str:
+    return ALARM_MIRROR_ENV if architecture == "aarch64" else MIRROR_ENV
+
+
+def mirror_layout_error(url: str, architecture: str) -> str | None:
+    """Why `url` cannot be a mirror template for `architecture` (None: it may be).
+
+    Arch Linux serves $repo/os/$arch; Arch Linux ARM serves $arch/$repo. Arch's layout given for an aarch64
+    build (e.g. $ARCHAMI_ARCH_MIRROR copied) finds no aarch64 databases: refused before anything is
+    downloaded. Other layouts pass: a private copy is laid out as its owner chose."""
+    if architecture == "aarch64" and "$repo/os/$arch" in url:
+        return f"mirror {url!r} has Arch Linux's $repo/os/$arch layout; Arch Linux ARM mirrors serve $arch/$repo"
+    return None
 
 # Signature checking archami never loosens: every package signed by a trusted key; databases are
-# checked when signed (Arch signs packages, not its databases). The SigLevel words are in distro/rules.py.
+# checked when signed (Arch and Arch Linux ARM sign packages, not their databases). The SigLevel words are in
+# distro/rules.py.
 DEFAULT_SIGLEVEL = PACMAN_DEFAULT_SIGLEVEL
 _MODULE = re.compile(r"[A-Za-z0-9_-]{1,55}")
 
@@ -32,15 +56,18 @@ MKINITCPIO_HOOKS: tuple[str, ...] = (
 )
 
 
-def mirrors_for(mirrors: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
-    """Mirror server URLs ($repo/$arch templates): the definition's `mirrors`, else $ARCHAMI_ARCH_MIRROR.
+def mirrors_for(
+    mirrors: Sequence[str], env: Mapping[str, str] | None = None, architecture: str = "x86_64"
+) -> list[str]:
+    """Mirror server URLs ($repo/$arch templates): the definition's `mirrors`, else $ARCHAMI_ARCH_MIRROR
+    ($ARCHAMI_ALARM_MIRROR for aarch64: Arch Linux ARM's mirrors are others).
 
     The variable may hold several URLs separated by spaces or commas (tried in order by pacman).
     """
     if mirrors:
         return list(mirrors)
     environment = os.environ if env is None else env
-    raw = environment.get(MIRROR_ENV, "")
+    raw = environment.get(mirror_env_for(architecture), "")
     return [url for url in re.split(r"[\s,]+", raw) if url]
 
 
@@ -84,7 +111,7 @@ def pacman_conf(
     hook_dirs: Sequence[Path] = (),
     parallel_downloads: int = 5,
 ) -> str:
-    """A complete pacman.conf.
+    """A complete pacman.conf (for aarch64, Arch Linux ARM's: pass distro_repositories_for("aarch64")).
 
     Each distro repository gets `Server = ` lines for `mirrors` (the build's pacman.conf), or an
     `Include = mirrorlist_path` when that is given (the instance's pacman.conf). Extra repositories with
@@ -92,10 +119,15 @@ def pacman_conf(
     The path options point pacman at archami's own database, keyring and cache instead of the host's.
     """
     if not mirrors and mirrorlist_path is None:
+        example = "alarm/$arch/$repo" if architecture == "aarch64" else "archlinux/$repo/os/$arch"
         raise ArchamiError(
-            f"no Arch mirror configured: set {MIRROR_ENV} (e.g. https://mirror.example/archlinux/$repo/os/$arch) "
+            f"no Arch mirror configured: set {mirror_env_for(architecture)} (e.g. https://mirror.example/{example}) "
             "or list `mirrors` in the definition"
         )
+    for url in mirrors:
+        problem = mirror_layout_error(url, architecture)
+        if problem:
+            raise ArchamiError(problem)
     names = [check_repository_name(r.name) for r in repositories]
     clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(distro_repositories)))
     if clash:

@@ -52,6 +52,10 @@ def bootstrap_packages(spec: ImageSpec) -> list[str]:
         needed.append("systemd-resolved")  # a separate package since bookworm; DNS from DHCP needs it
     else:
         needed.append("isc-dhcp-client")
+    if spec.architecture == "aarch64":
+        # Debian builds grub-efi-arm64-bin for arm64 only: an x86_64 build host has no arm64-efi GRUB, so the
+        # image brings its own (grub-mkimage then runs inside the root, under qemu-user).
+        needed.append("grub-efi-arm64-bin")
     if spec.firstboot.agent == "archami":
         needed.append("python3")  # the agent needs json, shutil, http: not in python3-minimal
     else:

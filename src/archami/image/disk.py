@@ -3,8 +3,9 @@
     sfdisk        GPT from the layout's script (checked afterwards: sfdisk --json)
     mkfs.ext4 -d  the root filesystem, populated from the root directory, written at its offset
     mkfs.fat      the EFI partition at its offset, filled with mtools (the build host needs no vfat driver)
-    grub-mkimage  i386-pc core.img into the BIOS boot partition + patched boot.img in the MBR,
-                  x86_64-efi EFI/BOOT/BOOTX64.EFI on the ESP
+    grub-mkimage  x86: i386-pc core.img into the BIOS boot partition + patched boot.img in the MBR,
+                  x86_64-efi EFI/BOOT/BOOTX64.EFI on the ESP; aarch64: arm64-efi EFI/BOOT/BOOTAA64.EFI only
+                  (for an image of another architecture, the image's own grub-mkimage runs under qemu-user)
     The image file starts as a hole (truncate) and stays sparse: `used_bytes` counts allocated blocks only.
 """
 
@@ -90,38 +91,38 @@ def _mtools_env(epoch: int | None = None) -> dict[str, str]:
     return env if epoch is None else {**env, reproducible.EPOCH_ENV: str(epoch)}
 
 
-def build_core_images(root: Path, work: Path, root_fs_uuid: str, log: logging.Logger) -> tuple[Path, Path]:
-    """grub-mkimage for i386-pc and x86_64-efi: the image's own GRUB (run inside the root) when it has one,
-    else the build host's."""
+def build_core_images(
+    root: Path, work: Path, root_fs_uuid: str, log: logging.Logger, architecture: str = "x86_64"
+) -> dict[str, Path]:
+    """grub-mkimage for each GRUB target of the architecture (platform -> core image): the image's own GRUB
+    (run inside the root) when it has one, else the build host's."""
     early = grub.early_config(root_fs_uuid)
-    outputs = []
-    for platform, fmt, modules, name in (
-        ("i386-pc", "i386-pc", grub.PC_MODULES, "core.img"),
-        ("x86_64-efi", "x86_64-efi", grub.EFI_MODULES, "BOOTX64.EFI"),
-    ):
+    outputs: dict[str, Path] = {}
+    for target in grub.grub_targets(architecture):
+        platform, name = target.platform, target.name
         moddir, own = grub_platform_dir(root, platform)
-        target = work / name
+        out = work / name
         if own:
             inside = root / "var/tmp/archami-grub"
             inside.mkdir(parents=True, exist_ok=True)
             try:
                 (inside / "early.cfg").write_text(early)
-                run_in_root(root, ["grub-mkimage", "-O", fmt, "-d", f"/usr/lib/grub/{platform}",
+                run_in_root(root, ["grub-mkimage", "-O", platform, "-d", f"/usr/lib/grub/{platform}",
                                    "-c", "/var/tmp/archami-grub/early.cfg", "-p", "/boot/grub",
-                                   "-o", f"/var/tmp/archami-grub/{name}", *modules], log)
-                os.replace(inside / name, target)
+                                   "-o", f"/var/tmp/archami-grub/{name}", *target.modules], log)
+                os.replace(inside / name, out)
             finally:
                 for leftover in inside.iterdir():
                     leftover.unlink()
                 inside.rmdir()
         else:
-            require("grub-mkimage", "grub i386-pc" if platform == "i386-pc" else "grub x86_64-efi")
+            require("grub-mkimage", f"grub {platform}")
             early_path = work / "early.cfg"
             early_path.write_text(early)
-            run(["grub-mkimage", "-O", fmt, "-d", moddir, "-c", early_path, "-p", "/boot/grub",
-                 "-o", target, *modules], log)
-        outputs.append(target)
-    return outputs[0], outputs[1]
+            run(["grub-mkimage", "-O", platform, "-d", moddir, "-c", early_path, "-p", "/boot/grub",
+                 "-o", out, *target.modules], log)
+        outputs[platform] = out
+    return outputs
 
 
 def install_bios_grub(image: Path, layout: DiskLayout, core_img: Path, boot_img: Path) -> None:
@@ -132,16 +133,21 @@ def install_bios_grub(image: Path, layout: DiskLayout, core_img: Path, boot_img:
     _write_at(image, 0, grub.patch_boot_sector(boot_img.read_bytes(), mbr, bios.start_sector))
 
 
-def install_efi_grub(esp_spec: str, efi_binary: Path, log: logging.Logger, epoch: int | None = None) -> None:
+def install_efi_grub(
+    esp_spec: str, efi_binary: Path, log: logging.Logger, epoch: int | None = None,
+    efi_path: str = "EFI/BOOT/BOOTX64.EFI",
+) -> None:
     env = _mtools_env(epoch)
-    run(["mmd", "-i", esp_spec, "::/EFI", "::/EFI/BOOT"], log, env=env)
+    directories = [f"::/{'/'.join(efi_path.split('/')[:i])}" for i in range(1, efi_path.count("/") + 1)]
+    run(["mmd", "-i", esp_spec, *directories], log, env=env)
     if epoch is not None:
         os.utime(efi_binary, (epoch, epoch))  # mcopy -m keeps the file's mtime
-    run(["mcopy", "-m", "-i", esp_spec, efi_binary, "::/EFI/BOOT/BOOTX64.EFI"], log, env=env)
+    run(["mcopy", "-m", "-i", esp_spec, efi_binary, f"::/{efi_path}"], log, env=env)
 
 
 def assemble(
-    image: Path, layout: DiskLayout, root: Path, work: Path, log: logging.Logger, epoch: int | None = None
+    image: Path, layout: DiskLayout, root: Path, work: Path, log: logging.Logger, epoch: int | None = None,
+    architecture: str = "x86_64",
 ) -> DiskReport:
     """Write `image` (created sparse, replaced if present) from `layout` and the populated `root`; with
     `epoch` (SOURCE_DATE_EPOCH) every time stamp in it is derived from that, so equal inputs give equal bytes."""
@@ -153,12 +159,18 @@ def assemble(
         require("sfdisk", "mkfs.fat", "mtools")
         write_partition_table(image, layout, log)
         assert layout.root.fs_uuid is not None
-        core_img, efi_binary = build_core_images(root, work, layout.root.fs_uuid, log)
+        targets = grub.grub_targets(architecture)
+        if layout.has("bios") != any(not t.is_efi for t in targets):
+            raise ArchamiError(f"the disk layout does not fit {architecture}'s GRUB targets (BIOS boot partition)")
+        images = build_core_images(root, work, layout.root.fs_uuid, log, architecture)
         make_ext4(image, layout.root, root, log, epoch)
         esp_spec = make_esp(image, layout.part("esp"), log)
-        install_efi_grub(esp_spec, efi_binary, log, epoch)
-        moddir, _own = grub_platform_dir(root, "i386-pc")
-        install_bios_grub(image, layout, core_img, moddir / "boot.img")
+        for target in targets:
+            if target.efi_path is not None:
+                install_efi_grub(esp_spec, images[target.platform], log, epoch, target.efi_path)
+            else:
+                moddir, _own = grub_platform_dir(root, target.platform)
+                install_bios_grub(image, layout, images[target.platform], moddir / "boot.img")
     else:
         make_ext4(image, layout.root, root, log, epoch)
     # The image is sparse by construction: created by truncate, then only what mkfs, mtools and GRUB

@@ -1,4 +1,4 @@
-"""GRUB for hvm disks (BIOS i386-pc and UEFI x86_64-efi) and menu.lst for pv-grub.
+"""GRUB for hvm disks (BIOS i386-pc and UEFI x86_64-efi; UEFI arm64-efi on aarch64) and menu.lst for pv-grub.
 
 `grub-install`/`grub-bios-setup` need a block device (against an image file they fail "guessing the root
 device"), so archami does their two jobs itself: `grub-mkimage` builds the core images, and the BIOS
@@ -35,6 +35,37 @@ COMMON_MODULES = [
 ]
 PC_MODULES = ["biosdisk", *COMMON_MODULES]
 EFI_MODULES = ["fat", "efi_gop", "efi_uga", *COMMON_MODULES]
+ARM64_EFI_MODULES = ["fat", "efi_gop", *COMMON_MODULES]  # efi_uga is x86 only (a pre-GOP display protocol)
+
+
+@dataclass(frozen=True)
+class GrubTarget:
+    """One GRUB core image an hvm disk carries: `platform` is GRUB's name (its module directory), `name` the
+    output file; `efi_path` is where UEFI firmware looks on the ESP (the removable-media path: no boot entry
+    in NVRAM is needed, and EC2 keeps none), None for the BIOS core.img."""
+
+    platform: str
+    modules: tuple[str, ...]
+    name: str
+    efi_path: str | None
+
+    @property
+    def is_efi(self) -> bool:
+        return self.efi_path is not None
+
+
+_PC = GrubTarget("i386-pc", tuple(PC_MODULES), "core.img", None)
+_X64_EFI = GrubTarget("x86_64-efi", tuple(EFI_MODULES), "BOOTX64.EFI", "EFI/BOOT/BOOTX64.EFI")
+_ARM64_EFI = GrubTarget("arm64-efi", tuple(ARM64_EFI_MODULES), "BOOTAA64.EFI", "EFI/BOOT/BOOTAA64.EFI")
+_TARGETS = {"x86_64": (_PC, _X64_EFI), "i686": (_PC, _X64_EFI), "aarch64": (_ARM64_EFI,)}
+
+
+def grub_targets(architecture: str) -> tuple[GrubTarget, ...]:
+    """The core images of an hvm disk: x86 boots from BIOS or UEFI (uefi-preferred), aarch64 from UEFI only."""
+    try:
+        return _TARGETS[architecture]
+    except KeyError:
+        raise GrubError(f"no GRUB platform for architecture {architecture!r}") from None
 
 
 class GrubError(ArchamiError):
@@ -76,7 +107,9 @@ def find_boot_files(root: Path) -> BootFiles:
     """The kernel and initramfs to boot. Stable names first (Debian's /vmlinuz and /initrd.img symlinks,
     which the kernel package keeps pointing at the newest kernel; Arch's fixed /boot names), so kernel
     upgrades on an instance need no new grub.cfg."""
-    for kernel, initrd in (("/vmlinuz", "/initrd.img"), ("/boot/vmlinuz-linux", "/boot/initramfs-linux.img")):
+    # Arch Linux ARM's linux-aarch64 installs an uncompressed /boot/Image (its mkinitcpio preset's ALL_kver).
+    for kernel, initrd in (("/vmlinuz", "/initrd.img"), ("/boot/vmlinuz-linux", "/boot/initramfs-linux.img"),
+                           ("/boot/Image", "/boot/initramfs-linux.img")):
         if (root / kernel.lstrip("/")).exists():
             return BootFiles(kernel, initrd if (root / initrd.lstrip("/")).exists() else None)
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
@@ -95,17 +128,23 @@ def _boot_files(boot: BootFiles) -> tuple[str, str | None]:
     return kernel, matching(boot.initrd, _BOOT_PATH, "initramfs path") if boot.initrd else None
 
 
-def grub_cfg(title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 1) -> str:
-    """/boot/grub/grub.cfg: serial and VGA console, one entry finding root by UUID."""
+def grub_cfg(
+    title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 1, *, serial: bool = True
+) -> str:
+    """/boot/grub/grub.cfg: one entry finding root by UUID. With `serial`, GRUB drives the PC serial port
+    (COM1) itself beside the console; without (UEFI-only arm64), GRUB uses the firmware's console, which
+    EC2's and QEMU's arm64 UEFI route to the serial port (there is no COM1 to drive there)."""
     kernel, initrd_path = _boot_files(boot)
     initrd = f"    initrd {initrd_path}\n" if initrd_path else ""
+    terminals = (
+        "serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n"
+        if serial else "terminal_input console\nterminal_output console\n"
+    )
     return (
         "# Written by archami. EC2 shows the serial console (get-console-output).\n"
         "set default=0\n"
         f"set timeout={int(timeout)}\n"
-        "serial --unit=0 --speed=115200\n"
-        "terminal_input serial console\n"
-        "terminal_output serial console\n"
+        f"{terminals}"
         f"menuentry {grub_quote(title)} --id archami {{\n"
         f"    search --no-floppy --fs-uuid --set=root {matching(root_fs_uuid, _UUID, 'filesystem UUID')}\n"
         f"    linux {kernel} {_cmdline(cmdline)}\n"

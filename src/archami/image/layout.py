@@ -1,11 +1,19 @@
 """Disk layout planning. PURE: sizes, offsets, UUIDs and the sfdisk script, no I/O.
 
-hvm (x86_64): GPT with three partitions, in disk order so the root partition is last and can grow
+hvm (x86_64, i686): GPT with three partitions, in disk order so the root partition is last and can grow
 into a larger EBS volume at first boot:
 
     1  BIOS boot   1 MiB  GRUB i386-pc core.img (boot.img in the protective MBR points at it)
     2  EFI system  esp    FAT32, EFI/BOOT/BOOTX64.EFI (GRUB x86_64-efi)
     3  root        rest   ext4, label "root"; GRUB finds it by filesystem UUID
+
+hvm (aarch64): EC2's arm64 instances boot UEFI only, so there is no BIOS boot partition:
+
+    1  EFI system  esp    FAT32, EFI/BOOT/BOOTAA64.EFI (GRUB arm64-efi)
+    2  root        rest   ext4 as above, with the aarch64 root partition type
+
+The root partition carries the Discoverable Partitions type of its architecture, so tools that look for
+"the root partition of this machine" (systemd-gpt-auto-generator, systemd-repart, systemd-dissect) find it.
 
 paravirtual: pv-grub reads /boot/grub/menu.lst from the device given by the AKI it is started with.
 The layout is pvgrub.PARAVIRTUAL_BOOT's (the table the menu.lst and the AKI choice read too): NO partition
@@ -35,6 +43,14 @@ _TAIL = MIB
 BIOS_BOOT_TYPE = "21686148-6449-6E6F-744E-656564454649"
 ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC3B8"
 LINUX_ROOT_X86_64_TYPE = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
+# The Discoverable Partitions Specification's root partition type per architecture (archami's names).
+LINUX_ROOT_TYPES = {
+    "x86_64": LINUX_ROOT_X86_64_TYPE,
+    "i686": "44479540-F297-41B2-9AF7-D131D5F0458A",
+    "aarch64": "B921B045-1DF0-41C3-AF44-4C6F280D3FAE",
+}
+# Architectures whose EC2 instances may boot from BIOS (and so get a BIOS boot partition and i386-pc GRUB).
+BIOS_ARCHITECTURES = frozenset({"x86_64", "i686"})
 
 # Namespace for archami's deterministic UUIDs (uuid5); any fixed UUID works, this one is ours.
 _NAMESPACE = uuid.UUID("6c1f3a52-8d1e-4c8a-9a8e-2b7b0f3c7a11")
@@ -117,7 +133,12 @@ def fat_volume_id(seed: str) -> str:
 
 
 def plan_layout(
-    disk_size: int, *, virtualization: Literal["hvm", "paravirtual"], esp_size: int, seed: str
+    disk_size: int,
+    *,
+    virtualization: Literal["hvm", "paravirtual"],
+    esp_size: int,
+    seed: str,
+    architecture: str = "x86_64",
 ) -> DiskLayout:
     """The layout for a disk of `disk_size` bytes. Raises LayoutError when it cannot fit."""
     if disk_size % MIB:
@@ -132,30 +153,58 @@ def plan_layout(
     if esp_size % MIB or esp_size < 33 * MIB:
         # FAT32 needs at least 65525 clusters; with 512-byte clusters that is ~33 MiB.
         raise LayoutError(f"EFI partition size {esp_size} must be a whole number of MiB, at least 33MiB")
-    bios = PlannedPartition("bios", 1, MIB, MIB, BIOS_BOOT_TYPE, _uuid(seed, "bios-part"), None, None)
+    if architecture not in LINUX_ROOT_TYPES:
+        raise LayoutError(f"no root partition type for architecture {architecture!r}")
+    first: list[PlannedPartition] = []
+    if architecture in BIOS_ARCHITECTURES:
+        first.append(PlannedPartition("bios", 1, MIB, MIB, BIOS_BOOT_TYPE, _uuid(seed, "bios-part"), None, None))
+    esp_start = first[-1].start + first[-1].size if first else MIB
     esp = PlannedPartition(
-        "esp", 2, 2 * MIB, esp_size, ESP_TYPE, _uuid(seed, "esp-part"), fat_volume_id(seed), "EFI"
+        "esp", len(first) + 1, esp_start, esp_size, ESP_TYPE, _uuid(seed, "esp-part"), fat_volume_id(seed), "EFI"
     )
     root_start = esp.start + esp.size
     root_size = disk_size - root_start - _TAIL
     if root_size < 256 * MIB:
         raise LayoutError(f"disk size {disk_size} leaves only {root_size // MIB} MiB for the root filesystem")
     root = PlannedPartition(
-        "root", 3, root_start, root_size, LINUX_ROOT_X86_64_TYPE, _uuid(seed, "root-part"),
+        "root", esp.number + 1, root_start, root_size, LINUX_ROOT_TYPES[architecture], _uuid(seed, "root-part"),
         _uuid(seed, "root-fs"), "root", _uuid(seed, "root-hash-seed"),
     )
-    return DiskLayout("gpt", disk_size, _uuid(seed, "disk"), (bios, esp, root))
+    return DiskLayout("gpt", disk_size, _uuid(seed, "disk"), (*first, esp, root))
 
 
-def kernel_cmdline(layout: DiskLayout, extra: list[str], virtualization: str) -> str:
-    """root= by filesystem UUID, then the definition's arguments, with the serial console guaranteed.
+# The serial consoles guaranteed on the kernel command line, in order (the last one that exists becomes
+# /dev/console). EC2's get-console-output reads ttyS0 on hvm x86 and hvc0 (Xen) on paravirtual. Graviton's
+# serial port is a 16550-compatible UART (ttyS0, found through ACPI SPCR), while QEMU's virt machine, where
+# archami boot-tests aarch64, has a PL011 (ttyAMA0): both are listed. Each platform has exactly one of
+# them, and with no virtual terminal listed (see kernel_cmdline) that one becomes /dev/console.
+_SERIAL_CONSOLES = {
+    ("hvm", "x86_64"): ("ttyS0,115200",),
+    ("hvm", "i686"): ("ttyS0,115200",),
+    ("hvm", "aarch64"): ("ttyAMA0,115200", "ttyS0,115200"),
+}
 
-    EC2's console output (get-console-output) reads ttyS0 on hvm and hvc0 on paravirtual, so the matching
-    console= is appended when the definition lacks it; the last console= becomes /dev/console.
+
+def serial_consoles(virtualization: str, architecture: str) -> tuple[str, ...]:
+    if virtualization == "paravirtual":
+        return ("hvc0",)
+    return _SERIAL_CONSOLES.get((virtualization, architecture), ("ttyS0,115200",))
+
+
+def kernel_cmdline(layout: DiskLayout, extra: list[str], virtualization: str, architecture: str = "x86_64") -> str:
+    """root= by filesystem UUID, then the definition's arguments, with the serial consoles guaranteed.
+
+    Each serial console of `serial_consoles` is appended when the definition lacks it. On aarch64 the
+    definition's console=tty0 is left out: EC2's arm64 instances have no display, and a virtual terminal,
+    registered before any serial driver, would take /dev/console (systemd's messages, emergency shells)
+    wherever the serial port named last does not exist -- e.g. ttyS0 under QEMU.
     """
     args = [f"root=UUID={layout.root.fs_uuid}", "ro"]
     args += [a for a in extra if not a.startswith("root=") and a not in ("ro", "rw")]
-    console = "hvc0" if virtualization == "paravirtual" else "ttyS0"
-    if not any(a.split(",")[0] == f"console={console}" for a in args):
-        args.append(f"console={console}" + (",115200" if console == "ttyS0" else ""))
+    if architecture == "aarch64":
+        args = [a for a in args if a.split(",")[0] != "console=tty0"]
+    for console in serial_consoles(virtualization, architecture):
+        device = console.split(",")[0]
+        if not any(a.split(",")[0] == f"console={device}" for a in args):
+            args.append(f"console={console}")
     return " ".join(args)

@@ -27,6 +27,7 @@ from archami.distro import backend_for
 from archami.distro.base import BuildContext, DistroBackend
 from archami.distro.licences import package_licences
 from archami.errors import ArchamiError
+from archami.foreign import emulated_cpu, ensure_foreign_exec
 from archami.image import disk, reproducible
 from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
 from archami.image.grub import find_boot_files
@@ -156,7 +157,7 @@ def _assemble_and_check(
     assembled = ctx.work / IMAGE_NAME if in_ram else image
     notify(assemble)
     ctx.log.info("step: %s (%s)", assemble, layout.scheme)
-    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log, epoch)
+    report = disk.assemble(assembled, layout, ctx.root, ctx.work, ctx.log, epoch, ctx.spec.architecture)
     ctx.log.info("image: %d bytes, %d allocated before copying out", report.image_size, report.used_bytes)
     # Independent jobs at once: delete the root tree (tens of thousands of files), copy the image out,
     # hash it (hashlib releases the GIL) and audit it.
@@ -228,17 +229,19 @@ def build_variant(
     log, handler = _logger(staging / LOG_NAME, variant.id)
     failed_log = out_root / f"{variant.id}.failed.log"
     try:
-        with sigterm_interrupts():
+        with sigterm_interrupts(), emulated_cpu(spec.architecture, log):
             work = _make_work_dir(staging)
             root = work / "root"
             backend = backend_for(variant.distro)
             ctx = BuildContext(spec, root, work, cache.directory, log)
             log.info("archami build %s %s (definition sha256 %s)", variant.name, variant.id, loaded.sha256)
 
-            layout = plan_layout(spec.disk.size, virtualization=variant.virtualization,
-                                 esp_size=spec.disk.esp_size, seed=f"{loaded.sha256}/{variant.id}")
-            cmdline = make_cmdline(layout, list(spec.kernel.cmdline), variant.virtualization)
+            layout = plan_layout(spec.disk.size, virtualization=variant.virtualization, esp_size=spec.disk.esp_size,
+                                 seed=f"{loaded.sha256}/{variant.id}", architecture=variant.architecture)
+            cmdline = make_cmdline(layout, list(spec.kernel.cmdline), variant.virtualization, variant.architecture)
 
+            # The image's own programs (maintainer scripts, initramfs and GRUB tools) run on this host.
+            ensure_foreign_exec(spec.architecture, log)
             key, cache_hit = _prepare_root(ctx, backend, cache, refresh_root, notify)
             epoch, epoch_source = reproducible.build_epoch(settings, variant.distro, root)
             # Every tool that honours it (initramfs generators, mtools) sees the same date.

@@ -301,9 +301,12 @@ def write_boot_config(env: StepEnv) -> None:
         write_file(env.root, "/boot/grub/menu.lst", grub.menu_lst(title, boot, env.cmdline, env.layout.scheme))
         return
     assert env.layout.root.fs_uuid is not None
-    write_file(env.root, "/boot/grub/grub.cfg", grub.grub_cfg(title, boot, env.layout.root.fs_uuid, env.cmdline))
+    targets = grub.grub_targets(env.spec.architecture)
+    bios = any(not t.is_efi for t in targets)  # only a PC has the COM1 that GRUB's serial terminal drives
+    write_file(env.root, "/boot/grub/grub.cfg",
+               grub.grub_cfg(title, boot, env.layout.root.fs_uuid, env.cmdline, serial=bios))
     # GRUB's normal mode reads these lists (command and module autoloading) from $prefix/<platform>/.
-    for platform in ("i386-pc", "x86_64-efi"):
+    for platform in (t.platform for t in targets):
         source, _own = grub_platform_dir(env.root, platform)
         target = env.root / "boot/grub" / platform
         target.mkdir(parents=True, exist_ok=True)

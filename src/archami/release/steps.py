@@ -9,6 +9,8 @@ from archami.config.spec import ImageSpec
 from archami.config.variant import Variant
 
 Firmware = Literal["bios", "uefi"]
+# Guests archami's QEMU machines boot (vm/qemu.py MACHINES: q35, and virt with EDK2 for arm64 under TCG).
+BOOTABLE_ARCHITECTURES = ("x86_64", "aarch64")
 
 
 def boot_skip_reason(variant: Variant, skip_requested: bool = False) -> str | None:
@@ -19,8 +21,9 @@ def boot_skip_reason(variant: Variant, skip_requested: bool = False) -> str | No
         return "paravirtual images need a Xen PV host (pv-grub); QEMU here boots hvm only"
     if variant.root_device == "instance-store":
         return "instance-store images boot from an S3 bundle on Xen; nothing here can boot one"
-    if variant.architecture != "x86_64":
-        return f"{variant.architecture} guests: the boot test runs x86_64 under QEMU (qemu-system-x86_64)"
+    if variant.architecture not in BOOTABLE_ARCHITECTURES:
+        shown = " and ".join(BOOTABLE_ARCHITECTURES)
+        return f"{variant.architecture} guests: the boot test runs {shown} guests under QEMU"
     return None
 
 

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +25,7 @@ from archami.firstboot.install import EARLY_UNIT
 from archami.vm import checks, health, health_mounts, ssh
 from archami.vm.guest import BootFailed, Guest, running_guest
 from archami.vm.imds import ImdsConfig
-from archami.vm.qemu import disk_virtual_size, make_overlay
+from archami.vm.qemu import MACHINES, GuestArchitecture, disk_virtual_size, make_overlay
 
 AGENT_UNIT = EARLY_UNIT  # the phase that fetches keys and hostname before sshd starts
 OVERLAY_NAME = "disk.qcow2"
@@ -46,16 +46,7 @@ def random_instance(**changes: object) -> ImdsConfig:
 
 def image_sha256(image: Path) -> str:
     """From the build's manifest when it describes this very file (same size), else hashed here."""
-    manifest_path = image.with_name(MANIFEST_NAME)
-    if manifest_path.exists():
-        try:
-            manifest = read_json(manifest_path, Manifest)
-        except (ValueError, OSError):
-            manifest = None
-        if manifest is not None and manifest.image_size == image.stat().st_size:
-            return manifest.image_sha256
-    with image.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return image_facts(image).sha256
 
 
 MAX_CONSOLE_BYTES = 8 << 20  # a console that loops on an error is still scanned, from its end
@@ -72,7 +63,7 @@ def console_text(serial_log: Path) -> str:
 
 
 def run_checks(
-    guest: Guest, imds: ImdsConfig, disk_size: int, agent_unit: str = AGENT_UNIT
+    guest: Guest, imds: ImdsConfig, disk_size: int, agent_unit: str = AGENT_UNIT, architecture: str = "x86_64"
 ) -> tuple[list[CheckResult], dict[str, str]]:
     """The checks' results and the raw probe outputs (facts such as kernel and machine-id).
 
@@ -83,6 +74,7 @@ def run_checks(
     outputs = checks.split_sections(guest.run(script, timeout=checks.BOOT_WAIT_SECONDS + 120).stdout)
     results = [
         CheckResult(name="SSH login with the metadata key", ok=True, detail=f"after {guest.boot_seconds:.1f}s"),
+        checks.check_machine(outputs["machine"], architecture),
         checks.check_hostname(outputs["hostname"], imds.hostname),
         checks.check_key_only_ssh(outputs["sshd"], guest.password_refusal()),
         checks.check_root_read_write(outputs["root_options"]),
@@ -97,14 +89,52 @@ def run_checks(
     return results, outputs
 
 
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the boot test needs to know about an image: from its build manifest, when it has one beside it."""
+
+    sha256: str
+    architecture: GuestArchitecture
+    boot_mode: str  # EC2 BootMode: uefi-preferred, uefi, legacy-bios
+
+
+def image_facts(image: Path) -> ImageFacts:
+    """The manifest's facts when it describes this very file (same size); else a hashed x86_64 image."""
+    manifest_path = image.with_name(MANIFEST_NAME)
+    manifest = None
+    if manifest_path.exists():
+        try:
+            manifest = read_json(manifest_path, Manifest)
+        except (ValueError, OSError):
+            manifest = None
+    if manifest is not None and manifest.image_size == image.stat().st_size:
+        architecture = manifest.variant.architecture
+        if architecture not in MACHINES:
+            machines = ", ".join(MACHINES)
+            raise ArchamiError(f"{image}: no boot test for {architecture} images (QEMU machines: {machines})")
+        return ImageFacts(manifest.image_sha256, architecture, manifest.boot_mode)  # type: ignore[arg-type]
+    with image.open("rb") as handle:
+        return ImageFacts(hashlib.file_digest(handle, "sha256").hexdigest(), "x86_64", "uefi-preferred")
+
+
+def default_firmware(boot_mode: str) -> Literal["bios", "uefi"]:
+    """BIOS for hybrid (uefi-preferred) and BIOS-only images, UEFI for images that boot only so (arm64)."""
+    return "uefi" if boot_mode == "uefi" else "bios"
+
+
+# Seconds to wait for SSH. TCG emulating an arm64 guest on x86_64 took 38 s to SSH here at load 3 (x86_64: 27 s;
+# bench/arm64.py) and 58-75 s at load 10; both take far more on a loaded host (x86_64: 215 s seen at load 11).
+DEFAULT_TIMEOUTS = {"x86_64": 300.0, "aarch64": 600.0}
+
+
 def boot_test(
     image: Path,
-    firmware: Literal["bios", "uefi"] = "bios",
+    firmware: Literal["bios", "uefi"] | None = None,
     *,
     imds: ImdsConfig | None = None,
     disk_size: int | None = None,
     keep: bool = False,
-    timeout: float = 300,
+    timeout: float | None = None,
     work_dir: Path | None = None,
     report_dir: Path | None = None,
 ) -> TestReport:
@@ -116,9 +146,16 @@ def boot_test(
     which is what launching an AMI made from a running instance does. The report is written as
     boot-test-<firmware>.json in `report_dir` (default: beside the image) and returned; ok=False on failed
     checks. A guest that never accepts the key gives ok=False with the serial log kept.
+    The guest's architecture comes from the image's manifest (x86_64 without one); `firmware` defaults to BIOS,
+    or UEFI for an image that boots only so, and `timeout` to the architecture's DEFAULT_TIMEOUTS.
     """
     if not image.is_file():
         raise ArchamiError(f"{image}: no such image")
+    facts = image_facts(image)
+    firmware = firmware or default_firmware(facts.boot_mode)
+    if firmware not in MACHINES[facts.architecture].firmwares:
+        raise ArchamiError(f"{image}: {facts.architecture} images boot with UEFI only (use --firmware uefi)")
+    timeout = timeout if timeout is not None else DEFAULT_TIMEOUTS[facts.architecture]
     made_work_dir = work_dir is None
     work = work_dir or Path(tempfile.mkdtemp(prefix=f"archami-boot-{firmware}-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -130,17 +167,19 @@ def boot_test(
     instance = imds or random_instance()
     instance = replace(instance, public_keys={**instance.public_keys, "archami-boot-test": key.public_line})
     report = TestReport(
-        image_sha256=image_sha256(image), firmware=firmware, ok=False, boot_to_ssh_seconds=None,
+        image_sha256=facts.sha256, firmware=firmware, ok=False, boot_to_ssh_seconds=None,
         disk_size=volume, instance_id=instance.instance_id, work_dir=str(work) if keep else None,
     )
     try:
         # A kept disk may be booted again, so it is shut down cleanly; a throwaway overlay is not worth it.
-        with running_guest(overlay, firmware, instance, key, work, timeout=timeout, clean_shutdown=keep) as guest:
+        with running_guest(overlay, firmware, instance, key, work, timeout=timeout, clean_shutdown=keep,
+                           architecture=facts.architecture) as guest:
             report.accel = guest.accel
             report.boot_to_ssh_seconds = round(guest.boot_seconds, 1)
-            report.checks, facts = run_checks(guest, instance, volume)
-            report.kernel = facts["kernel"].strip()
-            report.machine_id = facts["machine_id"].strip()
+            report.checks, probed = run_checks(guest, instance, volume, architecture=facts.architecture)
+            report.kernel = probed["kernel"].strip()
+            report.architecture = probed["machine"].strip()
+            report.machine_id = probed["machine_id"].strip()
             report.host_key = guest.host_key()
             report.ok = all(check.ok for check in report.checks)
     except BootFailed as exc:

@@ -34,6 +34,7 @@ GUEST_PROBES: dict[str, str] = {
     ),
     "machine_id": "cat /etc/machine-id",
     "kernel": "uname -r",
+    "machine": "uname -m",
     # Touch every fstab mount point once (an automount point mounts on access), then list what is mounted.
     "fstab": (
         "awk '$1 !~ /^#/ && NF >= 3 && $2 ~ /^\\// {print $2}' /etc/fstab | "
@@ -114,6 +115,12 @@ def check_unit_succeeded(show_output: str, unit: str) -> CheckResult:
     )
     detail = ", ".join(f"{k}={props.get(k, '?')}" for k in ("ActiveState", "Result", "ExecMainStatus"))
     return CheckResult(name=f"first-boot agent ({unit})", ok=ok, detail=detail)
+
+
+def check_machine(output: str, architecture: str) -> CheckResult:
+    """The guest runs on the CPU architecture the image was built for (`uname -m`: x86_64, aarch64)."""
+    actual = output.strip()
+    return CheckResult(name="CPU architecture", ok=actual == architecture, detail=f"{actual!r} (image: {architecture})")
 
 
 def check_no_failed_units(output: str) -> CheckResult:

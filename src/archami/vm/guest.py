@@ -19,13 +19,14 @@ from archami.runner import TextResult, run_text
 from archami.vm import ssh
 from archami.vm.imds import ImdsConfig, ImdsServer
 from archami.vm.qemu import (
-    OVMF_VARS,
     Accel,
     Firmware,
+    GuestArchitecture,
     QemuVM,
     VmSpec,
     choose_accel,
     free_loopback_port,
+    machine_for,
     signals_raise,
 )
 
@@ -94,25 +95,28 @@ def running_guest(
     clean_shutdown: bool = True,
     icount_shift: int | None = None,
     forwards: tuple[tuple[str, int, int], ...] = (),
+    architecture: GuestArchitecture = "x86_64",
 ) -> Iterator[Guest]:
     """Boot `disk` (which the caller may let the guest modify: pass an overlay to keep an image pristine),
     serve `imds` to it, wait until `key` logs in, yield the Guest; on leaving, power it off and stop QEMU.
     `clean_shutdown=False` stops QEMU at once: for a disk that is thrown away, an orderly shutdown only
     costs time (20-40 s under TCG). `icount_shift` slows the guest's clock (see VmSpec); `forwards` relays more
-    guest addresses to loopback services (see VmSpec). Raises BootFailed
-    when SSH login does not work within `timeout` seconds."""
+    guest addresses to loopback services (see VmSpec). Raises BootFailed when SSH login does not work within
+    `timeout` seconds. `architecture` is the guest's (aarch64: the virt machine with EDK2, emulated by TCG on
+    an x86_64 host)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     serial_log = work_dir / f"serial-{firmware}.log"
     ovmf_vars = None
     if firmware == "uefi":
         ovmf_vars = work_dir / "OVMF_VARS.fd"
-        shutil.copyfile(OVMF_VARS, ovmf_vars)  # each VM writes its own UEFI variable store
-    chosen: Accel = "tcg" if icount_shift is not None else accel or choose_accel()
+        shutil.copyfile(machine_for(architecture).uefi_vars, ovmf_vars)  # each VM writes its own variable store
+    chosen: Accel = "tcg" if icount_shift is not None else accel or choose_accel(architecture)
     with signals_raise(), ImdsServer(imds) as server:
         spec = VmSpec(
             disk=disk, disk_format="raw" if disk_format == "raw" else "qcow2", firmware=firmware,
             ssh_port=free_loopback_port(), imds_port=server.port, serial_log=serial_log,
             qmp_socket=_socket_path(work_dir), accel=chosen, ovmf_vars=ovmf_vars, icount_shift=icount_shift,
+            architecture=architecture,
             # icount runs all vCPUs in turn on one host thread, and Linux 6.1 hangs there bringing up a second.
             cpus=1 if icount_shift is not None else VmSpec.cpus, forwards=forwards,
         )

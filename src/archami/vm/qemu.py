@@ -25,17 +25,50 @@ from types import FrameType
 from typing import Literal
 
 from archami.errors import ArchamiError, ToolMissingError
+from archami.foreign import needs_emulation
 from archami.hosttools import install_hint
 from archami.runner import run_text, spawn
 from archami.vm.qmp import QmpClient
 
 Firmware = Literal["bios", "uefi"]
 Accel = Literal["kvm", "tcg"]
+GuestArchitecture = Literal["x86_64", "aarch64"]
 
 QEMU = "qemu-system-x86_64"
 QEMU_IMG = "qemu-img"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# EDK2 for QEMU's arm virt machine (Debian's qemu-efi-aarch64; both files padded to the 64 MiB flash size).
+AAVMF_CODE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
+AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The EC2-like QEMU machine of one guest architecture."""
+
+    qemu: str
+    machine: str
+    tcg_cpu: str | None  # the CPU model under TCG (None: QEMU's default for the machine)
+    uefi_code: Path
+    uefi_vars: Path
+    firmwares: tuple[Firmware, ...]
+
+
+MACHINES: dict[str, Machine] = {
+    # q35 with SeaBIOS or OVMF: a Nitro x86 instance boots either way (uefi-preferred AMIs are tested under both).
+    "x86_64": Machine(QEMU, "q35", None, OVMF_CODE, OVMF_VARS, ("bios", "uefi")),
+    # virt with EDK2 (ACPI, like Graviton's firmware): UEFI only, as on EC2's arm64 instances. Neoverse N1 is
+    # Graviton2's core; unlike QEMU's "max" it has no pointer authentication, which TCG emulates slowly.
+    "aarch64": Machine("qemu-system-aarch64", "virt", "neoverse-n1", AAVMF_CODE, AAVMF_VARS, ("uefi",)),
+}
+
+
+def machine_for(architecture: str) -> Machine:
+    try:
+        return MACHINES[architecture]
+    except KeyError:
+        raise VmError(f"no boot test for {architecture} guests (QEMU machines: {', '.join(MACHINES)})") from None
 # The EC2 instance metadata service address, reachable from the guest through a guestfwd rule.
 IMDS_ADDRESS = "169.254.169.254"
 # QEMU refuses a guestfwd address outside its virtual network, so the network must contain the IMDS address.
@@ -63,7 +96,8 @@ class VmSpec:
     smbios_uuid: str = field(default_factory=lambda: ec2_identity()[0])
     smbios_serial: str | None = None  # None: the UUID, as on a Nitro instance
     volume_serial: str = "vol0a1b2c3d4e5f60718"
-    ovmf_code: Path = OVMF_CODE
+    architecture: GuestArchitecture = "x86_64"
+    ovmf_code: Path | None = None  # UEFI firmware code (None: the architecture's, see MACHINES)
     ovmf_vars: Path | None = None  # the VM's own writable copy; required for uefi
     # TCG only: each guest instruction advances the guest's clock by 2**icount_shift ns, so a guest can be
     # made to look as slow to itself as on an overloaded host (its timeouts fire after less work), reliably.
@@ -82,16 +116,23 @@ def ec2_identity() -> tuple[str, str]:
     return value, value
 
 
-def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
+def uefi_code(spec: VmSpec) -> Path:
+    return spec.ovmf_code or machine_for(spec.architecture).uefi_code
+
+
+def qemu_command(spec: VmSpec, qemu: str | None = None) -> list[str]:
     """The QEMU argv for `spec`. Pure: no files are read or created."""
+    machine = machine_for(spec.architecture)
+    if spec.firmware not in machine.firmwares:
+        raise ValueError(f"{spec.architecture} guests boot with {' or '.join(machine.firmwares)}, not {spec.firmware}")
     if spec.firmware == "uefi" and spec.ovmf_vars is None:
         raise ValueError("uefi needs a per-VM copy of the OVMF variable store (ovmf_vars)")
     accel = "kvm" if spec.accel == "kvm" else "tcg,tb-size=128"  # a 128 MiB translation cache: reboots 2-3x faster
     argv = [
-        qemu,
+        qemu or machine.qemu,
         "-name", f"archami-boot-{spec.ssh_port}",
         "-nodefaults", "-no-user-config", "-display", "none",
-        "-machine", "q35",
+        "-machine", machine.machine,
         "-accel", accel,
     ]
     if spec.icount_shift is not None:
@@ -99,7 +140,9 @@ def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
             raise ValueError("icount (a slowed guest clock) needs TCG")
         argv += ["-icount", f"shift={spec.icount_shift},sleep=on"]  # sleep=on: an idle guest waits in real time
     if spec.accel == "kvm":
-        argv += ["-cpu", "host"]  # under TCG QEMU's default model is the fastest to emulate
+        argv += ["-cpu", "host"]
+    elif machine.tcg_cpu is not None:
+        argv += ["-cpu", machine.tcg_cpu]  # on q35 QEMU's default model is the fastest to emulate
     argv += [
         "-smp", str(spec.cpus),
         "-m", str(spec.memory_mib),
@@ -108,7 +151,7 @@ def qemu_command(spec: VmSpec, qemu: str = QEMU) -> list[str]:
     ]
     if spec.firmware == "uefi":
         argv += [
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={spec.ovmf_code}",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={uefi_code(spec)}",
             "-drive", f"if=pflash,format=raw,unit=1,file={spec.ovmf_vars}",
         ]
     # An EC2 Nitro root volume is an NVMe namespace whose serial is the volume id.
@@ -170,12 +213,16 @@ def kvm_works(qemu: str = QEMU, timeout: float = 5.0) -> bool:
         proc.wait()
 
 
-def choose_accel() -> Accel:
-    """KVM when it works, else TCG; ARCHAMI_ACCEL=kvm|tcg overrides the probe."""
+def choose_accel(architecture: str = "x86_64") -> Accel:
+    """KVM when it works, else TCG; ARCHAMI_ACCEL=kvm|tcg overrides the probe. A guest of another
+    architecture than the host's is always emulated (TCG)."""
+    if needs_emulation(architecture):
+        return "tcg"
     forced = os.environ.get("ARCHAMI_ACCEL", "").strip().lower()
     if forced in ("kvm", "tcg"):
         return "kvm" if forced == "kvm" else "tcg"
-    return "kvm" if kvm_works() else "tcg"
+    # The probe boots SeaBIOS: x86 only; elsewhere KVM is used when asked for.
+    return "kvm" if architecture == "x86_64" and kvm_works() else "tcg"
 
 
 def free_loopback_port() -> int:
@@ -235,18 +282,20 @@ def signals_raise() -> Iterator[None]:
 class QemuVM:
     """One running QEMU. Use as a context manager: leaving the block always stops QEMU."""
 
-    def __init__(self, spec: VmSpec, qemu: str = QEMU) -> None:
+    def __init__(self, spec: VmSpec, qemu: str | None = None) -> None:
         self.spec = spec
         self.argv = qemu_command(spec, qemu)
-        self._qemu = qemu
+        self._qemu = self.argv[0]
         self._proc: Popen[bytes] | None = None
         self._stderr_path = spec.serial_log.with_name(spec.serial_log.name + ".qemu-stderr")
         self.started_at: float | None = None
 
     def start(self) -> None:
         require_tool(self._qemu)
-        if self.spec.firmware == "uefi" and not self.spec.ovmf_code.exists():
-            raise ToolMissingError(f"{self.spec.ovmf_code} missing ({install_hint('OVMF')})")
+        code = uefi_code(self.spec)
+        if self.spec.firmware == "uefi" and not code.exists():
+            hint = install_hint("OVMF" if self.spec.architecture == "x86_64" else "AAVMF")
+            raise ToolMissingError(f"{code} missing ({hint})")
         self.spec.serial_log.parent.mkdir(parents=True, exist_ok=True)
         with open(self._stderr_path, "wb") as stderr:
             # A new session: Ctrl-C reaches only us, and we shut QEMU down in order.
