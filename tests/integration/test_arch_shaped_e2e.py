@@ -246,7 +246,7 @@ def bios_guest_checked(arch: ArchE2E, tmp_path_factory: pytest.TempPathFactory) 
         assert RESOLV_TYPE_CHANGE not in altered or unexpected[:1] == [ln for ln in unexpected if ln.startswith(
             "filesystem: ") and ln.endswith(" 1 altered file")], "the resolv.conf link is filesystem's only change"
         assert [line for line in unexpected if not line.startswith("filesystem: ")] == []
-        print(_sh(guest, "pacman-key --list-sigs"), end="")
+        _sh(guest, "pacman-key --list-sigs")
         master, lsigs = _keyring_facts(guest)
         for name, fingerprint in (("archlinux", arch.shaped.fingerprint), ("ec2", arch.ec2_fingerprint)):
             assert fingerprint in lsigs, f"{name} key {fingerprint} not in the instance keyring"
