@@ -86,9 +86,7 @@ def run(
     try:
         proc = _start(argv, input_text is not None, capture, full_env, cwd)
     except FileNotFoundError:
-        from archami.hosttools import install_hint
-
-        raise ToolMissingError(f"{argv[0]} is not installed ({install_hint(argv[0])})") from None
+        raise _not_installed(argv[0]) from None
     lines: list[str] = []
     errors: list[str] = []
     try:
@@ -150,9 +148,7 @@ def run_bytes(
             start_new_session=True, preexec_fn=_die_with_parent,
         )
     except FileNotFoundError:
-        from archami.hosttools import install_hint
-
-        raise ToolMissingError(f"{argv[0]} is not installed ({install_hint(argv[0])})") from None
+        raise _not_installed(argv[0]) from None
     try:
         out, err = proc.communicate(input_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -191,15 +187,20 @@ def spawn(args: Sequence[str | Path], **popen: Any) -> subprocess.Popen[Any]:
     try:
         return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent, **popen)
     except FileNotFoundError:
-        from archami.hosttools import install_hint
-
-        raise ToolMissingError(f"{argv[0]} is not installed ({install_hint(argv[0])})") from None
+        raise _not_installed(argv[0]) from None
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:
     """Stop a spawned command and its whole process group: SIGTERM, then SIGKILL after a grace period."""
     if proc.poll() is None:
         _stop_group(proc)
+
+
+def _not_installed(command: str) -> ToolMissingError:
+    """The error for a command that is not on this host, with how to install it (the doctor's table)."""
+    from archami.hosttools import install_hint  # the table imports distro rules: only when needed
+
+    return ToolMissingError(f"{command} is not installed ({install_hint(command)})")
 
 
 def _start(
