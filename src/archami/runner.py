@@ -269,9 +269,11 @@ def run_in_root(
     input_text: str | None = None,
     check: bool = True,
     what: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
-    """Run a command inside the image root (the image's own tools), in a throwaway mount namespace."""
-    env = {**IMAGE_ENV, **{k: os.environ[k] for k in _PASSED_TO_IMAGE if k in os.environ}}
+    """Run a command inside the image root (the image's own tools), in a throwaway mount namespace. `env`:
+    variables the command gets besides IMAGE_ENV (no `env` binary needed in the root)."""
+    env = {**IMAGE_ENV, **{k: os.environ[k] for k in _PASSED_TO_IMAGE if k in os.environ}, **(env or {})}
     return run_with_api_mounts(root, ["chroot", str(root), *args], log, env=env, clean_env=True,
                                capture=capture, input_text=input_text, check=check, what=what or args[0])
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from archami.config import load_definition
+from archami.config.spec import ImageSpec
 from archami.distro import backend_for
 from archami.firstboot import install
 from archami.firstboot.agent.settings import DEFAULTS, LATE_FLAG, Settings
@@ -123,3 +124,26 @@ def test_files_the_package_installed_are_left_untouched(tmp_path: Path) -> None:
     install.install_into(tmp_path, loaded.specs[0], backend)
     assert launcher.stat().st_mtime == old
     assert not stale.exists()
+
+
+def _cloud_init_spec(user: str) -> ImageSpec:
+    spec = load_definition(EXAMPLES / "debian.toml").specs[0]
+    firstboot = spec.firstboot.model_copy(update={"agent": "cloud-init", "default_user": user})
+    return spec.model_copy(update={"firstboot": firstboot})
+
+
+@pytest.mark.parametrize("user", ["root", "admin"])
+def test_cloud_init_gives_the_key_to_the_definitions_user(tmp_path: Path, user: str) -> None:
+    yaml = pytest.importorskip("yaml")  # cloud-init's own loader
+    spec = _cloud_init_spec(user)
+    install.install_into(tmp_path, spec, backend_for("debian"))
+    config = yaml.safe_load((tmp_path / install.CLOUD_INIT_DROP_IN.lstrip("/")).read_text())
+    if user == "root":  # keys for root as they are, and no `debian` user made
+        assert config == {"disable_root": False, "users": []}
+    else:
+        assert config["system_info"]["default_user"]["name"] == user and "disable_root" not in config
+
+
+def test_archami_agent_leaves_cloud_init_unconfigured(tmp_path: Path) -> None:
+    installed(tmp_path, "debian.toml")
+    assert not (tmp_path / install.CLOUD_INIT_DROP_IN.lstrip("/")).exists()

@@ -198,8 +198,8 @@ class ArchBackend(DistroBackend):
         conf.write_text(mkinitcpio_conf(list(ctx.spec.kernel.initramfs_modules)))
         # -P: every installed kernel's preset; without autodetect each image holds the listed modules.
         # mkinitcpio honours SOURCE_DATE_EPOCH (file times in the image, reproducible cpio).
-        epoch = [f"SOURCE_DATE_EPOCH={ctx.env['SOURCE_DATE_EPOCH']}"] if "SOURCE_DATE_EPOCH" in ctx.env else []
-        arch_pacman.run_in_root(ctx.root, ["env", *epoch, "mkinitcpio", "-P"], ctx.log, what="mkinitcpio -P")
+        epoch = {"SOURCE_DATE_EPOCH": ctx.env["SOURCE_DATE_EPOCH"]} if "SOURCE_DATE_EPOCH" in ctx.env else {}
+        arch_pacman.run_in_root(ctx.root, ["mkinitcpio", "-P"], ctx.log, what="mkinitcpio -P", env=epoch)
 
     def configure_package_manager(self, ctx: BuildContext) -> None:
         write_instance_pacman_config(ctx.root, ctx.spec, {**os.environ, **ctx.env})

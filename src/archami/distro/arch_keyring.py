@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from archami.errors import ArchamiError
+from archami.gnupg_home import reachable_home
 from archami.runner import run
 
 # Where pacman-key reads `--populate` keyrings: Arch's pacman looks in /usr/share/pacman/keyrings, Debian's
@@ -92,7 +93,8 @@ def _populated_cache_key(keyrings: Sequence[str]) -> str:
 def _populate(gpg_dir: Path, keyrings: Sequence[str], log: logging.Logger) -> None:
     gpg_dir.mkdir(parents=True, exist_ok=True)
     gpg_dir.chmod(0o700)
-    run(["pacman-key", "--gpgdir", str(gpg_dir), "--init"], log, what="pacman-key --init")
+    with reachable_home(gpg_dir) as home:
+        run(["pacman-key", "--gpgdir", str(home), "--init"], log, what="pacman-key --init")
     for name in keyrings:
         populate_from_dir(gpg_dir, keyring_files(name)[0].parent, name, log)
 
@@ -100,10 +102,9 @@ def _populate(gpg_dir: Path, keyrings: Sequence[str], log: logging.Logger) -> No
 def trust_key(gpg_dir: Path, key_file: Path, log: logging.Logger) -> list[str]:
     """Add a repository's public key to the keyring and locally sign it (so pacman trusts it)."""
     fingerprints = key_fingerprints(key_file)
-    run(["pacman-key", "--gpgdir", str(gpg_dir), "--add", str(key_file)], log, what="pacman-key --add")
-    run(
-        ["pacman-key", "--gpgdir", str(gpg_dir), "--lsign-key", *fingerprints], log, what="pacman-key --lsign-key"
-    )
+    with reachable_home(gpg_dir) as home:
+        run(["pacman-key", "--gpgdir", str(home), "--add", str(key_file)], log, what="pacman-key --add")
+        run(["pacman-key", "--gpgdir", str(home), "--lsign-key", *fingerprints], log, what="pacman-key --lsign-key")
     return fingerprints
 
 
@@ -169,15 +170,16 @@ exec "$@"
 def populate_from_dir(gpg_dir: Path, files: Path, keyring: str, log: logging.Logger) -> None:
     """`pacman-key --populate keyring` from the keyring files in `files`."""
     target = pacman_key_import_dir()
-    command = ["pacman-key", "--gpgdir", str(gpg_dir), "--populate", keyring]
-    if files == target:
-        run(command, log, what=f"pacman-key --populate {keyring}")
-        return
-    run(
-        ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-         "sh", "-c", _POPULATE_FROM, "archami-populate", str(files), str(target), *command],
-        log, what=f"pacman-key --populate {keyring} from {files}",
-    )
+    with reachable_home(gpg_dir) as home:
+        command = ["pacman-key", "--gpgdir", str(home), "--populate", keyring]
+        if files == target:
+            run(command, log, what=f"pacman-key --populate {keyring}")
+            return
+        run(
+            ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+             "sh", "-c", _POPULATE_FROM, "archami-populate", str(files), str(target), *command],
+            log, what=f"pacman-key --populate {keyring} from {files}",
+        )
 
 
 def populate_from_package(gpg_dir: Path, package: Path, keyring: str, log: logging.Logger) -> None:
@@ -205,4 +207,5 @@ def pinned_sha256(environ: Mapping[str, str]) -> str | None:
 def stop_agent(gpg_dir: Path) -> None:
     """pacman-key's gpg may leave a gpg-agent running on the keyring: stop it before the dir is removed."""
     if shutil.which("gpgconf") and gpg_dir.is_dir():
-        run(["gpgconf", "--homedir", str(gpg_dir), "--kill", "all"], _LOG, check=False)
+        with reachable_home(gpg_dir) as home:
+            run(["gpgconf", "--homedir", str(home), "--kill", "all"], _LOG, check=False)

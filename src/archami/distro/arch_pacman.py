@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -91,10 +91,12 @@ def run_pacman(paths: PacmanPaths, args: Sequence[str], log: logging.Logger, *, 
     return output
 
 
-def run_in_root(root: Path, cmd: Sequence[str], log: logging.Logger, *, what: str) -> str:
+def run_in_root(
+    root: Path, cmd: Sequence[str], log: logging.Logger, *, what: str, env: Mapping[str, str] | None = None
+) -> str:
     """Run a command chrooted into the image root, with the API filesystems mounted (e.g. mkinitcpio)."""
     prepare_root(root)
-    return _run_in_root(root, cmd, log, what=what)
+    return _run_in_root(root, cmd, log, what=what, env=env)
 
 
 def install(paths: PacmanPaths, packages: Sequence[str], log: logging.Logger, *, refresh: bool = True) -> None:

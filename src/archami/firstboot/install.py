@@ -6,6 +6,7 @@ symlink `systemctl enable` would make, so it works on any root without booting i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -30,6 +31,9 @@ EARLY_UNIT = "archami-firstboot.service"
 KEYRING_UNIT = "archami-firstboot-keyring.service"
 LATE_UNIT = "archami-firstboot-late.service"
 ALL_UNITS = (EARLY_UNIT, KEYRING_UNIT, LATE_UNIT)
+# With cloud-init as the agent, the definition's first-boot user is cloud-init's (its distro default is
+# `debian`/`arch`, with root's keys refused): a drop-in read after the distro's cloud.cfg.
+CLOUD_INIT_DROP_IN = "/etc/cloud/cloud.cfg.d/90-archami.cfg"
 # Fast host keys first so sshd can start; RSA last (15-30 s under emulation, generated after sshd is up).
 HOST_KEY_ORDER = ("ed25519", "ecdsa", "rsa")
 
@@ -59,6 +63,20 @@ def agent_units(spec: ImageSpec, backend: DistroBackend) -> list[str]:
     if spec.firstboot.agent == "archami":
         units.append(LATE_UNIT)
     return units
+
+
+def cloud_init_config(spec: ImageSpec) -> bytes:
+    """cloud.cfg.d drop-in giving the metadata's SSH key to the definition's default user. JSON is YAML, and
+    json.dumps quotes the (already validated) user name, so nothing in it can become another setting."""
+    user = spec.firstboot.default_user
+    if user == "root":
+        # No default user; root's authorized_keys gets the keys as they are (disable_root would prefix them
+        # with a command that refuses the login).
+        settings: dict[str, object] = {"disable_root": False, "users": []}
+    else:
+        settings = {"system_info": {"default_user": {"name": user}}}
+    header = "# archami: firstboot.default_user of the image definition\n"
+    return (header + json.dumps(settings, sort_keys=True) + "\n").encode()
 
 
 def agent_files() -> list[tuple[str, bytes]]:
@@ -93,6 +111,8 @@ def install_into(root: Path, spec: ImageSpec, backend: DistroBackend, log: loggi
 
     settings = agent_settings(spec, backend)
     _write(root / SETTINGS_PATH.lstrip("/"), settings.to_json().encode(), 0o644)
+    if spec.firstboot.agent == "cloud-init":
+        _write(root / CLOUD_INIT_DROP_IN.lstrip("/"), cloud_init_config(spec), 0o644)
 
     wants = root / WANTS_DIR.lstrip("/")
     wants.mkdir(parents=True, exist_ok=True)

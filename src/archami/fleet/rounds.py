@@ -1,12 +1,15 @@
 """One reboot round on one instance: the seed's experiment, measured.
 
 The seed's failure (FS#31250) was the SSH session *that issued the reboot* never closing, so the held
-session issues it itself, as a user typing `reboot` at a prompt does: it prints the boot id, runs
-`systemctl reboot` (which queues the job and returns), says so, and then holds the connection with
-`sleep`. Meanwhile we wait for a login on the new boot. A held session still open once the new boot
-accepts logins (plus `HANG_GRACE` seconds) can never be closed any more, since the kernel that knew the
-connection is gone: that is a hang, and it costs no time beyond the reboot itself. Then the boot id must
-have changed (a real reboot, not a session that merely dropped) and the health checks must pass.
+session issues it itself, as a user typing `reboot` at a prompt does: it prints the boot id, says it is
+about to reboot, runs `systemctl reboot` (which queues the job and returns) and then holds the connection
+with `sleep`. The word comes *before* the command: once the job is queued, systemd may stop the session
+before a later `echo` reaches us (seen in CI: "closed by remote host" with the reboot under way), and a
+failed `systemctl reboot` says so and ends the session at once. Meanwhile we wait for a login on the new
+boot. A held session still open once the new boot accepts logins (plus `HANG_GRACE` seconds) can never
+be closed any more, since the kernel that knew the connection is gone: that is a hang, and it costs no
+time beyond the reboot itself. Then the boot id must have changed (a real reboot, not a session that
+merely dropped) and the health checks must pass.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from archami.vm import ssh
 from archami.vm.ssh_session import HeldSession, held_session_argv
 
 REBOOTING = "archami-fleet-rebooting"
+REBOOT_FAILED = "archami-fleet-reboot-failed"
 HANG_GRACE = 5.0
 
 
@@ -60,7 +64,8 @@ class SessionRegistry:
 
 def held_command(user: str) -> str:
     sudo = "" if user == "root" else "sudo -n "
-    return f"cat {BOOT_ID_PATH}; {sudo}systemctl reboot && echo {REBOOTING}; exec sleep 600"
+    return (f"cat {BOOT_ID_PATH}; echo {REBOOTING}; {sudo}systemctl reboot || {{ echo {REBOOT_FAILED}; exit 97; }}; "
+            "exec sleep 600")
 
 
 def run_command(endpoint: Endpoint, command: str, timeout: float) -> str:
@@ -91,7 +96,7 @@ def reboot_round(
         old_boot_id = session.lines[0][1].strip() if session.lines else ""
 
         def still_running() -> bool:
-            return instance.alive() and not registry.cancelled.is_set()
+            return instance.alive() and not registry.cancelled.is_set() and not session.said(REBOOT_FAILED)
 
         logged_in: float | None = None
         try:
@@ -100,6 +105,10 @@ def reboot_round(
         except ArchamiError as exc:
             result.error = f"no SSH after the reboot: {exc}"
         end = session.wait_end(time.monotonic() if logged_in is None else logged_in + HANG_GRACE)
+        if session.said(REBOOT_FAILED):
+            why = last_message(end.stderr) or "no output"
+            result.error = f"the reboot was not issued: systemctl reboot failed: {why}"
+            return result
     finally:
         session.kill()
         registry.discard(session)

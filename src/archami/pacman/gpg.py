@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from archami.errors import ArchamiError, ToolMissingError
+from archami.gnupg_home import reachable_home
 from archami.runner import Finished, run_bytes
 
 DEFAULT_KEY_UID = "archami ec2 repository <ec2-repository@archami.invalid>"
@@ -56,8 +57,9 @@ class Gpg:
     def run(
         self, args: list[str], *, stdin: bytes | None = None, check: bool = True
     ) -> Finished:
-        command = [self.binary, "--homedir", str(self.home), "--batch", "--no-tty", "--quiet", *args]
-        result = run_bytes(command, input_bytes=stdin)
+        with reachable_home(self.home) as home:
+            command = [self.binary, "--homedir", str(home), "--batch", "--no-tty", "--quiet", *args]
+            result = run_bytes(command, input_bytes=stdin)
         if check and result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip().splitlines()
             raise GpgError(f"gpg {' '.join(args[:2])} failed: {message[-1] if message else result.returncode}")
@@ -66,7 +68,8 @@ class Gpg:
     def stop_agent(self) -> None:
         gpgconf = shutil.which("gpgconf")
         if gpgconf and self.home.exists():
-            run_bytes([gpgconf, "--homedir", str(self.home), "--kill", "gpg-agent"])
+            with reachable_home(self.home) as home:
+                run_bytes([gpgconf, "--homedir", str(home), "--kill", "gpg-agent"])
 
     def secret_fingerprints(self) -> list[str]:
         """Fingerprints of the primary keys with a secret part in this home."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,6 +36,9 @@ def local_aws() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto keeps its resources in module globals, so a second emulator in the same process would start with
+    # the first one's images (CI saw an earlier test's AMIs): every emulator starts as a fresh account.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
     saved = {k: os.environ.get(k) for k in (*_ENV, *_UNSET, "AWS_ENDPOINT_URL")}
     # AWS_ENDPOINT_URL is a safety net: any client made without --endpoint-url still talks to the emulator.
     os.environ.update(_ENV, AWS_ENDPOINT_URL=url)

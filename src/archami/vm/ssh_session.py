@@ -99,6 +99,11 @@ class HeldSession:
                     return None
                 self._changed.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
 
+    def said(self, text: str) -> bool:
+        """Whether a stdout line equal to `text` has arrived."""
+        with self._changed:
+            return any(line == text for _, line in self.lines)
+
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
