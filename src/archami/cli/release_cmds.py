@@ -73,6 +73,10 @@ def _outcome_json(outcome: ReleaseOutcome) -> dict[str, object]:
         "resumed": outcome.resumed,
         "record": str(outcome.record_path) if outcome.record_path else None,
         "record_status": outcome.record.status if outcome.record else None,
+        "verification": outcome.record.verification.model_dump(mode="json")
+        if outcome.record and outcome.record.verification else None,
+        "site": str(outcome.site_index) if outcome.site_index else None,
+        "streams": [str(p) for p in outcome.streams],
         "state": outcome.state.model_dump(mode="json"),
     }
 
@@ -104,16 +108,38 @@ def release(
     boot_timeout: Annotated[
         float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.", callback=A.seconds)
     ] = 600,
+    accept_unverified: Annotated[
+        list[str] | None, typer.Option(
+            "--accept-unverified", metavar="CHECK,...|moto",
+            help="With --endpoint-url only: checks the endpoint cannot answer, recorded and shown as unverified "
+                 "instead of holding the release back ('moto': every attribute that emulator drops).")
+    ] = None,
+    site_dir: Annotated[
+        Path | None, typer.Option("--site", help="Update this release page once every check is Correct.",
+                                  callback=A.output_dir)
+    ] = None,
+    gnupg_home: Annotated[
+        Path | None, typer.Option("--gnupg-home", help="With --site: sign SITE/streams/ with this home's release key.",
+                                  callback=A.output_dir)
+    ] = None,
+    signing_key: Annotated[
+        str | None, typer.Option("--signing-key", help="Release key in --gnupg-home (id or fingerprint).")
+    ] = None,
     as_json: JsonOpt = False,
     *,
     overrides: dict[str, object],
 ) -> None:
-    """Build, audit, boot-test and publish every variant, then write releases/<id>.json. Re-run to resume."""
+    """Build, audit, boot-test and publish every variant, write releases/<id>.json, verify every region, and
+    only then update the page (--site) and streams. Re-run to resume."""
+    from archami.release.verification import parse_accepted
+
     loaded = load_definition(file)
     options = ReleaseOptions(
         releases_dir=releases_dir, work_dir=work_dir, variants=parse_variant_list(variant) or None,
         publish_overrides=overrides, endpoint_url=endpoint_url, skip_boot=set(parse_variant_list(skip_boot)),
         builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new, boot_timeout=boot_timeout,
+        accept_unverified=parse_accepted(accept_unverified or []), site_dir=site_dir, gnupg_home=gnupg_home,
+        signing_key=signing_key,
     )
     outcome = run_release(loaded, options, _log)
     if as_json:
@@ -124,6 +150,15 @@ def release(
             console.print(ami_table(outcome.record))
             console.print(f"release record: {outcome.record_path}")
     rid = outcome.state.release_id
+    if outcome.held_back and outcome.gate is not None:
+        from archami.cli.verify_published import verification_table
+
+        if not as_json:
+            err_console.print(verification_table(outcome.gate.verification))
+        summary = outcome.gate.record.verification
+        problems = summary.problems if summary else []
+        raise ArchamiError(f"release {rid} held back, the page and streams not updated: {len(problems)} check(s) "
+                           f"not Correct: {'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}")
     if outcome.failed:
         failed = ", ".join(p.variant_id for p in outcome.failed)
         what = "partial (recorded)" if outcome.record is not None else "unfinished"

@@ -42,10 +42,10 @@ def stream(
     as_json: JsonOpt = False,
 ) -> None:
     """Write streams/<stream>.json and streams/<stream>/releases.json, each with a detached signature."""
-    from archami.release.records import load_records
+    from archami.release.records import published_records
     from archami.release.stream_files import release_key, write_streams
 
-    records = load_records(releases_dir, name)
+    records = published_records(releases_dir, name)  # a release verification held back is not streamed
     families = sorted({r.definition_name for r in records})
     if len(families) > 1:
         raise ArchamiError(f"{releases_dir} holds releases of {', '.join(families)}: choose one with --name")

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from archami import __version__
 from archami.errors import ArchamiError
 from archami.release.changelog import Changelog, changelogs
-from archami.release.records import ReleaseRecord, load_records
+from archami.release.records import ReleaseRecord, published_records
 from archami.release.sboms import site_sboms
 from archami.release.table import ReleaseTable, markdown_table, release_table
 
@@ -102,7 +102,7 @@ def build_site(
     releases in full made a 2.3 MB page: bench/release_site.py); releases.json and releases/<id>.json keep
     every release.
     """
-    records = _family(load_records(releases_dir), name, releases_dir)
+    records = _family(published_records(releases_dir), name, releases_dir)  # held-back releases stay off
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = changelogs(records)
     generated_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
