@@ -89,6 +89,7 @@ def release(tmp: Path, definition: Path, endpoint: str) -> tuple[int, dict[str, 
     second JSON document when the release did not succeed."""
     result = subprocess.run(
         [str(ARCHAMI), "release", str(definition), "--regions", REGION, "--endpoint-url", endpoint,
+         "--accept-unverified", "moto",
          "--skip-boot", "all", "--builds", str(tmp / "builds"), "--releases", str(tmp / "releases"),
          "--work", str(tmp / "work"), "--json"],
         capture_output=True, text=True, cwd=REPO, timeout=1200, check=False,

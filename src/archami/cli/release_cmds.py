@@ -122,8 +122,8 @@ def release(
         Path | None, typer.Option("--gnupg-home", help="With --site: sign SITE/streams/ with this home's release key.",
                                   callback=A.output_dir)
     ] = None,
-    signing_key: Annotated[
-        str | None, typer.Option("--signing-key", help="Release key in --gnupg-home (id or fingerprint).")
+    stream_key: Annotated[
+        str | None, typer.Option("--stream-key", help="Release key in --gnupg-home (id or fingerprint).")
     ] = None,
     as_json: JsonOpt = False,
     *,
@@ -139,7 +139,7 @@ def release(
         publish_overrides=overrides, endpoint_url=endpoint_url, skip_boot=set(parse_variant_list(skip_boot)),
         builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new, boot_timeout=boot_timeout,
         accept_unverified=parse_accepted(accept_unverified or []), site_dir=site_dir, gnupg_home=gnupg_home,
-        signing_key=signing_key,
+        signing_key=stream_key,
     )
     outcome = run_release(loaded, options, _log)
     if as_json:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from archami.cli.app import console, err_console
-from archami.release.records import load_record, load_records
+from archami.release.records import load_record, published_records
 from archami.release.verification import ReleaseVerification, VerifyPolicy, verify_release
 
 _STYLE = {"Correct": "green", "Incorrect": "red", "Missing": "yellow", "Unreachable": "magenta"}
@@ -27,20 +27,25 @@ def verification_table(result: ReleaseVerification) -> Table:
     return table
 
 
-def policy_for(definition: Path | None, *, current: bool) -> VerifyPolicy:
-    """What to expect: the definition's [publish] table, else `archami publish`'s defaults."""
+def policy_for(definition: Path | None, *, current: bool, position: int = 0) -> VerifyPolicy:
+    """What to expect: the definition's [publish] table, else `archami publish`'s defaults; `position`:
+    releases newer than this one (the protection window)."""
+    from archami.config.publish import PublishSettings
+
     if definition is None:
-        return VerifyPolicy(current=current)
+        return VerifyPolicy.from_settings(PublishSettings(), current=current, position=position)
     from archami.config import load_definition
 
-    return VerifyPolicy.from_settings(load_definition(definition).definition.publish, current=current)
+    return VerifyPolicy.from_settings(load_definition(definition).definition.publish, current=current,
+                                      position=position)
 
 
 def verify_published_command(record_path: Path, endpoint_url: str | None, as_json: bool,
                              definition: Path | None = None) -> None:
     record = load_record(record_path)
-    newest = load_records(record_path.parent, record.definition_name)[0]
-    policy = policy_for(definition, current=newest.release_id == record.release_id)
+    shown = [r.release_id for r in published_records(record_path.parent, record.definition_name)]
+    position = shown.index(record.release_id) if record.release_id in shown else 0
+    policy = policy_for(definition, current=position == 0, position=position)
     result = verify_release(record, policy, endpoint_url)
     if as_json:
         print(json.dumps({"release_id": result.release_id, "ok": result.ok, "checks": [

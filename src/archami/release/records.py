@@ -259,13 +259,13 @@ class ReleaseRecord(BaseModel):
         return next((e for e in self.lifecycle if e.action == "remove" and e.outcome == "done"
                      and e.region == region and e.ami_id == ami_id), None)
 
-    def protection(self, region: str, ami_id: str) -> str | None:
-        """The AMI's deregistration protection as last set: enabled, disabled, not-implemented, or None."""
+    def protection(self, region: str, ami_id: str) -> Literal["enabled", "disabled"] | None:
+        """The AMI's deregistration protection as archami last set it (a call the endpoint did not implement
+        or refused changed nothing), or None: never set."""
         for event in reversed(self.lifecycle):
-            if event.action in ("protect", "unprotect") and event.region == region and event.ami_id == ami_id:
-                if event.outcome == "done":
-                    return "enabled" if event.action == "protect" else "disabled"
-                return event.outcome
+            if (event.action in ("protect", "unprotect") and event.outcome == "done" and event.region == region
+                    and event.ami_id == ami_id):
+                return "enabled" if event.action == "protect" else "disabled"
         return None
 
     def ordered_variants(self) -> list[VariantRelease]:

@@ -131,7 +131,7 @@ def _complete(item: ET.Element, snapshot: str | None) -> None:
     set_field(item, "enaSupport", "true")
     set_field(item, "imdsSupport", "v2.0")
     set_field(item, "deprecationTime", (created + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
-    set_field(item, "deregistrationProtection", "disabled")
+    set_field(item, "deregistrationProtection", "enabled")  # the current release is protected by default
 
 
 def test_moto_answers_prove_what_moto_implements(
@@ -227,7 +227,7 @@ WRONG: dict[str, tuple[str, Any]] = {
     "root device": ("DescribeImages", each_image(_root_device_elsewhere)),
     "deprecation": ("DescribeImages", each_image(_deprecated_too_soon)),
     "deregistration protection": ("DescribeImages",
-                                  each_image(lambda i: set_field(i, "deregistrationProtection", "enabled"))),
+                                  each_image(lambda i: set_field(i, "deregistrationProtection", "disabled"))),
     "tags": ("DescribeImages", each_image(_wrong_release_tag)),
     "launch permission": ("DescribeImageAttribute", _root_elements("launchPermission", _launch_private)),
     "snapshot permission": ("DescribeSnapshotAttribute", _root_elements("createVolumePermission", _snapshot_public)),
