@@ -274,6 +274,8 @@ def test_the_stream_is_written_only_when_every_check_is_correct(
     refused = CliRunner().invoke(app, command)
     assert refused.exit_code != 0 and "16 check(s) not Correct" in str(refused.exception)  # 8 per region
     assert not (tmp_path / "site" / "streams").exists()
+    accepted = CliRunner().invoke(app, [*command, "--accept-unverified", "moto", "--json"])  # named, explicitly
+    assert accepted.exit_code == 0, accepted.output
     proxy.ec2_patches["DescribeImages"] = [each_image(_as_aws_answers(release))]
     written = CliRunner().invoke(app, [*command, "--json"])
     assert written.exit_code == 0, written.output
