@@ -68,7 +68,7 @@ def test_unverified_attributes_are_refused_against_aws_itself(tmp_path: Path) ->
                              accept_unverified=parse_accepted(["moto"]))
     with pytest.raises(ArchamiError, match="only for an endpoint that is not AWS"):
         run_release(loaded, options)
-    assert not (tmp_path / "w").exists()
+    assert not (tmp_path / "w").exists() and not (tmp_path / "r").exists()  # refused before anything
 
 
 def test_a_held_back_release_is_neither_on_the_page_nor_current(tmp_path: Path) -> None:

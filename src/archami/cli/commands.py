@@ -43,7 +43,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "latest": CommandEntry("release_cmds", SHIP, "Print the newest AMI id of a variant in a region."),
     "kernel": CommandEntry("kernel_cmds", BUILD, "Build linux-ec2 (the EC2 kernel) as Arch Linux and Debian packages."),
     "fleet": CommandEntry("fleet_cmds", BUILD, "Reboot N instances M times and count SSH sessions left hanging."),
-    "prune": CommandEntry("publish_cmds", SHIP, "Deregister old releases' AMIs and delete their snapshots."),
+    "prune": CommandEntry("publish_cmds", SHIP, "Keep, deprecate or remove old releases by policy, never the current."),
     "demo": CommandEntry("release_cmds", SHIP, "Release one variant to a local AWS emulator and render its site."),
     "stream": CommandEntry("verify_cmds", SHIP, "Write the signed release streams (newest AMI per region)."),
     "verify": CommandEntry("verify_cmds", SHIP, "Check a stream's signature and AMIs, or re-read a release in AWS."),

@@ -54,9 +54,7 @@ def stream(
         raise ArchamiError(f"{releases_dir} holds releases of {', '.join(families)}: choose one with --name")
     if check and records:
         from archami.cli.verify_published import policy_for, verification_table
-        from archami.release.verification import verify_release
-
-        from archami.release.verification import parse_accepted, summarize
+        from archami.release.verification import parse_accepted, summarize, verify_release
 
         accepted = parse_accepted(accept_unverified or [])
         if accepted and endpoint_url is None:

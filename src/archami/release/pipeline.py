@@ -210,6 +210,9 @@ def _step(progress: VariantProgress, name: str, save: Callable[[], None], log: L
 def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = lambda _: None) -> ReleaseOutcome:
     """Run (or resume) a release of `loaded`; returns its state and, once a variant is published, the record
     saved at `<releases_dir>/<id>.json`. Raises nothing for a failed variant: see `outcome.failed`."""
+    if options.accept_unverified and options.endpoint_url is None:
+        raise ArchamiError("--accept-unverified is only for an endpoint that is not AWS (--endpoint-url): "
+                           "AWS answers every check, and each must be Correct")
     options.releases_dir.mkdir(parents=True, exist_ok=True)
     variants = _chosen_variants(loaded, options.variants)
     with release_lock(options.releases_dir):
@@ -227,9 +230,6 @@ def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = la
         missing = [vid for vid in state.variants if vid not in by_id]
         if missing:
             raise ArchamiError(f"release {state.release_id} has variants no longer defined: {', '.join(missing)}")
-        if options.accept_unverified and options.endpoint_url is None:
-            raise ArchamiError("--accept-unverified is only for an endpoint that is not AWS (--endpoint-url): "
-                               "AWS answers every check, and each must be Correct")
         outcome = ReleaseOutcome(state, resumed)
         try:
             for vid, progress in state.variants.items():

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from archami.aws.lifecycle import StepResult
     from archami.aws.published import PruneReport
 
-PRUNE_LOG_NAME = "prune-log.json"
+PRUNE_LOG_NAME = "prune-log.json"  # release/site.py copies it into the site
 
 
 def current_releases(releases_dir: Path, family: str | None) -> set[str]:

@@ -20,6 +20,7 @@ from archami.release.table import ReleaseTable, markdown_table, release_table
 INDEX_NAME = "index.html"
 JSON_NAME = "releases.json"
 MARKDOWN_NAME = "releases.md"
+PRUNE_LOG_NAME = "prune-log.json"  # release/prune_log.py writes it beside the records
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ def build_site(
     copies.mkdir(exist_ok=True)
     for record in records:
         shutil.copyfile(releases_dir / f"{record.release_id}.json", copies / f"{record.release_id}.json")
+    if (releases_dir / PRUNE_LOG_NAME).is_file():  # what `archami prune` removed, run by run
+        shutil.copyfile(releases_dir / PRUNE_LOG_NAME, out_dir / PRUNE_LOG_NAME)
     return files
 
 

@@ -200,6 +200,7 @@ def test_cli_dry_run_then_run_records_what_it_removed(
     assert not records["2026.11.22"].removed(REGIONS[0], seeded[("2026.11.22", REGIONS[0])][0])
     # The page shows a removed AMI as removed; the current release's AMIs as launch links.
     html = build_site(releases, tmp_path / "site", history=5).index.read_text()
+    assert json.loads((tmp_path / "site" / "prune-log.json").read_text()) == log  # served with the page
     assert html.count('class="removed"') == 3 * len(REGIONS) and seeded[("2026.11.22", REGIONS[0])][0] in html
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and json.loads(again.stdout)["removed"] == []
