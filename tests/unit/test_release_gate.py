@@ -87,6 +87,7 @@ def test_a_held_back_release_is_neither_on_the_page_nor_current(tmp_path: Path) 
     html = files.index.read_text()
     assert files.release_ids[0] == newest.release_id
     assert 'class="unverified" data-endpoint="http://127.0.0.1:1"' in html and MOTO_UNKEPT["ena"] in html
+    assert "Verified at http://127.0.0.1:1 (not AWS); accepted as unverified: ena." in files.markdown.read_text()
     assert VerificationSummary.pending().publishable is False  # written, not yet verified: off the page
 
 

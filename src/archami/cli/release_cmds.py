@@ -154,7 +154,7 @@ def release(
         from archami.cli.verify_published import verification_table
 
         if not as_json:
-            err_console.print(verification_table(outcome.gate.verification))
+            err_console.print(verification_table(outcome.gate.verification, outcome.gate.record.verification))
         summary = outcome.gate.record.verification
         problems = summary.problems if summary else []
         raise ArchamiError(f"release {rid} held back, the page and streams not updated: {len(problems)} check(s) "
@@ -289,4 +289,4 @@ def demo(
     if result.verification is not None:
         from archami.cli.verify_published import verification_table
 
-        console.print(verification_table(result.verification))
+        console.print(verification_table(result.verification, outcome.record.verification))

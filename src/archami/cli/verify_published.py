@@ -9,21 +9,27 @@ import typer
 from rich.table import Table
 
 from archami.cli.app import console, err_console
-from archami.release.records import load_record, published_records
+from archami.release.records import VerificationSummary, load_record, published_records
 from archami.release.verification import ReleaseVerification, VerifyPolicy, verify_release
 
-_STYLE = {"Correct": "green", "Incorrect": "red", "Missing": "yellow", "Unreachable": "magenta"}
+_STYLE = {"Correct": "green", "Incorrect": "red", "Missing": "yellow", "Unreachable": "magenta", "Unverified": "cyan"}
 
 
-def verification_table(result: ReleaseVerification) -> Table:
+def verification_table(result: ReleaseVerification, summary: VerificationSummary | None = None) -> Table:
+    """Every check as AWS answered it; with the gate's `summary`, an accepted one says Unverified and why."""
+    unverified = {(u.region, u.ami_id, u.attribute): u for u in (summary.unverified if summary else [])}
     table = Table(title=f"release {result.release_id}: post-publish verification")
     for column in ("region", "AMI", "check", "status", "expected", "actual"):
         table.add_column(column, overflow="fold")
     for report in result.reports:
         for check in report.checks:
-            style = _STYLE[check.status]
-            table.add_row(check.region, check.ami_id, check.name, f"[{style}]{check.status}[/]", check.expected,
-                          check.actual)
+            status: str = check.status
+            actual = check.actual
+            accepted = unverified.get((check.region, check.ami_id, check.name))
+            if accepted is not None:
+                status, actual = "Unverified", f"{actual or 'none'} ({check.status}; {accepted.reason})"
+            style = _STYLE[status]
+            table.add_row(check.region, check.ami_id, check.name, f"[{style}]{status}[/]", check.expected, actual)
     return table
 
 

@@ -72,6 +72,10 @@ def markdown_page(title: str, releases: list[RenderedRelease], logs: list[Change
     for i, item in enumerate(releases):
         parts.append(f"## Release {item.record.release_id}{' (current)' if i == 0 else ''}\n")
         parts.append(item.markdown)
+        summary = item.record.verification
+        if summary is not None and summary.unverified:
+            parts.append(f"Verified at {summary.endpoint} (not AWS); accepted as unverified: "
+                         f"{', '.join(summary.unverified_attributes)}.\n")
     if logs:
         parts.append("## Recent changes and news\n")
         parts.append("".join(f"- **{log.date}** (release {log.release_id}): {' '.join(log.news)}\n" for log in logs))
