@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archami.errors import ArchamiError
-from archami.release.policy import DEPRECATE_LEAD, PrunePolicy, PublishedAmi, plan_prune
+from archami.release.policy import DEPRECATE_LEAD, PrunePolicy, PublishedAmi, TaggedSnapshot, plan_prune
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 REGIONS = ("us-east-1", "eu-west-1")
@@ -124,3 +124,19 @@ def test_properties_of_every_plan(history: list[tuple[int, str, str, float, bool
     assert not any(a.protected for a in plan.to_remove)  # never a protected AMI
     assert all(a.protected for a in plan.to_unprotect)
     assert set(plan.to_deprecate).isdisjoint(plan.to_remove)
+
+
+def test_orphan_snapshots_are_old_ones_of_no_kept_release_and_held_by_no_ami() -> None:
+    amis = [ami("2026.11.29", 2, snapshot_ids=("snap-new",)), ami("2026.11.22", 9, snapshot_ids=("snap-kept",)),
+            ami("2026.11.15", 16, snapshot_ids=("snap-gone",))]
+
+    def snap(release: str, snapshot: str, hours_ago: float, region: str = "us-east-1") -> TaggedSnapshot:
+        return TaggedSnapshot(region, "debian", "v", release, snapshot, NOW - timedelta(hours=hours_ago))
+
+    snapshots = [snap("2026.11.22", "snap-kept", 200), snap("2026.11.22", "snap-kept-source", 200),  # kept release
+                 snap("2026.11.15", "snap-gone", 300),  # removed with its AMI (same region)
+                 snap("2026.11.15", "snap-gone-copy", 300, "eu-west-1"),  # removed release, no AMI in that region
+                 snap("2026.11.01", "snap-left", 700),  # its AMI was deregistered earlier: left behind
+                 snap("2026.12.01", "snap-uploading", 1)]  # a publish in progress: too young
+    plan = plan_prune(amis, PrunePolicy(keep=2, protect_previous=None), NOW, snapshots)
+    assert [s.snapshot_id for s in plan.orphans] == ["snap-gone-copy", "snap-left"]

@@ -29,13 +29,13 @@ from archami.aws.images import (
     snapshots_tagged,
     tags_of,
 )
-from archami.release.policy import PublishedAmi
+from archami.release.policy import PublishedAmi, TaggedSnapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 Outcome = Literal["done", "not-implemented", "failed"]
-Action = Literal["protect", "unprotect", "deprecate", "remove"]
+Action = Literal["protect", "unprotect", "deprecate", "remove", "delete-snapshot"]
 _GONE = ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable")
 
 
@@ -93,6 +93,39 @@ def published_amis(clients: Clients, regions: list[str], family: str | None = No
 
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(regions)))) as pool:
         return [ami for amis in pool.map(scan, regions) for ami in amis]
+
+
+def tagged_snapshots(clients: Clients, regions: list[str], family: str | None = None) -> list[TaggedSnapshot]:
+    """Every snapshot with archami's release tags in these regions (optionally of one family)."""
+    filters: list[Any] = [{"Name": "tag-key", "Values": [RELEASE_TAG]}]
+    if family:
+        filters.append({"Name": f"tag:{NAME_TAG}", "Values": [family]})
+
+    def scan(region: str) -> list[TaggedSnapshot]:
+        found = []
+        for snapshot in snapshots_of(clients.ec2(region), filters):
+            tags = tags_of(snapshot)
+            if RELEASE_TAG in tags and VARIANT_TAG in tags:
+                found.append(TaggedSnapshot(
+                    region=region, family=tags.get(NAME_TAG, ""), variant_id=tags[VARIANT_TAG],
+                    release_id=tags[RELEASE_TAG], snapshot_id=snapshot["SnapshotId"],
+                    started=_parse_time(str(snapshot.get("StartTime", ""))) or datetime(1970, 1, 1, tzinfo=UTC)))
+        return found
+
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(regions)))) as pool:
+        return [s for found in pool.map(scan, regions) for s in found]
+
+
+def snapshots_of(ec2: EC2Client, filters: list[Any]) -> list[Any]:
+    pages = ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=filters)
+    return [s for page in pages for s in page.get("Snapshots", [])]
+
+
+def delete_orphan(clients: Clients, snapshot: TaggedSnapshot) -> StepResult:
+    why = _delete_snapshot(clients.ec2(snapshot.region), snapshot.snapshot_id)
+    return StepResult("delete-snapshot", snapshot.region, "", snapshot.release_id, snapshot.variant_id,
+                      "done" if why is None else "failed", why or "no AMI holds it",
+                      () if why else (snapshot.snapshot_id,), (f"{snapshot.snapshot_id} ({why})",) if why else ())
 
 
 def _attempt(action: Action, ami: PublishedAmi, operation: str, call: Callable[[], object]) -> StepResult:

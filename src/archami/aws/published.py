@@ -20,7 +20,17 @@ from archami.aws.clients import AwsSettings, Clients, resolve_regions
 from archami.aws.distribute import ssm_parameter_name
 from archami.aws.errors import as_archami_errors
 from archami.aws.images import VARIANT_TAG
-from archami.aws.lifecycle import LifecycleRun, StepResult, deprecate, published_amis, remove, run_steps, set_protection
+from archami.aws.lifecycle import (
+    LifecycleRun,
+    StepResult,
+    delete_orphan,
+    deprecate,
+    published_amis,
+    remove,
+    run_steps,
+    set_protection,
+    tagged_snapshots,
+)
 from archami.config.publish import DEFAULT_SSM_PREFIX
 from archami.release.policy import PrunePlan, PrunePolicy, plan_prune
 
@@ -82,6 +92,7 @@ def apply_plan(clients: Clients, plan: PrunePlan, ssm_prefix: str = DEFAULT_SSM_
     ]
     run = run_steps(calls)
     run.steps += run_steps([functools.partial(remove, clients, ami, ssm_prefix) for ami in plan.to_remove]).steps
+    run.steps += run_steps([functools.partial(delete_orphan, clients, s) for s in plan.orphans]).steps
     return run
 
 
@@ -100,7 +111,8 @@ def prune(
     """Plan (and unless dry_run, carry out) the lifecycle policy over every archami AMI in these regions."""
     policy.check()
     region_list = resolve_regions(clients, regions, source_region)
-    plan = plan_prune(published_amis(clients, region_list, family), policy, now or datetime.now(UTC))
+    plan = plan_prune(published_amis(clients, region_list, family), policy, now or datetime.now(UTC),
+                      tagged_snapshots(clients, region_list, family))
     if dry_run:
         return PruneReport(region_list, plan)
     return PruneReport(region_list, plan, apply_plan(clients, plan, ssm_prefix))

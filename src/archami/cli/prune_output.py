@@ -18,7 +18,8 @@ _STYLE = {"done": "green", "not-implemented": "yellow", "failed": "red"}
 def plan_table(report: PruneReport) -> Table:
     plan = report.plan
     title = "prune plan" + (" (dry run: nothing changed)" if report.run is None else "")
-    table = Table(title=f"{title}: {len(plan.removed)} release(s) to remove, {len(plan.kept)} kept")
+    orphans = f", {len(plan.orphans)} orphan snapshot(s) to delete" if plan.orphans else ""
+    table = Table(title=f"{title}: {len(plan.removed)} release(s) to remove, {len(plan.kept)} kept{orphans}")
     for column in ("variant", "release", "created", "action", "why kept", "deprecate", "regions"):
         table.add_column(column, overflow="fold")
     for d in plan.decisions:
@@ -58,6 +59,8 @@ def prune_json(report: PruneReport, policy: PrunePolicy, log: Path | None) -> di
                  for d in plan.decisions],
         "removed": [{"region": a.region, "ami_id": a.ami_id, "release_id": a.release_id, "variant_id": a.variant_id,
                      "name": a.name} for a in plan.to_remove],
+        "orphan_snapshots": [{"region": o.region, "snapshot_id": o.snapshot_id, "release_id": o.release_id,
+                              "variant_id": o.variant_id} for o in plan.orphans],
         "steps": [step_json(s) for s in report.run.steps] if report.run else [],
         "prune_log": str(log) if log else None,
     }

@@ -10,10 +10,14 @@ release id). A release is kept whole (every region) when any of these holds:
 - it is inside the protection window: the current and the `protect_previous` before it;
 - any of its AMIs is reported protected by EC2 (DeregistrationProtection enabled): never removed.
 
-Everything else is removed. A kept release that is neither current nor recent is old: it
-is deprecated now (EnableImageDeprecation) unless EC2 already deprecates it at or before that time. A
-release outside the protection window that EC2 reports protected has its protection released
+Everything else is removed. A kept release that is neither current nor recent is old: it is deprecated now
+(EnableImageDeprecation) unless EC2 already deprecates it at or before that time. A release outside the
+protection window that EC2 reports protected has its protection released
 (DisableImageDeregistrationProtection) and stays this time; the next prune may remove it.
+
+A snapshot tagged with a release that has no AMI left in its region (a removal whose snapshot EC2 refused to
+delete, an interrupted publish) is an orphan once it is a day old (a publish in progress has its snapshot
+before its AMI), unless its release is kept: prune deletes it, so no snapshot outlives its release.
 """
 
 from __future__ import annotations
@@ -47,6 +51,21 @@ class PublishedAmi:
     protected: bool | None = None  # None: the endpoint does not report DeregistrationProtection
     deprecation: datetime | None = None  # DeprecationTime, when EC2 reports one
     name: str = ""
+
+
+@dataclass(frozen=True)
+class TaggedSnapshot:
+    """A snapshot carrying archami's release tags, as EC2 lists it."""
+
+    region: str
+    family: str
+    variant_id: str
+    release_id: str
+    snapshot_id: str
+    started: datetime
+
+
+ORPHAN_AGE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,7 @@ class PrunePlan:
     now: datetime
     deprecate_at: datetime
     decisions: list[ReleaseDecision] = field(default_factory=list)
+    orphans: list[TaggedSnapshot] = field(default_factory=list)  # snapshots left behind: deleted
 
     @property
     def removed(self) -> list[ReleaseDecision]:
@@ -120,8 +140,23 @@ def releases_newest_first(amis: Iterable[PublishedAmi]) -> dict[tuple[str, str],
     return out
 
 
-def plan_prune(amis: Iterable[PublishedAmi], policy: PrunePolicy, now: datetime) -> PrunePlan:
-    """Decide every release's fate under `policy` at `now`. Pure."""
+def plan_orphans(snapshots: Iterable[TaggedSnapshot], plan: PrunePlan) -> list[TaggedSnapshot]:
+    """The tagged snapshots no AMI will hold after the plan: of no kept release, not removed along with an AMI
+    of theirs in the same region (aws/lifecycle.py's removal deletes those), and a day old. Pure."""
+    kept = {(d.family, d.variant_id, d.release_id) for d in plan.kept}
+    referenced = {s for d in plan.kept for a in d.amis for s in a.snapshot_ids}
+    removed_with_ami = {(a.region, a.family, a.variant_id, a.release_id) for a in plan.to_remove}
+    return sorted(
+        (s for s in snapshots
+         if (s.family, s.variant_id, s.release_id) not in kept and s.snapshot_id not in referenced
+         and (s.region, s.family, s.variant_id, s.release_id) not in removed_with_ami
+         and plan.now - s.started >= ORPHAN_AGE),
+        key=lambda s: (s.region, s.snapshot_id))
+
+
+def plan_prune(amis: Iterable[PublishedAmi], policy: PrunePolicy, now: datetime,
+               snapshots: Iterable[TaggedSnapshot] = ()) -> PrunePlan:
+    """Decide every release's fate under `policy` at `now`, and which tagged snapshots are orphans. Pure."""
     policy.check()
     deprecate_at = (now + DEPRECATE_LEAD).replace(second=0, microsecond=0)
     plan = PrunePlan(now=now, deprecate_at=deprecate_at)
@@ -151,4 +186,5 @@ def plan_prune(amis: Iterable[PublishedAmi], policy: PrunePolicy, now: datetime)
                 family, variant_id, release_id, created, tuple(found), "keep", tuple(reasons), deprecate, unprotect,
                 should_be_protected=in_window,
             ))
+    plan.orphans.extend(plan_orphans(snapshots, plan))
     return plan

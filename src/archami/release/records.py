@@ -222,7 +222,7 @@ class LifecycleEvent(BaseModel):
     """One lifecycle call on one of the release's AMIs: protection on or off, deprecation, removal."""
 
     at: str
-    action: Literal["protect", "unprotect", "deprecate", "remove"]
+    action: Literal["protect", "unprotect", "deprecate", "remove", "delete-snapshot"]
     region: str
     ami_id: str
     variant_id: str

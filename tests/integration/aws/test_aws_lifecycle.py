@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from aws_helpers import RequestRecorder
+from fault_proxy import FaultProxy, Faults
 from moto_server import MotoServer
 from patch_proxy import PatchProxy, child, each_image, set_field
 from typer.testing import CliRunner
@@ -105,7 +107,7 @@ def test_prune_keeps_current_window_and_protected_sends_exactly_these_requests_a
         "2026.11.08": ("keep", ("protected in EC2",)),  # one region protected: the release stays whole
         "2026.11.01": ("remove", ()),
     }
-    assert {_action(body) for _, _, body in seen.requests} <= {"DescribeImages"}  # read-only
+    assert {_action(body) for _, _, body in seen.requests} <= {"DescribeImages", "DescribeSnapshots"}  # read-only
 
     seen.requests.clear()
     report = prune(through, REGIONS, policy=policy, now=NOW)
@@ -204,3 +206,66 @@ def test_cli_dry_run_then_run_records_what_it_removed(
     assert html.count('class="removed"') == 3 * len(REGIONS) and seeded[("2026.11.22", REGIONS[0])][0] in html
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and json.loads(again.stdout)["removed"] == []
+
+
+NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def _error(code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            "<RequestID>r</RequestID></Response>")
+    return 400, {"Content-Type": "text/xml"}, body.encode()
+
+
+def _ok(action: str) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": "text/xml"}, (
+        f'<{action}Response xmlns="{NS}"><requestId>r</requestId><return>true</return></{action}Response>').encode()
+
+
+def test_refused_calls_are_failures_and_nothing_is_claimed(moto: MotoServer, clients: Clients) -> None:
+    """EC2 refusing a snapshot deletion (in use) or a deregistration: the removal is failed, the snapshot is
+    reported as left, a refused AMI keeps its snapshots; a deprecation EC2 accepts is done."""
+    seeded = seed(clients)
+    in_use = sorted(seeded[("2026.11.01", "eu-west-1")][1])[0]
+    refused = seeded[("2026.11.08", "us-east-1")][0]
+
+    def answer(method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
+        if form.get("Action") == "DeleteSnapshot" and form.get("SnapshotId") == in_use:
+            return _error("InvalidSnapshot.InUse", f"The snapshot {in_use} is currently in use by ami-0")
+        if form.get("Action") == "DeregisterImage" and form.get("ImageId") == refused:
+            return _error("OperationNotPermitted", "deregistration protection is enabled")
+        if form.get("Action") == "EnableImageDeprecation":
+            return _ok("EnableImageDeprecation")
+        return None
+
+    with FaultProxy(moto.url, Faults(), intercept=answer) as proxy:
+        through = Clients(AwsSettings(endpoint_url=proxy.url))
+        seen = RequestRecorder()
+        through.on("before-send", seen)
+        report = prune(through, REGIONS, policy=PrunePolicy(keep=2, protect_previous=None), now=NOW)
+    assert report.run is not None and not report.ok
+    steps = {(s.action, s.ami_id): s for s in report.run.steps}
+    leaky = steps[("remove", seeded[("2026.11.01", "eu-west-1")][0])]
+    assert leaky.outcome == "failed" and leaky.snapshots_left[0].startswith(f"{in_use} (DeleteSnapshot failed: "
+                                                                             "InvalidSnapshot.InUse")
+    assert set(leaky.snapshots_deleted) == seeded[("2026.11.01", "eu-west-1")][1] - {in_use}
+    kept = steps[("remove", refused)]
+    assert kept.outcome == "failed" and "OperationNotPermitted" in kept.detail and not kept.snapshots_deleted
+    deleted = {d["SnapshotId"] for d in seen.ec2_actions("DeleteSnapshot")}
+    assert deleted.isdisjoint(seeded[("2026.11.08", "us-east-1")][1])  # its snapshots stay with the AMI
+    assert refused in _images(clients, "us-east-1") and in_use in _snapshots(clients, "eu-west-1")
+    old = [s for s in report.run.steps if s.action == "deprecate"]
+    assert {s.ami_id for s in old} == {seeded[("2026.11.22", r)][0] for r in REGIONS}
+    assert {s.outcome for s in old} == {"done"} and {s.detail for s in old} == {"2026-12-01T12:10:00Z"}
+    assert len(report.run.failed) == 2
+    # The next prune (a day on, straight to moto): the snapshot left behind is an orphan and goes, the refused
+    # AMI is removed; no snapshot of a removed release is left anywhere.
+    later = prune(clients, REGIONS, policy=PrunePolicy(keep=2, protect_previous=None), now=NOW + timedelta(days=2))
+    assert later.ok and later.run is not None
+    assert [(s.action, s.snapshots_deleted) for s in later.run.steps if s.action == "delete-snapshot"] == [
+        ("delete-snapshot", (in_use,))]
+    assert ("remove", refused) in {(s.action, s.ami_id) for s in later.run.steps}
+    for region in REGIONS:
+        for release in ("2026.11.01", "2026.11.08", "2026.11.15"):
+            assert snapshots_tagged(clients.ec2(region), archami_tags("debian", VARIANT, release)) == []
