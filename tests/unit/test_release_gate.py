@@ -14,6 +14,7 @@ from archami.config import load_definition
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
 from archami.release.gate import to_release
+from archami.release.lookup import latest_from_records
 from archami.release.pipeline import ReleaseOptions, run_release
 from archami.release.records import LifecycleEvent, VerificationSummary, load_records, published_records, save_record
 from archami.release.site import build_site
@@ -80,6 +81,10 @@ def test_a_held_back_release_is_neither_on_the_page_nor_current(tmp_path: Path) 
     assert [r.release_id for r in published_records(releases)] == [r.release_id for r in load_records(releases)][1:]
     files = build_site(releases, tmp_path / "site")
     assert files.release_ids[0] != newest.release_id and newest.release_id not in files.release_ids
+    variant = newest.variants[0]
+    region = sorted(variant.regions)[0]
+    found = latest_from_records(releases, region, variant.variant.id)
+    assert found is not None and found.release_id != newest.release_id  # `latest` does not hand it out either
     # Accepted, it is current again, and the page says what was not verified and why.
     newest.verification = summarize(_verification({"ena": "Missing"}), parse_accepted(["moto"]), "http://127.0.0.1:1")
     save_record(releases, newest)
