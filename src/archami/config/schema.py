@@ -431,6 +431,11 @@ class Definition(Strict):
         rules = distro_rules(info)
         if repositories and rules is not None and rules.repository_name is None:
             raise ValueError(rules.repository_error(repositories[0].name) or "not supported")
+        if rules is not None and rules.repository_key_required:
+            keyless = [r.name for r in repositories if not r.key]
+            if keyless:
+                raise ValueError(f"{keyless[0]!r} needs `key`: {rules.title} repositories are trusted by their own "
+                                 "key only (never trusted=yes)")
         unique([r.name for r in repositories])
         return repositories
 
