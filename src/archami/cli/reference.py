@@ -98,7 +98,9 @@ _INLINE = {  # constrained strings declared on the field itself
 # Integers that definitions write as sizes ("2GiB"): the schema parses them in a field validator.
 SIZE_FIELDS: set[tuple[type[BaseModel], str]] = {(Disk, "size"), (Disk, "esp_size")}
 # Empty defaults that stand for another setting's value.
-DEFAULT_SHOWN: dict[tuple[type[BaseModel], str], str] = {(Matrix, "release"): "[release]", (Matrix, "architecture"): "[architecture]"}
+DEFAULT_SHOWN: dict[tuple[type[BaseModel], str], str] = {
+    (Matrix, "release"): "[release]", (Matrix, "architecture"): "[architecture]",
+}
 # How the key of a table of tables is written (flavours.<name>, architectures.<arch>).
 PLACEHOLDERS = {"flavours": "<name>", "architectures": "<arch>"}
 
@@ -246,7 +248,9 @@ def _walk(model: type[BaseModel], prefix: str, rows: list[Setting], seen: dict[t
         elif origin is dict and _is_model(args[1]):
             placeholder = PLACEHOLDERS.get(name, "<key>")
             by, allowed = type_name(args[0])
-            rows.append(Setting(key, f"tables by {by}", None, required, allowed, _meaning(info, args[1]), table=True))
+            rows.append(Setting(key, f"tables by {by}", None, required, allowed, _meaning(info), table=True))
+            entry = " ".join((args[1].__doc__ or "").split())
+            rows.append(Setting(f"{key}.{placeholder}", "table", None, False, None, entry, table=True))
             _walk(args[1], f"{key}.{placeholder}.", rows, seen)
         else:
             rows.append(_leaf(model, name, key, info))
