@@ -7,9 +7,11 @@ from archami.artifacts import (
     CheckResult,
     Manifest,
     PackageInfo,
-    TestReport,
     boot_report_name,
     write_json_atomic,
+)
+from archami.artifacts import (
+    TestReport as BootReport,
 )
 from archami.config import load_definition
 from archami.release.adopted import passed_boot_reports
@@ -30,7 +32,7 @@ def _build(tmp_path: Path, reports: dict[str, tuple[bool, str]]) -> Path:
         packages_sha256="c" * 64,
     ))
     for firmware, (ok, sha) in reports.items():
-        write_json_atomic(tmp_path / boot_report_name(firmware), TestReport(
+        write_json_atomic(tmp_path / boot_report_name(firmware), BootReport(
             image_sha256=sha, firmware=firmware, ok=ok, boot_to_ssh_seconds=40.0 if ok else None,  # type: ignore[arg-type]
             checks=[CheckResult(name="SSH login with the metadata key", ok=ok)],
         ))
