@@ -116,3 +116,17 @@ def test_the_gitlab_plan_job_writes_one_build_job_per_matrix_entry(tmp_path: Pat
     assert [job["variables"]["VARIANT"] for job in builds.values()] == [e["id"] for e in entries]
     assert [job["variables"]["FIRMWARES"].split() for job in builds.values()] == [e["firmwares"] for e in entries]
     assert {n["job"] for n in child["release"]["needs"]} == set(builds)
+
+
+def test_the_matrix_leaves_out_what_ec2_cannot_boot_and_says_what_is_boot_tested() -> None:
+    result = subprocess.run([sys.executable, "-c", "from archami.cli import main; main()", "plan",
+                             "examples/arch-seed-columns.toml", "--json"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    document = json.loads(result.stdout)
+    variants = {v["id"]: v for v in document["variants"]}
+    include = document["matrix"]["include"]
+    assert [e["id"] for e in include] == [i for i, v in variants.items() if v["publishable"]]
+    assert len(include) < len(variants)  # the paravirtual and i686 columns are refused, so not built
+    for entry in include:
+        assert entry["boot_testable"] == (variants[entry["id"]]["boot_test"] != "none")
+        assert entry["firmwares"] == (["bios", "uefi"] if entry["boot_testable"] else [])
