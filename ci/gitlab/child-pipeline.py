@@ -61,7 +61,7 @@ def child_pipeline(plan: dict[str, object], env: dict[str, str]) -> dict[str, ob
             "needs": [{"job": name, "artifacts": True} for name in jobs],
             "before_script": SETUP,
             "script": [f'{ARCHAMI} release "$ARCHAMI_DEFINITION" --builds out/builds --releases releases '
-                       "--work out/release --public"],
+                       "--work out/release"],
             "artifacts": {"paths": ["releases/"], "when": "always"},
         },
         "pages": {

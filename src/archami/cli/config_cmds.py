@@ -67,6 +67,8 @@ def schema(
     are generated from: `make docs`)."""
     from archami.cli import reference, reference_docs, reference_render
 
+    if as_json + as_markdown + as_man > 1:
+        raise typer.BadParameter("give one of --json, --markdown and --man")
     rows = reference.settings()
     if as_json:
         print(json.dumps(reference.as_json(rows), indent=2))

@@ -26,8 +26,8 @@ MATRIX_FIELDS: dict[str, str] = {
     "kernel_channel": "stable, lts or ec2.",
     "firmwares": "Firmwares the boot test runs, in order (bios, uefi); empty when it cannot run.",
     "boot_testable": "Whether the variant can be boot-tested under QEMU on an x86_64 Linux machine like this one.",
-    "runner_arch": "Host architecture that builds and boots the variant without emulation (x86_64 or aarch64); an "
-                   "x86_64 machine also builds aarch64 variants, under qemu-user, more slowly.",
+    "runner_arch": "Host architecture that builds the variant natively, without qemu-user (x86_64 or aarch64); an "
+                   "x86_64 runner also builds aarch64 variants, under qemu-user, as archami's own tests do.",
 }
 
 
