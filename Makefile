@@ -14,7 +14,7 @@ APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin g
   chromium python3-venv debian-archive-keyring \
   linux-source-6.1 linux-config-6.1 build-essential fakeroot bc bison flex libssl-dev libelf-dev cpio kmod rsync
 
-.PHONY: deps venv demo test lint clean
+.PHONY: deps venv demo test lint docs clean
 
 deps: $(STAMP_APT)
 $(STAMP_APT):
@@ -35,6 +35,10 @@ $(STAMP_PIP): pyproject.toml $(STAMP_APT)
 
 demo: venv
 	$(VENV)/bin/archami demo examples/debian.toml --out out/demo
+
+# The README's reference sections and docs/archami.1, generated from the schema (tests/unit/test_reference.py).
+docs: venv
+	$(PY) -m archami.cli.reference_docs README.md docs/archami.1
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
