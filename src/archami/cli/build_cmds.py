@@ -1,4 +1,4 @@
-"""`archami build` and `archami doctor`: the build stage and the host tools it needs."""
+"""`archami build`: the build stage (`archami doctor build` lists the host tools it needs)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from archami.cli.args import output_dir
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
-from archami.hosttools import check_tools, install_commands
 from archami.image.pipeline import build_variant
 from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES, execution_order_text
 
@@ -88,25 +87,3 @@ def build(
         if problem:
             err_console.print(f"[yellow]{r.manifest.variant_id} cannot be published[/]: {problem}", highlight=False)
 
-
-@app.command()
-def doctor() -> None:
-    """List the host tools archami needs, whether each is present, and how to install it."""
-    table = Table(title="host tools")
-    for column in ("tool", "for", "status", "Debian/Ubuntu package", "Arch package"):
-        table.add_column(column)
-    missing = []
-    for status in check_tools():
-        tool = status.tool
-        absent = "[red]missing[/]" if tool.required else "[yellow]absent (optional)[/]"
-        shown = f"[green]ok[/] {status.found}" if status.found else absent
-        if not status.found and tool.required:
-            missing.append(tool)
-        table.add_row(tool.name, tool.purpose, shown, tool.debian, tool.arch)
-    console.print(table)
-    if missing:
-        err_console.print(f"[bold red]{len(missing)} required tool(s) missing.[/] Install them with:")
-        for command in install_commands(missing):
-            err_console.print(f"  {command}", highlight=False)
-        raise typer.Exit(3)
-    console.print("[green]all host tools present[/]")
