@@ -13,6 +13,7 @@ from archami.artifacts import BuildResult
 from archami.bootability import manifest_problem, spec_problem
 from archami.cli.app import app, console, err_console
 from archami.cli.args import output_dir
+from archami.cli.output import progress_console
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
@@ -54,17 +55,15 @@ def build(
         report_reproducibility(loaded, chosen, out, cache, as_json)
         return
     results: list[BuildResult] = []
+    shown = progress_console(as_json)  # with --json, stdout holds only the BuildResult
     for v in chosen:
-        if as_json:
-            results.append(build_variant(loaded, v, out, cache, refresh_root=refresh))
-            continue
-        with console.status(f"[bold]{v.id}[/]: starting", spinner="dots") as status:
+        with shown.status(f"[bold]{v.id}[/]: starting", spinner="dots") as status:
 
             def progress(name: str, status: object = status, vid: str = v.id) -> None:
                 stage = ROOT_STAGE if name in ROOT_SUBSTAGES else name
                 done = EXECUTION_ORDER.index(stage) + 1 if stage in EXECUTION_ORDER else 0
                 status.update(f"[bold]{vid}[/]: {name} ({done}/{len(EXECUTION_ORDER)})")  # type: ignore[attr-defined]
-                console.log(f"{vid}: {name}")
+                shown.log(f"{vid}: {name}")
 
             results.append(build_variant(loaded, v, out, cache, refresh_root=refresh, progress=progress))
     if as_json:

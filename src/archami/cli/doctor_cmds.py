@@ -95,7 +95,7 @@ def _show_check(check: dict[str, str]) -> None:
 def doctor(
     command: Annotated[
         str | None,
-        typer.Argument(metavar="[COMMAND]", callback=_topic,
+        typer.Argument(metavar="COMMAND", callback=_topic,
                        help="Check only what this command needs (e.g. build, boot, publish, kernel, repo, tests)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
