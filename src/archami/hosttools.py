@@ -104,8 +104,8 @@ HOST_TOOLS: tuple[HostTool, ...] = (
     HostTool("linux-config-6.1", "Debian's kernel configs (kernel build --base-config)", "linux-config-6.1",
              "linux", path="/usr/src/linux-config-6.1", required=False, used_by=KERNEL),
     # Only the test suite and the Makefile.
-    HostTool("vercmp", "pacman's version order, to check archami's against", "makepkg", "pacman",
-             command="vercmp", used_by=TESTS),
+    HostTool("makepkg", "makepkg's packages and vercmp's version order, to check archami's against", "makepkg",
+             "pacman", command="vercmp", used_by=TESTS),
     HostTool("python3-venv", "the Makefile's virtualenv", "python3-venv", "python",
              path="/usr/lib/python3*/ensurepip/__init__.py", used_by=TESTS),
 )

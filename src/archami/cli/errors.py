@@ -169,5 +169,9 @@ def run(app: Callable[..., object], console: Console | None = None) -> NoReturn:
         raise
     except BaseException as exc:
         sys.exit(report(exc, argv, debug, console, as_json))
-    # Non-standalone, Click returns the exit code of a typer.Exit (or --help's 0) instead of exiting.
-    sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
+    # Non-standalone, Click returns the exit code of a typer.Exit (or --help's 0) instead of exiting; Typer
+    # turns Ctrl-C into exit code 130 there, which still owes stdout its JSON object.
+    code = result if isinstance(result, int) and not isinstance(result, bool) else 0
+    if as_json and code == EXIT_INTERRUPTED:
+        _print_json(error_document(KeyboardInterrupt(), "interrupted"))
+    sys.exit(code)
