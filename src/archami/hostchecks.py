@@ -125,8 +125,8 @@ def check_aws_credentials(env: Mapping[str, str] | None = None, home: Path | Non
                        f"{config}); an EC2 instance profile would not show here. Not checked: doctor never calls AWS")
 
 
-def checks_for(command: str | None) -> list[Callable[[], CheckResult]]:
-    """The checks `archami doctor COMMAND` runs (None: all of them)."""
+def checks_for(command: str | None, cache: Path = CACHE_DIR) -> list[Callable[[], CheckResult]]:
+    """The checks `archami doctor COMMAND` runs (None: all of them); `cache`: where that command's cache is."""
     every = command is None
     out: list[Callable[[], CheckResult]] = []
     if every or command in BUILDS:
@@ -134,7 +134,7 @@ def checks_for(command: str | None) -> list[Callable[[], CheckResult]]:
     if every or command in BOOTS:
         out.append(check_kvm)
     if every or command in CACHE_NEEDS_GIB:
-        out.append(lambda: check_cache_disk(command or "build"))
+        out.append(lambda: check_cache_disk(command or "build", cache))
     if every or command in (*BUILDS, "repo"):
         out.append(check_arch_mirror)
     if every or command in AWS_COMMANDS:

@@ -120,6 +120,12 @@ def test_names_are_whole_at_any_width(columns: int) -> None:
         assert any(name in line for line in lines)
 
 
+def test_the_cache_checked_is_the_one_given(tmp_path: Path) -> None:
+    report = json.loads(doctor("kernel", "--cache", str(tmp_path / "cache"), "--json").stdout)
+    (disk,) = [c for c in report["checks"] if c["name"] == "cache disk"]
+    assert str(tmp_path / "cache") in disk["detail"] and "kernel" in disk["detail"]
+
+
 def test_root_is_needed_to_build_only() -> None:
     assert checks.check_root(euid=1000).status == "failed"
     assert checks.check_root(euid=0).status == "ok"

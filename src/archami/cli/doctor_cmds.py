@@ -7,6 +7,7 @@ never cut: wide terminals get a table, narrow ones (under 100 columns) one line 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ from rich.text import Text
 
 from archami.cli.app import app, console, err_console
 from archami.cli.commands import COMMANDS
-from archami.hostchecks import CheckResult, checks_for
+from archami.hostchecks import CACHE_DIR, CheckResult, checks_for
 from archami.hosttools import ToolStatus, check_tools, install_commands
 
 EXIT_MISSING = 3
@@ -38,10 +39,10 @@ def _tool_state(status: ToolStatus) -> str:
     return "missing" if status.tool.required else "absent"
 
 
-def doctor_report(command: str | None) -> dict[str, object]:
+def doctor_report(command: str | None, cache: Path = CACHE_DIR) -> dict[str, object]:
     """The whole report as plain data: `--json` prints it, the tables are drawn from it."""
     tools = check_tools(command)
-    checks: list[CheckResult] = [check() for check in checks_for(command)]
+    checks: list[CheckResult] = [check() for check in checks_for(command, cache)]
     missing = [s.tool for s in tools if _tool_state(s) == "missing"]
     absent = [s.tool for s in tools if _tool_state(s) == "absent"]
     return {
@@ -98,6 +99,9 @@ def doctor(
         typer.Argument(metavar="COMMAND", callback=_topic,
                        help="Check only what this command needs (e.g. build, boot, publish, kernel, repo, tests)."),
     ] = None,
+    cache: Annotated[
+        Path, typer.Option("--cache", help="The cache directory whose free disk is checked (a build's --cache).")
+    ] = CACHE_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """List the host tools archami (or one command) needs, whether each is present and how to install it; check
@@ -106,7 +110,7 @@ def doctor(
 
     Example: `archami doctor boot --json`.
     """
-    report = doctor_report(command)
+    report = doctor_report(command, cache)
     if as_json:
         print(json.dumps(report, indent=2))
         if not report["ok"]:
