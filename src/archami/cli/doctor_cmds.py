@@ -7,14 +7,13 @@ never cut: wide terminals get a table, narrow ones (under 100 columns) one line 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.padding import Padding
 from rich.table import Table
-from rich.text import Text
 
 from archami.cli.app import app, console, err_console
 from archami.cli.commands import COMMANDS
@@ -23,6 +22,7 @@ from archami.hosttools import ToolStatus, check_tools, install_commands
 
 EXIT_MISSING = 3
 TABLE_MIN_WIDTH = 100
+INDENT = 9  # under the status word
 _TOPICS = (*COMMANDS, "tests")
 _STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "missing": "red", "absent": "yellow"}
 
@@ -59,9 +59,10 @@ def doctor_report(command: str | None, cache: Path = CACHE_DIR) -> dict[str, obj
     }
 
 
-def _indented(text: str) -> Padding:
-    """Wrapped lines under a status column, never back at column 0 (a narrow terminal)."""
-    return Padding(Text(text), (0, 0, 0, 9))
+def _print_indented(text: str) -> None:
+    """Wrapped under the status column, never back at column 0 (a narrow terminal); no padding to the width."""
+    for line in textwrap.wrap(text, max(20, console.width - INDENT), break_on_hyphens=False):
+        console.print(" " * INDENT + escape(line), highlight=False, soft_wrap=True)
 
 
 def _show_tools(tools: list[dict[str, object]], title: str) -> None:
@@ -84,12 +85,12 @@ def _show_tools(tools: list[dict[str, object]], title: str) -> None:
     for t in tools:
         state = str(t["status"])
         console.print(f"[{_STYLE[state]}]{state:8}[/] [bold]{escape(str(t['name']))}[/]", highlight=False)
-        console.print(_indented(f"{t['purpose']}; {t['found'] or 'package ' + str(t['debian'])}"))
+        _print_indented(f"{t['purpose']}; {t['found'] or 'package ' + str(t['debian'])}")
 
 
 def _show_check(check: dict[str, str]) -> None:
     console.print(f"[{_STYLE[check['status']]}]{check['status']:8}[/] [bold]{check['name']}[/]", highlight=False)
-    console.print(_indented(check["detail"]))
+    _print_indented(check["detail"])
 
 
 @app.command()
@@ -133,5 +134,7 @@ def doctor(
                 err_console.print(f"  {escape(line)}", highlight=False)
     if not report["ok"]:
         raise typer.Exit(EXIT_MISSING)
-    console.print(f"[green]ready{' for ' + command if command else ''}[/]: every required host tool present",
-                  highlight=False)
+    warnings = sum(1 for c in checks if c["status"] == "warning") + sum(1 for t in tools if t["status"] == "absent")
+    required = sum(1 for t in tools if t["required"])
+    console.print(f"[green]ready{' for ' + command if command else ''}[/]: {required} required tool(s) present, "
+                  f"{warnings} warning(s)", highlight=False)
