@@ -55,8 +55,10 @@ def test_every_tool_names_a_debian_and_an_arch_package_and_commands_that_exist()
 def test_the_makefile_installs_exactly_the_packages_of_the_table() -> None:
     # make deps runs before Python exists on a fresh machine, so the Makefile holds its own copy of the list.
     assert sorted(makefile_apt_packages()) == tools.apt_packages("x86_64")
-    printed = subprocess.run([sys.executable, "-m", "archami.hosttools", "--apt-packages"], capture_output=True,
-                             text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    # -S: no site-packages, so the list prints with the standard library alone (before the virtualenv exists).
+    source = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    printed = subprocess.run([sys.executable, "-S", "-m", "archami.hosttools", "--apt-packages"],
+                             capture_output=True, text=True, check=True, env=source)
     assert printed.stdout.split() == tools.apt_packages()
 
 
