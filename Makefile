@@ -12,7 +12,7 @@ STAMP_PIP := $(VENV)/.pip-stamp
 # stack (qemu-system-gui, GTK), grub the signed shim and os-prober; the few recommends archami does use are
 # listed by name (ovmf, qemu-utils, arch-test for mmdebstrap's foreign-architecture check, the kernel's tools).
 APT_PACKAGES := arch-test archlinux-keyring bc bison build-essential chromium cpio debian-archive-keyring \
-  dosfstools e2fsprogs fakeroot fdisk flex gnupg grub-common grub-efi-amd64-bin grub-pc-bin \
+  dosfstools dpkg-dev e2fsprogs fakeroot fdisk flex gnupg grub-common grub-efi-amd64-bin grub-pc-bin \
   kmod libarchive-tools libelf-dev libssl-dev linux-config-6.1 linux-source-6.1 makepkg mmdebstrap mtools \
   netcat-openbsd openssh-client ovmf pacman-package-manager python3-venv qemu-efi-aarch64 qemu-system-arm \
   qemu-system-x86 qemu-user-static qemu-utils rsync systemd util-linux xz-utils zstd

@@ -44,6 +44,8 @@ HOST_TOOLS: tuple[HostTool, ...] = (
     *(HostTool(*tool) for rules in ALL_RULES for tool in rules.host_tools),
     HostTool("arch-test", "mmdebstrap's check that arm64 programs run here (Debian arm64 images)", "arch-test",
              "arch-test", command="arch-test", required=False),
+    HostTool("dpkg-architecture", "mmdebstrap's eatmydata hook (the root's multiarch directory)", "dpkg-dev",
+             "dpkg", command="dpkg-architecture"),
     HostTool("bsdtar", "package archives", "libarchive-tools", "libarchive", command="bsdtar",
              used_by=("repo", *BUILDS)),
     HostTool("mkfs.ext4", "ext4 root filesystem from a directory", "e2fsprogs", "e2fsprogs", command="mkfs.ext4"),
