@@ -20,9 +20,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 @app.command()
-def validate(file: DefinitionArg) -> None:
+def validate(file: DefinitionArg, as_json: JsonOpt = False) -> None:
     """Check an image definition; print one clear error (file, key, reason) if it is wrong."""
     loaded = load_definition(file)
+    if as_json:  # {"definition", "name", "sha256", "variants": [ids]}; an error is the JSON error object
+        print(json.dumps({"definition": str(file), "name": loaded.definition.name, "sha256": loaded.sha256,
+                          "variants": [v.id for v in loaded.variants]}, indent=2))
+        return
     console.print(f"[green]ok[/] {file}: {len(loaded.variants)} variant(s)")
 
 
