@@ -40,7 +40,8 @@ def check_root(euid: int | None = None) -> CheckResult:
     euid = os.geteuid() if euid is None else euid
     if euid == 0:
         return CheckResult("root", "ok", "running as root")
-    return CheckResult("root", "failed", "image builds run mmdebstrap and pacman as root: run archami with sudo")
+    return CheckResult("root", "failed",
+                       "image builds run the distributions' own bootstrap tools as root: run archami with sudo")
 
 
 def check_kvm(env: Mapping[str, str] | None = None) -> CheckResult:
@@ -81,7 +82,7 @@ def check_arch_mirror(env: Mapping[str, str] | None = None) -> CheckResult:
     urls = [url for url in re.split(r"[\s,]+", raw) if url]
     bad = [u for u in urls if not re.match(r"(https?|file)://", u) or "$repo" not in u or "$arch" not in u]
     if bad:
-        return CheckResult("arch mirror", "warning", f"{ARCH_MIRROR_ENV}: {', '.join(bad)} is not a pacman Server "
+        return CheckResult("arch mirror", "warning", f"{ARCH_MIRROR_ENV}: {', '.join(bad)} is not a mirror "
                                                      "template (http(s):// or file://, with $repo and $arch)")
     return CheckResult("arch mirror", "ok", f"{ARCH_MIRROR_ENV}={' '.join(urls)}")
 

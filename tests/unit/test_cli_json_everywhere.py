@@ -88,15 +88,11 @@ def takes_json(command: typer.core.TyperCommand) -> bool:
     return any("--json" in getattr(param, "opts", []) for param in command.params)
 
 
-# `schema --json` comes with the schema reference (issue 17 item 6, branch cliref); until it is merged here.
-PENDING = {"schema"}
-
-
 def test_every_command_takes_json_and_has_an_error_case() -> None:
     leaves = leaf_commands()
     assert set(leaves) == set(ERROR_CASES)
     without = {words for words, command in leaves.items() if not takes_json(command)}
-    assert without <= PENDING, f"no --json: {sorted(without - PENDING)}"
+    assert not without, f"no --json: {sorted(without)}"
 
 
 @dataclass(frozen=True)
@@ -165,8 +161,6 @@ def test_success_cases_print_one_document(tmp_path: Path) -> None:
 
 
 def test_schema_prints_json(tmp_path: Path) -> None:
-    if not takes_json(leaf_commands()["schema"]):
-        pytest.skip("schema --json is not merged into this tree yet (PENDING)")
     result = archami(tmp_path, "schema", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)

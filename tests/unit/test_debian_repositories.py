@@ -78,3 +78,15 @@ def test_repositories_without_the_archive_are_refused_before_the_build(
     monkeypatch.delenv("ARCHAMI_DEBIAN_MIRROR", raising=False)
     with pytest.raises(ArchamiError, match="need `mirrors`"):
         DebianBackend().cache_inputs(_spec(tmp_path, mirrors=False))
+
+
+def test_a_sources_list_d_file_of_build_lines_only_goes(tmp_path: Path) -> None:
+    """mmdebstrap given a deb822 file and a line writes them to sources.list.d as two files."""
+    spec = _spec(tmp_path)
+    listing = tmp_path / "root/etc/apt/sources.list.d"
+    listing.mkdir(parents=True)
+    (listing / "0000debian.sources").write_text("Types: deb\nURIs: https://deb.example/debian\n")
+    with debian_repos.build_sources(spec) as lines:
+        (listing / "0001main.list").write_text(lines[0] + "\n")
+    debian_repos.configure_for_instances(tmp_path / "root", spec)
+    assert sorted(p.name for p in listing.iterdir()) == ["0000debian.sources", "linux-ec2.sources"]

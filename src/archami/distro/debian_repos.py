@@ -10,6 +10,7 @@ instances, and never the build's line, whose key path exists only on the build h
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,10 @@ from archami.errors import ArchamiError
 KEYRING_DIR = "/etc/apt/keyrings"
 SOURCES_DIR = "/etc/apt/sources.list.d"
 FLAT_SUITE = "./"
+_KEY_DIR_PREFIX = "archami-apt-keys-"
+# A build line, wherever mmdebstrap wrote it (sources.list, or sources.list.d/*.list when it was given a
+# deb822 file too): recognised by the build's temporary key directory.
+_BUILD_LINE = re.compile(rf"^deb \[signed-by=\S*/{_KEY_DIR_PREFIX}[^/\]]+/archami-[^\]]+\] .*$\n?", re.M)
 
 
 def _key(repository: Repository) -> Path:
@@ -57,7 +62,7 @@ def build_sources(spec: ImageSpec) -> Iterator[list[str]]:
     if not spec.repositories:
         yield []
         return
-    keys = Path(tempfile.mkdtemp(prefix="archami-apt-keys-"))
+    keys = Path(tempfile.mkdtemp(prefix=_KEY_DIR_PREFIX))
     try:
         keys.chmod(0o755)
         lines = []
@@ -79,12 +84,18 @@ def deb822(repository: Repository) -> str:
 
 def configure_for_instances(root: Path, spec: ImageSpec) -> None:
     """Take the build's lines out of sources.list; give instances each repository they use, key and all."""
-    sources_list = root / "etc/apt/sources.list"
-    if sources_list.is_file():
-        kept = [line for line in sources_list.read_text().splitlines(keepends=True)
-                if not any(line.startswith("deb [signed-by=") and f"{r.server.rstrip('/')}/ {FLAT_SUITE}" in line
-                           for r in spec.repositories)]
-        sources_list.write_text("".join(kept))
+    apt = root / "etc/apt"
+    for listing in [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]:
+        if not listing.is_file():
+            continue
+        text = listing.read_text()
+        kept = _BUILD_LINE.sub("", text)
+        if kept == text:
+            continue
+        if kept.strip() or listing.name == "sources.list":
+            listing.write_text(kept)
+        else:
+            listing.unlink()  # a file of mmdebstrap's that held only build lines
     for repository in spec.repositories:
         if not repository.instances:
             continue
