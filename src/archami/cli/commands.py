@@ -36,7 +36,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "audit": CommandEntry("audit_cmds", BUILD, "Check an image for keys, secrets, history and build leftovers."),
     "boot": CommandEntry("boot_cmds", BUILD, "Boot-test an image under QEMU against a local metadata service."),
     "imds": CommandEntry("imds_cmds", BUILD, "Serve EC2 instance metadata (IMDSv2) on a loopback port."),
-    "doctor": CommandEntry("build_cmds", BUILD, "List the host tools archami needs and how to install them."),
+    "doctor": CommandEntry("doctor_cmds", BUILD, "List the host tools archami needs and how to install them."),
     "publish": CommandEntry("publish_cmds", SHIP, "Upload a built image and register it as an AMI in every region."),
     "release": CommandEntry("release_cmds", SHIP, "Build, test and publish every variant; write the release record."),
     "site": CommandEntry("release_cmds", SHIP, "Render the release page (HTML, JSON, Markdown) from release records."),

@@ -98,9 +98,8 @@ def publish(
     overrides: dict[str, object],
 ) -> None:
     """Upload, register, copy to every region, expose; re-run the same command to resume after a failure."""
-    def log(line: str) -> None:
-        if not as_json:
-            err_console.print(line, highlight=False)
+    def log(line: str) -> None:  # stderr, also with --json: stdout holds only the record
+        err_console.print(line, highlight=False)
 
     _, manifest = load_build(build_dir)
     base, origin = build_settings(manifest, definition, log)
@@ -111,7 +110,7 @@ def publish(
         state_path=state,
         release_id=release_id,
         workers=workers,
-        progress=None if as_json else RichUploadProgress(),
+        progress=RichUploadProgress(),
         log=log,
     )
     if as_json:

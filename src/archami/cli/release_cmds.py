@@ -260,6 +260,7 @@ def demo(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache", help="Package cache (default: the build's).", callback=A.output_dir)
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Release one variant to three regions of a local AWS emulator, build the site and screenshot it."""
     from archami.release.demo import run_demo
@@ -268,6 +269,15 @@ def demo(
     result = run_demo(loaded, out, variant=variant, skip_boot=skip_boot, cache_dir=cache_dir, log=_log)
     outcome = result.outcome
     assert outcome.record is not None  # run_demo raises otherwise
+    if as_json:
+        from archami.cli.output import print_json
+
+        verification = result.verification
+        print_json({**_outcome_json(outcome), "site": str(result.site.index.resolve()),
+                    "screenshots": [str(result.screenshot.resolve()), str(result.phone_screenshot.resolve())],
+                    "streams": str(result.streams.directory.resolve()) if result.streams is not None else None,
+                    "verified": verification.ok if verification is not None else None})
+        return
     console.print(summary_table(outcome))
     console.print(ami_table(outcome.record))
     paths = Table(title="demo outputs", show_header=False)

@@ -40,6 +40,7 @@ from archami.config.matrix import MatrixError
 from archami.config.publish import apply_overrides
 from archami.config.spec import ImageSpec
 from archami.errors import ArchamiError, ConfigError
+from archami.release.adopted import passed_boot_reports
 from archami.release.ids import ReleaseId, is_release_id, next_release_id
 from archami.release.records import (
     BootTestResult,
@@ -370,6 +371,13 @@ def _boot(
     if reason is not None:
         log(f"{variant.id}: boot test skipped: {reason}")
         progress.boot = BootTestResult(status="skipped", reason=reason)
+        save()
+        return
+    adopted = passed_boot_reports(build_dir, list(firmwares_for(variant))) if progress.build_reused else None
+    if adopted is not None:  # booted by the build's own CI job (ci/): the same image, every firmware passed
+        log(f"{variant.id}: boot test passed with the build ({', '.join(r.firmware for r in adopted)}): not repeated")
+        progress.boot = BootTestResult.from_reports(adopted)
+        progress.boot.not_checked = not_checked_here(spec)
         save()
         return
     from archami.vm.boot import boot_test
