@@ -49,7 +49,7 @@ ERROR_CASES: dict[str, list[str]] = {
     "stream": ["--releases", A_FILE],
     "verify": [MISSING, "--key", A_FILE],
     "repo build": ["--packages", MISSING],
-    "repo add": [MISSING, "{tmp}/x-1-1-any.pkg.tar.zst"],
+    "repo add": ["{tmp}/new-repo", MISSING],  # a missing repository is made; a missing package is not
     "repo remove": [MISSING, "x"],
     "repo verify": [MISSING],
     "repo list": [MISSING],
@@ -105,8 +105,12 @@ class ErrorRun:
 @pytest.fixture(scope="module")
 def error_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ErrorRun]:
     """Every error case, run a few at a time (each process mostly waits on imports)."""
+    # The directories are made here, not in the threads: pytest's tmp_path_factory is not thread-safe (two
+    # threads making its base directory at once gave "is not a normalized and relative path").
+    tmps = {words: tmp_path_factory.mktemp(words.replace(" ", "-")) for words in ERROR_CASES}
+
     def one(words: str) -> ErrorRun:
-        tmp = tmp_path_factory.mktemp(words.replace(" ", "-"))
+        tmp = tmps[words]
         missing, a_file = tmp / "no-such-thing", tmp / "a-file"
         a_file.write_text("x")
         args = [a.replace(MISSING, str(missing)).replace(A_FILE, str(a_file)).replace("{tmp}", str(tmp))

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from archami.artifacts import CheckResult
 from archami.cli.app import app, console
-from archami.cli.args import existing_dir
+from archami.cli.args import existing_dir, existing_files
 from archami.distro.arch_conf import MIRROR_ENV
 from archami.errors import ArchamiError
 from archami.pacman.gpg import Gpg, Verifier
@@ -32,6 +32,10 @@ REPO_ROOT = Path("/var/lib/archami/repo")
 
 RepoDirArg = Annotated[
     Path, typer.Argument(help="Repository directory (what pacman's Server points at).", callback=existing_dir)
+]
+# `repo add` makes the repository when its directory does not exist yet.
+NewRepoDirArg = Annotated[
+    Path, typer.Argument(help="Repository directory (what pacman's Server points at; made if missing).")
 ]
 KeyOpt = Annotated[str | None, typer.Option("--key", help="Signing key: id, fingerprint or user id.")]
 GnupgOpt = Annotated[
@@ -136,8 +140,10 @@ def build(
 
 @repo_app.command("add")
 def add(
-    directory: RepoDirArg,
-    packages: Annotated[list[Path], typer.Argument(help="Package files (their .sig beside them is kept).")],
+    directory: NewRepoDirArg,
+    packages: Annotated[
+        list[Path], typer.Argument(help="Package files (their .sig beside them is kept).", callback=existing_files)
+    ],
     key: KeyOpt = None,
     gnupghome: GnupgOpt = DEFAULT_GNUPGHOME,
     passphrase_file: PassphraseOpt = None,
