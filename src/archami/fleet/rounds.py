@@ -100,8 +100,11 @@ def reboot_round(
 
         logged_in: float | None = None
         try:
+            # A login counts once it reaches the new boot: the old sshd may still answer while going down.
             logged_in = ssh.wait_for_login(endpoint.port, endpoint.key, issued + timeouts.ssh, user=endpoint.user,
-                                           still_running=still_running, host=endpoint.host)
+                                           still_running=still_running, host=endpoint.host,
+                                           command=f"cat {BOOT_ID_PATH}",
+                                           accept=lambda out: bool(out.strip()) and out.strip() != old_boot_id)
         except ArchamiError as exc:
             result.error = f"no SSH after the reboot: {exc}"
         end = session.wait_end(time.monotonic() if logged_in is None else logged_in + HANG_GRACE)

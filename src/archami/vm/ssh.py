@@ -106,12 +106,14 @@ def run_ssh(
 
 def wait_for_login(
     port: int, key: Path, deadline: float, user: str = "root", still_running: Callable[[], bool] = lambda: True,
-    host: str = "127.0.0.1",
+    host: str = "127.0.0.1", command: str = "true", accept: Callable[[str], bool] = lambda stdout: True,
 ) -> float:
     """Poll the banner, then log in until it works; returns time.monotonic() of the first good login.
 
     The key only arrives once the first-boot agent has read it from metadata, so sshd may be up and still
-    refuse us for a moment: retry until the deadline.
+    refuse us for a moment: retry until the deadline. An attempt that hangs (a guest going down under the
+    connection, sshd still starting) is retried too. `command` runs on each login and `accept` judges its
+    stdout: after a reboot, a login that still reaches the old boot is not the one awaited.
     """
     last_error = "no SSH banner"
     while time.monotonic() < deadline:
@@ -120,12 +122,17 @@ def wait_for_login(
         if read_banner(port, host) is None:
             time.sleep(0.5)
             continue
-        result = run_ssh(
-            port, key, "true", timeout=max(5.0, min(30.0, deadline - time.monotonic())), user=user, host=host
-        )
-        if result.returncode == 0:
+        try:
+            result = run_ssh(
+                port, key, command, timeout=max(5.0, min(30.0, deadline - time.monotonic())), user=user, host=host
+            )
+        except ArchamiError as exc:  # the attempt hung
+            last_error = str(exc)
+            continue
+        if result.returncode == 0 and accept(result.stdout):
             return time.monotonic()
-        last_error = result.stderr.strip() or f"ssh exited {result.returncode}"
+        last_error = result.stderr.strip() or (f"ssh exited {result.returncode}" if result.returncode else
+                                               f"{command!r} printed {result.stdout.strip()[:80]!r}")
         time.sleep(1.0)
     raise ArchamiError(f"no SSH login within the deadline: {last_error}")
 
