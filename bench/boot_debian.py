@@ -48,6 +48,7 @@ PHASE_TITLES = {
     "first_login": "first login",
     "login_accepted": "  of which until key accepted",
     "total": "boot to SSH (total)",
+    "qemu_cpu": "QEMU CPU s to first login",
 }
 
 
@@ -93,6 +94,15 @@ def kernel_zero(guest: Guest, probes: int = 5) -> float:
     return best[1] - guest.vm.started_at
 
 
+def qemu_cpu_seconds(guest: Guest) -> float | None:
+    """QEMU's CPU seconds so far (read right after the first login)."""
+    try:
+        stat = Path(f"/proc/{guest.vm.pid}/stat").read_text()
+    except OSError:
+        return None
+    return boot_phases.process_cpu_seconds(stat, os.sysconf("SC_CLK_TCK"))
+
+
 def boot_once(image: Path, firmware: Firmware, work: Path, keep_text: Path | None) -> boot_phases.BootPhases:
     """One boot: log in, place the guest's clock, read systemd's timestamps, run every boot-test check."""
     work.mkdir(parents=True, exist_ok=True)
@@ -102,9 +112,10 @@ def boot_once(image: Path, firmware: Firmware, work: Path, keep_text: Path | Non
     key = ssh.generate_keypair(work)
     instance = replace(random_instance(), public_keys={"bench": key.public_line})
     with running_guest(overlay, firmware, instance, key, work, clean_shutdown=False) as guest:
+        cpu = qemu_cpu_seconds(guest)
         zero = kernel_zero(guest)
         stamps = guest.output(boot_phases.timestamps_script(DEBIAN.ssh_service))
-        phases = boot_phases.split_boot(guest.boot_seconds, zero, stamps)
+        phases = boot_phases.split_boot(guest.boot_seconds, zero, stamps, cpu)
         results, _ = run_checks(guest, instance, disk_virtual_size(overlay))
         if keep_text is not None:
             analysis = guest.output(f"systemd-analyze; systemd-analyze critical-chain {DEBIAN.ssh_service}; "

@@ -38,6 +38,9 @@ class BootPhases:
     first_login: float
     total: float
     login_accepted: float | None = None  # sshd listening -> sshd accepted the key (part of first_login)
+    # CPU seconds QEMU used until the first login (user + system, all vCPU threads): the guest's work under
+    # TCG, which a busy host stretches in wall time but hardly changes; idle waits (timers, DHCP) cost none.
+    qemu_cpu: float | None = None
 
     @staticmethod
     def names() -> list[str]:
@@ -71,7 +74,13 @@ def accepted_at(text: str) -> float | None:
     return None
 
 
-def split_boot(total: float, kernel_zero: float, guest_text: str) -> BootPhases:
+def process_cpu_seconds(stat_text: str, clock_ticks: int) -> float:
+    """utime + stime of a /proc/PID/stat line (fields 14 and 15; the command name may hold spaces)."""
+    fields_after_name = stat_text.rsplit(")", 1)[1].split()
+    return (int(fields_after_name[11]) + int(fields_after_name[12])) / clock_ticks
+
+
+def split_boot(total: float, kernel_zero: float, guest_text: str, qemu_cpu: float | None = None) -> BootPhases:
     """The four parts of a boot of `total` host seconds whose guest clock started `kernel_zero` host seconds
     after QEMU did, from the output of `timestamps_script`. Raises ValueError on missing timestamps."""
     props = parse_properties(guest_text)
@@ -87,6 +96,7 @@ def split_boot(total: float, kernel_zero: float, guest_text: str) -> BootPhases:
         first_login=round(total - kernel_zero - sshd, 2),
         total=round(total, 2),
         login_accepted=None if accepted is None else round(accepted - sshd, 2),
+        qemu_cpu=None if qemu_cpu is None else round(qemu_cpu, 2),
     )
 
 
