@@ -72,6 +72,9 @@ def test_only_a_user_the_image_has_lingers(tmp_path: Path) -> None:
     (tmp_path / "usr/lib/systemd/systemd-logind").write_text("")
     assert boottune.start_login_manager_at_boot(tmp_path, "root")
     assert (tmp_path / "var/lib/systemd/linger/root").is_file()
+    # ...and starts once logins are permitted (after the first-boot agent), not beside the agent.
+    drop_in = (tmp_path / boottune.USER_MANAGER_DROP_IN.lstrip("/")).read_text().splitlines()
+    assert drop_in.index("After=systemd-user-sessions.service") > drop_in.index("[Unit]")
     assert not boottune.start_login_manager_at_boot(tmp_path, "admin")  # made by the agent, after logind
     assert not (tmp_path / "var/lib/systemd/linger/admin").exists()
 

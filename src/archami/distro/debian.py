@@ -146,7 +146,11 @@ class DebianBackend(DistroBackend):
             f"# Written by archami: no host autodetection, modules from the image definition.\n"
             f"MODULES=list\nCOMPRESS={compress}\n"
         )
-        (conf / "modules").write_text(initramfs_modules_text(modules))
+        # Put in, not loaded: initramfs-tools loads every module of its `modules` file at boot, whether or not
+        # the machine has the hardware (on a Nitro instance, the Xen drivers; under QEMU, ENA's and Xen's), so
+        # the list goes to the hook, and udev loads a driver when its device appears.
+        (conf / "modules").write_text(f"# Written by archami: the definition's modules are in {MODULE_LIST}.\n")
+        (ctx.root / MODULE_LIST.lstrip("/")).write_text(initramfs_modules_text(modules))
         hook = conf / "hooks" / INITRAMFS_HOOK
         hook.parent.mkdir(parents=True, exist_ok=True)
         hook.write_text(INITRAMFS_HOOK_TEXT)
@@ -240,11 +244,18 @@ _MODULE = re.compile(r"[A-Za-z0-9_-]{1,55}")
 UNITS_NOT_STARTED = ("e2scrub_reap.service",)
 
 INITRAMFS_HOOK = "archami"
+MODULE_LIST = "/etc/initramfs-tools/archami-modules"  # kernel.initramfs_modules and the root filesystem's
 # Runs after the packages' hooks (mkinitramfs runs /etc's hooks last).
 INITRAMFS_HOOK_TEXT = """\
 #!/bin/sh
 # Written by archami.
 case "$1" in prereqs) exit 0 ;; esac
+if [ -r @MODULE_LIST@ ]; then
+    . /usr/share/initramfs-tools/hook-functions
+    while read -r module; do
+        case "$module" in ""|"#"*) ;; *) manual_add_modules "$module" ;; esac
+    done < @MODULE_LIST@
+fi
 # udev's hardware database (13 MB, a third of the initramfs) describes USB, input and PCI devices: nothing the
 # initramfs needs to find the root disk, and GRUB and the kernel read and unpack every byte of it.
 rm -f "${DESTDIR}/usr/lib/udev/hwdb.bin"
@@ -256,7 +267,7 @@ if [ -e /usr/lib/udev/rules.d/99-systemd.rules ]; then
     mkdir -p "${DESTDIR}/usr/lib/udev/rules.d"
     grep -v 'RUN+=' /usr/lib/udev/rules.d/99-systemd.rules > "${DESTDIR}/usr/lib/udev/rules.d/99-systemd.rules"
 fi
-"""
+""".replace("@MODULE_LIST@", MODULE_LIST)
 
 
 # What an initramfs is made from, besides the packages: configuration the definition's files may touch.

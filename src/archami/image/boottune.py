@@ -53,6 +53,7 @@ def write_update_stamps(root: Path, epoch: int | None) -> None:
 
 
 LINGER_DIR = "/var/lib/systemd/linger"
+USER_MANAGER_DROP_IN = "/etc/systemd/system/user@.service.d/10-archami-after-user-sessions.conf"
 
 
 def image_has_user(root: Path, name: str) -> bool:
@@ -70,4 +71,9 @@ def start_login_manager_at_boot(root: Path, user: str) -> bool:
     if not image_has_user(root, user) or not (root / "usr/lib/systemd/systemd-logind").exists():
         return False
     write_file(root, f"{LINGER_DIR}/{user}", "")
+    # logind starts a lingering manager as soon as logind itself is up, where it took CPU from the first-boot
+    # agent that sshd waits for; after systemd-user-sessions (logins permitted: after the agent) it starts
+    # beside sshd. Later in a boot that unit has long been active, so the order costs nothing.
+    write_file(root, USER_MANAGER_DROP_IN, "# Written by archami: user managers start once logins are permitted.\n"
+               "[Unit]\nAfter=systemd-user-sessions.service\n")
     return True
