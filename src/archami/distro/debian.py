@@ -182,8 +182,10 @@ class DebianBackend(DistroBackend):
         dropin = ctx.root / "etc/systemd/system/ssh.service.d/10-archami-no-config-test.conf"
         if (ctx.root / "usr/lib/systemd/system/ssh.service").exists():
             dropin.parent.mkdir(parents=True, exist_ok=True)
+            # And while the machine boots, sshd (and the pre-login part of each connection, in its cgroup)
+            # gets a larger share of the CPU than the services starting beside it, like the first-boot agent.
             dropin.write_text("# Written by archami: sshd checks its configuration as it starts.\n"
-                              "[Service]\nExecStartPre=\n")
+                              "[Service]\nExecStartPre=\nStartupCPUWeight=1000\n")
 
     def configure_package_manager(self, ctx: BuildContext) -> None:
         """Keep the instance's apt and dpkg as lean as the image, under archami's own file names
