@@ -179,12 +179,12 @@ class DebianBackend(DistroBackend):
         # Debian's ssh.service runs `sshd -t` before sshd itself: a second sshd start (0.3-0.7 s under TCG) on
         # the way to the first login that checks nothing sshd does not check itself as it starts (a bad
         # configuration fails the unit either way, with the same message). ExecReload keeps its check.
-        dropin = ctx.root / "etc/systemd/system/ssh.service.d/10-archami-no-config-test.conf"
+        dropin = ctx.root / "etc/systemd/system/ssh.service.d/10-archami-first-login.conf"
         if (ctx.root / "usr/lib/systemd/system/ssh.service").exists():
             dropin.parent.mkdir(parents=True, exist_ok=True)
             # And while the machine boots, sshd (and the pre-login part of each connection, in its cgroup)
             # gets a larger share of the CPU than the services starting beside it, like the first-boot agent.
-            dropin.write_text("# Written by archami: sshd checks its configuration as it starts.\n"
+            dropin.write_text("# Written by archami: no second sshd start to test its configuration; more CPU while booting.\n"
                               "[Service]\nExecStartPre=\nStartupCPUWeight=1000\n")
 
     def configure_package_manager(self, ctx: BuildContext) -> None:
