@@ -184,7 +184,7 @@ class DebianBackend(DistroBackend):
             dropin.parent.mkdir(parents=True, exist_ok=True)
             # And while the machine boots, sshd (and the pre-login part of each connection, in its cgroup)
             # gets a larger share of the CPU than the services starting beside it, like the first-boot agent.
-            dropin.write_text("# Written by archami: no second sshd start to test its configuration; more CPU while booting.\n"
+            dropin.write_text("# Written by archami: no second sshd start (its configuration test); more CPU at boot.\n"
                               "[Service]\nExecStartPre=\nStartupCPUWeight=1000\n")
 
     def configure_package_manager(self, ctx: BuildContext) -> None:
