@@ -3,6 +3,7 @@ N boots each per firmware, the medians of every phase side by side.
 
     .venv/bin/python bench/boot_debian.py [-n 5] [--firmware bios uefi] [--out /tmp/archami-bench-boot]
         [--agent-image out/trixie-ebs-hvm-x86_64/image.raw] [--cloud-init-image …/image.raw]
+        [--extra before=/tmp/old/trixie-ebs-hvm-x86_64/image.raw]   # more columns, e.g. the previous commit's
 
 Without images it builds examples/debian.toml's trixie-ebs-hvm-x86_64 and its `cloudinit` flavour (caches in
 /var/cache/archami: a second run rebuilds nothing but the disk). Boots are interleaved (agent, cloud-init, per
@@ -127,16 +128,18 @@ def boot_once(image: Path, firmware: Firmware, work: Path, keep_text: Path | Non
     return phases
 
 
-def table(samples: dict[tuple[str, str], list[boot_phases.BootPhases]], firmwares: list[str]) -> str:
-    columns = [(kind, fw) for fw in firmwares for kind in ("agent", "cloud-init")]
+def table(samples: dict[tuple[str, str], list[boot_phases.BootPhases]], kinds: list[str], firmwares: list[str]) -> str:
+    columns = [(kind, fw) for fw in firmwares for kind in kinds]
     medians = {col: boot_phases.medians(samples[col]) for col in columns}
-    head = f"{'median seconds':32}" + "".join(f"{kind + ' ' + fw:>18}" for kind, fw in columns)
+    head = f"{'median seconds':32}" + "".join(f"{kind + ' ' + fw:>17}" for kind, fw in columns)
     lines = [head, "-" * len(head)]
     for name, title in PHASE_TITLES.items():
         cells = [medians[col][name] for col in columns]
-        lines.append(f"{title:32}" + "".join(f"{'-' if v is None else f'{v:.1f}':>18}" for v in cells))
-    lines.append(f"{'boots (all checks green)':32}" + "".join(f"{len(samples[col]):>18}" for col in columns))
+        lines.append(f"{title:32}" + "".join(f"{'-' if v is None else f'{v:.1f}':>17}" for v in cells))
+    lines.append(f"{'boots (all checks green)':32}" + "".join(f"{len(samples[col]):>17}" for col in columns))
     for fw in firmwares:
+        if "agent" not in kinds or "cloud-init" not in kinds:
+            continue
         agent, cloud = medians[("agent", fw)]["total"], medians[("cloud-init", fw)]["total"]
         if agent and cloud:
             lines.append(f"{fw}: agent/cloud-init = {agent / cloud:.2f} (target <= 0.7); agent total {agent:.1f} s "
@@ -151,6 +154,8 @@ def main() -> None:
     parser.add_argument("--agent-image", type=Path, help="image.raw with archami's agent (default: build it)")
     parser.add_argument("--cloud-init-image", type=Path, help="image.raw with cloud-init (default: build it)")
     parser.add_argument("--only", choices=["agent", "cloud-init"], help="boot one of the two images only")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=IMAGE",
+                        help="boot this image too, in the same rounds (e.g. a build of the previous commit)")
     parser.add_argument("--out", type=Path, help="where builds and systemd-analyze outputs go (default: a temp dir)")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="archami-bench-boot-"))
@@ -158,9 +163,13 @@ def main() -> None:
     images = build_images(out) if not (args.agent_image and args.cloud_init_image) else {}
     images = {"agent": args.agent_image or images["agent"], "cloud-init": args.cloud_init_image or images["cloud-init"]}
     kinds = [args.only] if args.only else ["agent", "cloud-init"]
+    for extra in args.extra:
+        name, _, path = extra.partition("=")
+        images[name] = Path(path)
+        kinds.append(name)
     print(f"images: {images}\nstart: {load()}", flush=True)
     samples: dict[tuple[str, str], list[boot_phases.BootPhases]] = {
-        (kind, fw): [] for kind in ("agent", "cloud-init") for fw in args.firmware}
+        (kind, fw): [] for kind in kinds for fw in args.firmware}
     loads = []
     for round_number in range(1, args.n + 1):
         for fw in args.firmware:
@@ -178,7 +187,7 @@ def main() -> None:
                 print(f"round {round_number} {kind:10} {fw}: {parts} [load {before:.2f}]", flush=True)
     print(f"\nend: {load()}; 1-min load before each boot: median {statistics.median(loads):.2f}, "
           f"max {max(loads):.2f}")
-    print(table(samples, args.firmware))
+    print(table(samples, kinds, args.firmware))
     print(f"systemd-analyze of each first boot: {out}/analyze-*.txt")
 
 
