@@ -17,6 +17,7 @@ from pathlib import Path
 from archami.errors import ArchamiError
 from archami.runner import TextResult, run_text
 from archami.vm import ssh
+from archami.vm.console_watch import ConsoleWatch
 from archami.vm.imds import ImdsConfig, ImdsServer
 from archami.vm.qemu import (
     Accel,
@@ -122,9 +123,19 @@ def running_guest(
         )
         with QemuVM(spec) as vm:
             started = vm.started_at or time.monotonic()
+            console = ConsoleWatch(serial_log)
+
+            def still_running() -> bool:
+                return vm.alive() and console.check() is None
+
             try:
-                logged_in = ssh.wait_for_login(spec.ssh_port, key.private, started + timeout, still_running=vm.alive)
+                logged_in = ssh.wait_for_login(
+                    spec.ssh_port, key.private, started + timeout, still_running=still_running
+                )
             except ArchamiError as exc:
+                if console.fatal is not None:
+                    raise BootFailed(f"{firmware} boot of {disk.name} failed: the console shows {console.fatal}",
+                                     serial_log) from exc
                 detail = str(exc) if vm.alive() else f"{exc}; {vm.exit_detail()}"
                 raise BootFailed(f"{firmware} boot of {disk.name} failed: {detail}", serial_log) from exc
             guest = Guest(vm, server, key, spec.ssh_port, logged_in - started, serial_log, chosen)
