@@ -65,20 +65,6 @@ def test_a_generator_the_image_has_is_masked(tmp_path: Path) -> None:
     assert not (tmp_path / "etc/systemd/system-generators/not-installed-generator").exists()
 
 
-def test_only_a_user_the_image_has_lingers(tmp_path: Path) -> None:
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    (tmp_path / "usr/lib/systemd").mkdir(parents=True)
-    (tmp_path / "usr/lib/systemd/systemd-logind").write_text("")
-    assert boottune.start_login_manager_at_boot(tmp_path, "root")
-    assert (tmp_path / "var/lib/systemd/linger/root").is_file()
-    # ...and starts once logins are permitted (after the first-boot agent), not beside the agent.
-    drop_in = (tmp_path / boottune.USER_MANAGER_DROP_IN.lstrip("/")).read_text().splitlines()
-    assert drop_in.index("After=systemd-user-sessions.service") > drop_in.index("[Unit]")
-    assert not boottune.start_login_manager_at_boot(tmp_path, "admin")  # made by the agent, after logind
-    assert not (tmp_path / "var/lib/systemd/linger/admin").exists()
-
-
 def test_debian_drops_e2scrub_reap_and_the_second_sshd_start(tmp_path: Path) -> None:
     wants = tmp_path / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True)

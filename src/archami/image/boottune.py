@@ -51,29 +51,3 @@ def write_update_stamps(root: Path, epoch: int | None) -> None:
         write_file(root, path, update_stamp_text(stamp))
         os.utime(resolve_in_root(root, path), ns=(stamp, stamp), follow_symlinks=False)
 
-
-LINGER_DIR = "/var/lib/systemd/linger"
-USER_MANAGER_DROP_IN = "/etc/systemd/system/user@.service.d/10-archami-after-user-sessions.conf"
-
-
-def image_has_user(root: Path, name: str) -> bool:
-    passwd = resolve_in_root(root, "/etc/passwd")
-    return passwd.is_file() and any(line.split(":", 1)[0] == name for line in passwd.read_text().splitlines())
-
-
-def start_login_manager_at_boot(root: Path, user: str) -> bool:
-    """Let systemd-logind start the login user's service manager (user@UID.service) at boot ("linger").
-
-    Every session of a user waits for that manager to be up: the first SSH login of a boot waited for
-    user@0.service to start (2.5-3 s of a 4-5 s login under TCG; a few hundred ms on EC2). Started at boot,
-    beside sshd, it is up by the time the user's key is accepted. Only for a user the image already has:
-    logind reads the linger list when it starts, before the first-boot agent could add a user."""
-    if not image_has_user(root, user) or not (root / "usr/lib/systemd/systemd-logind").exists():
-        return False
-    write_file(root, f"{LINGER_DIR}/{user}", "")
-    # logind starts a lingering manager as soon as logind itself is up, where it took CPU from the first-boot
-    # agent that sshd waits for; after systemd-user-sessions (logins permitted: after the agent) it starts
-    # beside sshd. Later in a boot that unit has long been active, so the order costs nothing.
-    write_file(root, USER_MANAGER_DROP_IN, "# Written by archami: user managers start once logins are permitted.\n"
-               "[Unit]\nAfter=systemd-user-sessions.service\n")
-    return True

@@ -326,8 +326,6 @@ def tune_boot(env: StepEnv) -> None:
         env.ctx.log.info("masked %s", name)
     epoch = env.ctx.env.get(EPOCH_ENV)
     boottune.write_update_stamps(env.root, int(epoch) if epoch else None)
-    if boottune.start_login_manager_at_boot(env.root, env.spec.firstboot.default_user):
-        env.ctx.log.info("service manager of %s started at boot", env.spec.firstboot.default_user)
     env.backend.tune_boot(env.ctx)
 
 
