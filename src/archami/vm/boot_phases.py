@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 
 def timestamps_script(ssh_unit: str) -> str:
@@ -32,10 +32,10 @@ def timestamps_script(ssh_unit: str) -> str:
 
 @dataclass(frozen=True)
 class BootPhases:
-    firmware_grub: float
-    kernel_to_init: float
-    init_to_sshd: float
-    first_login: float
+    firmware_grub: float | None  # None: the guest's clock did not keep time (clock_rate)
+    kernel_to_init: float | None
+    init_to_sshd: float | None
+    first_login: float | None
     total: float
     login_accepted: float | None = None  # sshd listening -> sshd accepted the key (part of first_login)
     # CPU seconds QEMU used until the first login (user + system, all vCPU threads): the guest's work under
@@ -121,6 +121,25 @@ def parse_analyze(text: str) -> dict[str, float]:
     {'kernel': 5.638, 'userspace': 17.493} (and firmware, loader, initrd when it names them)."""
     line = next((x for x in text.splitlines() if x.startswith("Startup finished in ")), "")
     return {name: analyze_seconds(value) for value, name in _ANALYZE_PART.findall(line)}
+
+
+CLOCK_RATE_TOLERANCE = 0.05
+
+
+def clock_rate(first: tuple[float, float], second: tuple[float, float]) -> float:
+    """Guest seconds per host second between two (host time, guest uptime) probes. Under TCG on a busy host
+    the guest kernel can calibrate its TSC wrongly; its clock then runs fast or slow, and every phase read
+    from it is wrong (a boot here gave firmware + GRUB -43 s)."""
+    (host_a, guest_a), (host_b, guest_b) = first, second
+    if host_b <= host_a:
+        raise ValueError("the probes must be apart in host time")
+    return (guest_b - guest_a) / (host_b - host_a)
+
+
+def without_guest_clock(phases: BootPhases) -> BootPhases:
+    """The boot's total only: its guest clock did not keep time (see clock_rate)."""
+    return replace(phases, firmware_grub=None, kernel_to_init=None, init_to_sshd=None, first_login=None,
+                   login_accepted=None)
 
 
 def medians(samples: Iterable[BootPhases]) -> dict[str, float | None]:
