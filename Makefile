@@ -5,16 +5,19 @@ PY := $(VENV)/bin/python
 STAMP_APT := $(VENV)/.apt-stamp
 STAMP_PIP := $(VENV)/.pip-stamp
 
-# Host tools the build, boot test and test suite use (Debian/Ubuntu names; `archami doctor` lists them).
-# The kernel's: Debian's Linux 6.1 source and configs (bookworm), and what `make bindeb-pkg` builds with.
-APT_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-pc-bin grub-efi-amd64-bin \
-  grub-common qemu-system-x86 qemu-utils ovmf netcat-openbsd openssh-client zstd \
-  qemu-user-static qemu-system-arm qemu-efi-aarch64 \
-  pacman-package-manager makepkg arch-install-scripts archlinux-keyring libarchive-tools gnupg \
-  chromium python3-venv debian-archive-keyring \
-  linux-source-6.1 linux-config-6.1 build-essential fakeroot bc bison flex libssl-dev libelf-dev cpio kmod rsync
+# Host packages: exactly the Debian packages of archami's host tool table (src/archami/hosttools.py, what
+# `archami doctor` lists; `PYTHONPATH=src python3 -m archami.hosttools --apt-packages` prints them, and
+# tests/unit/test_build_doctor.py checks this copy equals it). Written out here because `make deps` runs on a
+# fresh machine before any Python is installed. Without recommends: qemu-system-x86 would pull a desktop
+# stack (qemu-system-gui, GTK), grub the signed shim and os-prober; the few recommends archami does use are
+# listed by name (ovmf, qemu-utils, arch-test for mmdebstrap's foreign-architecture check, the kernel's tools).
+APT_PACKAGES := arch-test archlinux-keyring bc bison build-essential chromium cpio debian-archive-keyring \
+  dosfstools dpkg-dev e2fsprogs fakeroot fdisk flex gnupg grub-common grub-efi-amd64-bin grub-pc-bin \
+  kmod libarchive-tools libelf-dev libssl-dev linux-config-6.1 linux-source-6.1 makepkg mmdebstrap mtools \
+  netcat-openbsd openssh-client ovmf pacman-package-manager python3-venv qemu-efi-aarch64 qemu-system-arm \
+  qemu-system-x86 qemu-user-static qemu-utils rsync systemd util-linux xz-utils zstd
 
-.PHONY: deps venv demo test lint clean
+.PHONY: deps venv demo test lint docs clean
 
 deps: $(STAMP_APT)
 $(STAMP_APT):
@@ -22,7 +25,7 @@ $(STAMP_APT):
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing host packages: $$missing"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	@touch $@
 
@@ -35,6 +38,10 @@ $(STAMP_PIP): pyproject.toml $(STAMP_APT)
 
 demo: venv
 	$(VENV)/bin/archami demo examples/debian.toml --out out/demo
+
+# The README's reference sections and docs/archami.1, generated from the schema (tests/unit/test_reference.py).
+docs: venv
+	$(PY) -m archami.cli.reference_docs README.md docs/archami.1
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench

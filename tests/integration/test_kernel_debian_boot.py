@@ -1,7 +1,8 @@
 """End to end: linux-ec2 built from Debian's linux-source-6.1, published as a signed apt repository on
 127.0.0.1, installed into a Debian bookworm test definition by name (`kernel.stable = "linux-ec2"`, the
-metapackage), the image built, and booted under BIOS and UEFI against the local IMDS with every boot
-check green; inside the guest the running kernel is linux-ec2 with voluntary preemption and a 100 Hz tick.
+metapackage) from that definition's `[[repositories]]`, the image built, and booted under BIOS and UEFI
+against the local IMDS with every boot check green; inside the guest the running kernel is linux-ec2
+with voluntary preemption and a 100 Hz tick.
 
 The kernel build is cached per machine (cold once: see bench/kernel_ec2.py for its time); the image build
 and two TCG boots take ~5-10 minutes.
@@ -9,7 +10,6 @@ and two TCG boots take ~5-10 minutes.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,8 +22,9 @@ from repo_support import http_server
 
 from archami.artifacts import BuildResult
 from archami.config import load_definition
+from archami.distro.debian import MIRROR_ENV
 from archami.image.pipeline import build_variant
-from archami.kernel.aptrepo import write_apt_repository
+from archami.kernel.aptrepo import KEY_FILE, write_apt_repository
 from archami.kernel.build import KernelBuild
 from archami.kernel.fragment import parse_config
 from archami.pacman.gpg import Gpg
@@ -43,7 +44,6 @@ distro = "debian"
 release = "bookworm"
 architecture = "x86_64"
 hostname = "debian"
-mirrors = {mirrors}
 
 [kernel]
 stable = "linux-ec2"
@@ -63,6 +63,11 @@ host_key_types = ["ed25519"]
 
 [disk]
 size = "2GiB"
+
+[[repositories]]
+name = "linux-ec2"
+server = "{server}"
+key = "{key}"
 """
 
 
@@ -85,10 +90,11 @@ def image(kernel: tuple[KernelBuild, Path], tmp_path_factory: pytest.TempPathFac
             key = gpg.generate_key("archami kernel test <kernel-test@archami.invalid>")
             repo = write_apt_repository(repo_dir, gpg, key, epoch=int(record.inputs["epoch"]))
         assert {"linux-ec2", f"linux-image-{record.release}"} <= set(repo.packages)
-        with http_server(served) as url:
-            mirrors = [*debian_archive_mirrors(), repo.source_line(f"{url}/debian")]
+        with http_server(served) as url, pytest.MonkeyPatch.context() as env:
+            # A definition with repositories names the archive too: this machine's own apt sources.
+            env.setenv(MIRROR_ENV, " ".join(debian_archive_mirrors()))
             definition = work / "debian-linux-ec2.toml"
-            definition.write_text(DEFINITION.format(mirrors=json.dumps(mirrors)))
+            definition.write_text(DEFINITION.format(server=f"{url}/debian/", key=repo.directory / KEY_FILE))
             loaded = load_definition(definition)
             assert len(loaded.variants) == 1  # bookworm, ebs, hvm, x86_64, stable channel
             yield build_variant(loaded, loaded.variants[0], work / "out", CACHE_DIR)
@@ -119,6 +125,10 @@ def test_boots_with_every_check_green_and_runs_the_ec2_configuration(
         failed = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
         assert not failed, "\n".join(failed) + f"\nserial log: {tmp_path / f'serial-{fw}.log'}"
         assert facts["kernel"].strip() == record.release
+        # Instances keep the kernel's repository (deb822, its key in /etc/apt/keyrings), not the build's line.
+        uris = guest.output("apt-get update --print-uris")
+        assert "'http://127.0.0.1:" in uris and "/debian/" in uris, uris
+        assert "signed-by=" not in guest.output("cat /etc/apt/sources.list 2>/dev/null; true")
         for command in ("cat /boot/config-$(uname -r)", "zcat /proc/config.gz"):
             running = parse_config(guest.output(command))
             assert running["CONFIG_PREEMPT_VOLUNTARY"] == "y", command

@@ -49,7 +49,8 @@ def test_arm64_and_x86_64_released_together(
         (builds / build.out_dir.name).symlink_to(build.out_dir)
     released = _archami(
         "release", "examples/debian.toml", "--variant", f"{DEBIAN_VARIANT},{ARM64_VARIANT}",
-        "--regions", ",".join(REGIONS), "--endpoint-url", endpoint, "--skip-boot", "all", "--builds", str(builds),
+        "--regions", ",".join(REGIONS), "--endpoint-url", endpoint,
+        "--accept-unverified", "moto", "--skip-boot", "all", "--builds", str(builds),
         "--releases", str(tmp_path / "releases"), "--work", str(tmp_path / "work"), "--json",
     )
     assert released.returncode == 0, released.stderr[-3000:]

@@ -52,7 +52,8 @@ def _release(
 ) -> subprocess.CompletedProcess[str]:
     return _archami(
         "release", "examples/debian.toml", "--variant", VARIANT, "--regions", ",".join(REGIONS),
-        "--endpoint-url", endpoint, "--skip-boot", VARIANT, "--builds", str(build.out_dir.parent),
+        "--endpoint-url", endpoint, "--accept-unverified", "moto",
+        "--skip-boot", VARIANT, "--builds", str(build.out_dir.parent),
         "--releases", str(tmp / "releases"), "--work", str(tmp / "work"), "--public", "--json",
         crash_at=crash_at,
     )

@@ -84,11 +84,12 @@ def adopt(build: BuildResult, definition: Path, builds: Path, variant_id: str, *
     write_json_atomic(out / MANIFEST_NAME, manifest)
 
 
-def release(tmp: Path, definition: Path, endpoint: str) -> tuple[int, dict[str, Any], str]:
+def release(tmp: Path, definition: Path, endpoint: str, *, accept: bool = True) -> tuple[int, dict[str, Any], str]:
     """Exit code, the outcome (--json), and stderr with the error archami printed after the outcome as a
-    second JSON document when the release did not succeed."""
+    second JSON document when the release did not succeed. The page goes to tmp/page once verified."""
     result = subprocess.run(
         [str(ARCHAMI), "release", str(definition), "--regions", REGION, "--endpoint-url", endpoint,
+         *(["--accept-unverified", "moto"] if accept else []), "--site", str(tmp / "page"),
          "--skip-boot", "all", "--builds", str(tmp / "builds"), "--releases", str(tmp / "releases"),
          "--work", str(tmp / "work"), "--json"],
         capture_output=True, text=True, cwd=REPO, timeout=1200, check=False,
@@ -141,3 +142,16 @@ def test_a_failing_variant_leaves_a_partial_release_that_the_next_run_completes(
     assert [(u.variant.id, u.outcome) for u in record.not_released] == [(GPU, "skipped")]
     assert image_names(endpoint) == sorted([f"debian-{PLAIN}-{rid}", f"debian-{BROKEN}-{rid}"])  # none twice
     assert "Partial release" not in build_site(tmp_path / "releases", tmp_path / "site").index.read_text()
+    # `--site`: the page was updated by the release itself, once verified; what moto cannot answer is shown
+    # as unverified (accepted with --accept-unverified moto), with the reason.
+    assert second["verification"]["status"] == "accepted-unverified" and second["site"]
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert f'data-release="{rid}"' in page and 'class="unverified"' in page and "moto keeps no BootMode" in page
+
+    # Without accepting them, the next release is held back: recorded, named problems, the page unchanged.
+    code, third, stderr = release(tmp_path, definition, endpoint, accept=False)
+    assert code == 1 and "held back, the page and streams not updated" in stderr, stderr[-3000:]
+    assert third["verification"]["status"] == "held-back" and third["site"] is None
+    assert f"{REGION} " in third["verification"]["problems"][0] and "(Missing)" in stderr
+    assert third["release_id"] != rid and f'data-release="{third["release_id"]}"' not in \
+        (tmp_path / "page" / "index.html").read_text()

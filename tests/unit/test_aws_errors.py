@@ -19,6 +19,7 @@ from archami.aws.errors import as_archami_errors
 from archami.aws.published import latest_ami, prune
 from archami.aws.state import PublishState, StateStore
 from archami.errors import ArchamiError
+from archami.release.policy import PrunePolicy
 
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens; no call may leave this machine anyway
 
@@ -53,7 +54,7 @@ def test_entry_points_without_credentials(monkeypatch: pytest.MonkeyPatch) -> No
     clients = Clients(AwsSettings(endpoint_url=CLOSED, max_attempts=1))
     for call in (
         lambda: resolve_regions(clients, "all", "eu-west-1"),
-        lambda: prune(clients, ["eu-west-1"], keep=1, dry_run=True),
+        lambda: prune(clients, ["eu-west-1"], policy=PrunePolicy(keep=1), dry_run=True),
         lambda: latest_ami("eu-west-1", "ebs-hvm-x86_64", family="debian", clients=clients),
     ):
         with pytest.raises(ArchamiError, match="no AWS credentials"):

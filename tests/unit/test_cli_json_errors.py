@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from archami.cli.errors import EXIT_INTERRUPTED, run
+
 BAD = Path(__file__).parent / "bad_definitions" / "bad_arch.toml"
 
 
@@ -37,3 +41,32 @@ def test_without_json_the_error_is_one_line_on_stderr() -> None:
     result = archami("plan", str(BAD))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.strip().count("\n") == 0
+
+
+def test_ctrl_c_with_json_is_the_error_object_and_exit_130(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # Typer turns Ctrl-C inside a command into exit code 130 when it runs non-standalone (as with --json).
+    monkeypatch.setattr(sys, "argv", ["archami", "boot", "x.raw", "--json"])
+    with pytest.raises(SystemExit) as exited:
+        run(lambda **options: EXIT_INTERRUPTED)
+    assert exited.value.code == EXIT_INTERRUPTED
+    assert json.loads(capsys.readouterr().out) == {"error": {"file": None, "key": None, "reason": "interrupted"}}
+
+
+def test_a_bug_with_json_is_the_error_object_and_a_line_on_stderr(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["archami", "plan", "x.toml", "--json"])
+    monkeypatch.setenv("ARCHAMI_LOG_DIR", str(tmp_path))
+
+    def broken(**options: object) -> object:
+        raise ZeroDivisionError("division by zero")
+
+    with pytest.raises(SystemExit) as exited:
+        run(broken)
+    assert exited.value.code == 70
+    captured = capsys.readouterr()
+    reason = json.loads(captured.out)["error"]["reason"]
+    assert "ZeroDivisionError" in reason and "this is a bug" in reason
+    log = next(tmp_path.glob("archami-crash-*.log"))
+    assert str(log) in reason and "ZeroDivisionError" in log.read_text()
+    assert "ZeroDivisionError" in captured.err

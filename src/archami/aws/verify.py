@@ -24,6 +24,19 @@ CHECKS = (
     "state", "architecture", "virtualization", "boot mode", "ena", "imds", "root device", "launch permission",
     "snapshot permission", "deprecation", "deregistration protection", "tags", "ssm parameter",
 )
+# What moto 5 (the local emulator) does with each attribute it cannot give back: its answers for these are no
+# evidence either way, so `--accept-unverified moto` records them as unverified with these reasons.
+MOTO_UNKEPT = {
+    "architecture": "moto keeps no Architecture from RegisterImage (it answers none)",
+    "virtualization": "moto keeps no VirtualizationType from RegisterImage (it answers none)",
+    "boot mode": "moto keeps no BootMode from RegisterImage (it answers its own default, uefi)",
+    "ena": "moto keeps no EnaSupport from RegisterImage (it answers none)",
+    "imds": "moto keeps no ImdsSupport from RegisterImage (it answers none)",
+    "root device": "moto maps a snapshot of its own as a /dev/sda1 'standard' root instead of the registered one",
+    "deprecation": "moto does not implement EnableImageDeprecation (it answers no DeprecationTime)",
+    "deregistration protection": "moto does not implement EnableImageDeregistrationProtection (it answers none)",
+}
+ENDPOINT_PROFILES = {"moto": MOTO_UNKEPT}
 _NOT_FOUND = ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed")
 _DEPRECATION_SLACK = timedelta(days=1)  # copies are made minutes later; EC2 rounds the time to the minute
 

@@ -3,7 +3,8 @@ parser, before any work starts (and before anything is created on disk or in AWS
 
     out: Annotated[Path, typer.Option("--out", callback=output_dir)] = Path("out")
 
-Click prints the refusal as a usage error (exit 2) naming the option.
+Click prints the refusal as a usage error (exit 2) naming the option; with --json it is the JSON error, whose
+`file` is the path when a file named on the command line is at fault (FileParameterError).
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ PORT_MAX = 65535
 _FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+class FileParameterError(typer.BadParameter):
+    """A file or directory named on the command line cannot be used; `file` is its path."""
+
+    def __init__(self, file: Path, message: str) -> None:
+        super().__init__(message)
+        self.file = str(file)
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
@@ -37,13 +46,13 @@ def _regular_file(path: Path, limit: int | None) -> Path:
     try:
         info = path.stat()
     except OSError as exc:
-        raise typer.BadParameter(f"{path}: {exc.strerror or exc}") from None
+        raise FileParameterError(path, f"{path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise typer.BadParameter(f"{path} is {_kind(info.st_mode)}, not a regular file")
+        raise FileParameterError(path, f"{path} is {_kind(info.st_mode)}, not a regular file")
     if limit is not None and info.st_size > limit:
-        raise typer.BadParameter(f"{path} is {info.st_size:,} bytes, more than the {limit:,} allowed")
+        raise FileParameterError(path, f"{path} is {info.st_size:,} bytes, more than the {limit:,} allowed")
     if not os.access(path, os.R_OK):
-        raise typer.BadParameter(f"{path}: permission denied")
+        raise FileParameterError(path, f"{path}: permission denied")
     return path
 
 
@@ -67,7 +76,7 @@ def existing_dir(value: Path | None) -> Path | None:
     if value is None:
         return None
     if not value.is_dir():
-        raise typer.BadParameter(f"{value}: {'not a directory' if value.exists() else 'no such directory'}")
+        raise FileParameterError(value, f"{value}: {'not a directory' if value.exists() else 'no such directory'}")
     return value
 
 

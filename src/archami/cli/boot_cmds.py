@@ -11,6 +11,7 @@ from rich.table import Table
 from archami.artifacts import IMAGE_NAME, TestReport
 from archami.cli.app import app, console
 from archami.cli.args import output_dir, seconds
+from archami.cli.output import progress_console
 from archami.config.sizes import parse_size
 from archami.errors import ArchamiError
 from archami.vm.boot import boot_test
@@ -66,8 +67,7 @@ def boot(
     except ValueError as exc:
         raise ArchamiError(f"--disk-size: {exc}") from exc
     path = resolve_image(image)
-    if not as_json:
-        console.print(f"booting {path} ({firmware or 'firmware from its boot mode'}) ...")
+    progress_console(as_json).print(f"booting {path} ({firmware or 'firmware from its boot mode'}) ...")
     report = boot_test(path, firmware, disk_size=size, keep=keep, timeout=timeout, work_dir=work_dir)
     if as_json:
         print(report.model_dump_json(indent=2))

@@ -1,4 +1,4 @@
-"""`archami build` and `archami doctor`: the build stage and the host tools it needs."""
+"""`archami build`: the build stage (`archami doctor build` lists the host tools it needs)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from archami.artifacts import BuildResult
 from archami.bootability import manifest_problem, spec_problem
 from archami.cli.app import app, console, err_console
 from archami.cli.args import output_dir
+from archami.cli.output import progress_console
 from archami.config import load_definition, select
 from archami.config.matrix import MatrixError
 from archami.errors import ConfigError
-from archami.hosttools import check_tools, install_commands
 from archami.image.pipeline import build_variant
 from archami.image.steps import EXECUTION_ORDER, ROOT_STAGE, ROOT_SUBSTAGES, execution_order_text
 
@@ -55,17 +55,15 @@ def build(
         report_reproducibility(loaded, chosen, out, cache, as_json)
         return
     results: list[BuildResult] = []
+    shown = progress_console(as_json)  # with --json, stdout holds only the BuildResult
     for v in chosen:
-        if as_json:
-            results.append(build_variant(loaded, v, out, cache, refresh_root=refresh))
-            continue
-        with console.status(f"[bold]{v.id}[/]: starting", spinner="dots") as status:
+        with shown.status(f"[bold]{v.id}[/]: starting", spinner="dots") as status:
 
             def progress(name: str, status: object = status, vid: str = v.id) -> None:
                 stage = ROOT_STAGE if name in ROOT_SUBSTAGES else name
                 done = EXECUTION_ORDER.index(stage) + 1 if stage in EXECUTION_ORDER else 0
                 status.update(f"[bold]{vid}[/]: {name} ({done}/{len(EXECUTION_ORDER)})")  # type: ignore[attr-defined]
-                console.log(f"{vid}: {name}")
+                shown.log(f"{vid}: {name}")
 
             results.append(build_variant(loaded, v, out, cache, refresh_root=refresh, progress=progress))
     if as_json:
@@ -88,25 +86,3 @@ def build(
         if problem:
             err_console.print(f"[yellow]{r.manifest.variant_id} cannot be published[/]: {problem}", highlight=False)
 
-
-@app.command()
-def doctor() -> None:
-    """List the host tools archami needs, whether each is present, and how to install it."""
-    table = Table(title="host tools")
-    for column in ("tool", "for", "status", "Debian/Ubuntu package", "Arch package"):
-        table.add_column(column)
-    missing = []
-    for status in check_tools():
-        tool = status.tool
-        absent = "[red]missing[/]" if tool.required else "[yellow]absent (optional)[/]"
-        shown = f"[green]ok[/] {status.found}" if status.found else absent
-        if not status.found and tool.required:
-            missing.append(tool)
-        table.add_row(tool.name, tool.purpose, shown, tool.debian, tool.arch)
-    console.print(table)
-    if missing:
-        err_console.print(f"[bold red]{len(missing)} required tool(s) missing.[/] Install them with:")
-        for command in install_commands(missing):
-            err_console.print(f"  {command}", highlight=False)
-        raise typer.Exit(3)
-    console.print("[green]all host tools present[/]")

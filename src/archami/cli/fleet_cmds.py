@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -114,7 +115,7 @@ def fleet(
     if backend not in ("qemu", "ec2"):
         raise ArchamiError(f"--backend must be qemu or ec2, not {backend!r}")
     if cleanup is not None:
-        _cleanup(cleanup, backend, region, endpoint_url)
+        _cleanup(cleanup, backend, region, endpoint_url, as_json)
         return
     if image is None:
         raise ArchamiError("give an image (qemu) or an AMI id (ec2), or --cleanup RUN_ID")
@@ -172,7 +173,7 @@ def fleet(
         console.print(f"report: {report_dir / REPORT_NAME}" + (f", plot: {plot_path}" if plot_path else ""))
 
 
-def _cleanup(run_id: str, backend: str, region: str | None, endpoint_url: str | None) -> None:
+def _cleanup(run_id: str, backend: str, region: str | None, endpoint_url: str | None, as_json: bool) -> None:
     removed = remove_run_dir(DEFAULT_WORK_ROOT, run_id)
     if backend == "ec2":
         from archami.aws import fleet as ec2_fleet
@@ -181,4 +182,7 @@ def _cleanup(run_id: str, backend: str, region: str | None, endpoint_url: str | 
         clients = Clients(AwsSettings(endpoint_url=endpoint_url))
         left = ec2_fleet.cleanup(clients.ec2(region or clients.default_region), run_id)
         removed += left.instances + left.security_groups + left.key_pairs
+    if as_json:
+        print(json.dumps({"run_id": run_id, "backend": backend, "removed": removed}, indent=2))
+        return
     console.print(f"run {run_id}: removed {', '.join(removed) if removed else 'nothing (nothing was left)'}")

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from archami.boundedio import read_bounded, read_text_bounded
-from archami.cli.app import app, console
+from archami.cli.app import app, console, err_console
 from archami.cli.args import existing_file, existing_files, seconds_or_zero
 from archami.cli.args import port as port_number
+from archami.cli.output import print_json
 from archami.errors import ArchamiError
 from archami.vm.imds import FaultPlan, ImdsConfig, ImdsServer
 
@@ -75,6 +77,9 @@ def imds(
     fault: Annotated[
         list[str] | None, typer.Option("--fault", help="Misbehave: e.g. token-delay=2, public-keys-404 (repeatable).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the server's address and settings as JSON once listening.")
+    ] = False,
 ) -> None:
     """Serve EC2 instance metadata (IMDSv2: token required) on a loopback port until interrupted."""
     if host not in ("127.0.0.1", "::1", "localhost"):
@@ -93,6 +98,13 @@ def imds(
     except OSError as exc:
         raise ArchamiError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     with server:  # listening before the URL is printed: a client may connect at once
+        if as_json:  # first, then the request log on stderr: a script reads the port and goes on
+            print_json({"url": server.url, "host": host, "port": server.port, "instance_id": config.instance_id,
+                        "region": config.region, "availability_zone": config.availability_zone,
+                        "hostname": config.hostname, "public_keys": list(config.public_keys),
+                        "user_data_bytes": len(data) if data is not None else None, "faults": fault or []})
+            _serve(server, duration, err_console)
+            return
         table = Table(title="local IMDSv2", show_header=False)
         for name, value in (
             ("url", server.url), ("instance-id", config.instance_id), ("region", config.region),
@@ -105,13 +117,18 @@ def imds(
         console.print(table)
         console.print(f"try: TOKEN=$(curl -sX PUT {server.url}/latest/api/token "
                       "-H 'X-aws-ec2-metadata-token-ttl-seconds: 60')", highlight=False, soft_wrap=True)
-        seen = 0
-        deadline = time.monotonic() + duration if duration > 0 else None
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.2)
-                for record in server.requests[seen:]:
-                    console.print(f"{record.method} {record.path} -> {record.status}", highlight=False)
-                seen = len(server.requests)
-        except KeyboardInterrupt:
-            console.print("stopped")
+        _serve(server, duration, console)
+
+
+def _serve(server: ImdsServer, duration: float, log: Console) -> None:
+    """Log each request until `duration` seconds have passed (0: until Ctrl-C)."""
+    seen = 0
+    deadline = time.monotonic() + duration if duration > 0 else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+            for record in server.requests[seen:]:
+                log.print(f"{record.method} {record.path} -> {record.status}", highlight=False)
+            seen = len(server.requests)
+    except KeyboardInterrupt:
+        log.print("stopped")

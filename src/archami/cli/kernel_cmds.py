@@ -12,6 +12,8 @@ import typer
 from rich.table import Table
 
 from archami.cli.app import app, console
+from archami.cli.args import existing_dir, existing_file
+from archami.cli.output import progress_console
 from archami.kernel.aptrepo import write_apt_repository
 from archami.kernel.build import DEFAULT_CACHE, KernelRequest, build_kernel
 from archami.kernel.configure import DEFCONFIG, BaseConfig
@@ -61,11 +63,8 @@ def build(
     )  # fmt: skip
     log, handler = _file_logger(out)
     try:
-        if as_json:
+        with progress_console(as_json).status(f"[bold]{name}[/]: building (log: {out / LOG_NAME})", spinner="dots"):
             record = build_kernel(request, out, log, cache)
-        else:
-            with console.status(f"[bold]{name}[/]: building (log: {out / LOG_NAME})", spinner="dots"):
-                record = build_kernel(request, out, log, cache)
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -84,7 +83,9 @@ def build(
 
 @kernel_app.command("apt-repo")
 def apt_repo(
-    directory: Annotated[Path, typer.Argument(help="Directory of .deb files (e.g. a `kernel build` DIR).")],
+    directory: Annotated[
+        Path, typer.Argument(help="Directory of .deb files (e.g. a `kernel build` DIR).", callback=existing_dir)
+    ],
     key: Annotated[str | None, typer.Option("--key", help="Signing key: id, fingerprint or user id.")] = None,
     gnupghome: Annotated[
         Path, typer.Option("--gnupghome", envvar="ARCHAMI_GNUPGHOME", help="GnuPG home holding the signing key.")
@@ -92,17 +93,24 @@ def apt_repo(
     url: Annotated[str, typer.Option("--url", help="Where the directory will be served (for the printed line).")] = (
         "http://127.0.0.1:8080/"
     ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the packages, key and sources line as JSON.")] = False,
 ) -> None:
     """Index and sign the .debs in DIRECTORY as a flat apt repository; prints its sources.list line."""
     with Gpg(gnupghome) as gpg:
         repo = write_apt_repository(directory, gpg, existing_signing_key(gpg, key), epoch=source_date_epoch())
+    if as_json:
+        print(json.dumps({"directory": str(directory), "packages": list(repo.packages), "key": repo.key,
+                          "source_line": repo.source_line(url)}, indent=2))
+        return
     console.print(f"signed {len(repo.packages)} packages ({', '.join(repo.packages)}) with {repo.key}")
     print(repo.source_line(url))
 
 
 @kernel_app.command("fragment")
 def fragment(
-    file: Annotated[Path | None, typer.Argument(help="Fragment (default: archami's EC2 fragment).")] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="Fragment (default: archami's EC2 fragment).", callback=existing_file)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
 ) -> None:
     """Show a fragment's groups: why each exists and what it sets."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +21,7 @@ from archami.cli import args as A  # argument checks: callback=A.positive
 from archami.cli.app import app, console, err_console
 from archami.cli.publish_flags import publish_flags
 from archami.config import load_definition
-from archami.config.publish import DEFAULT_SSM_PREFIX, PublishSettings, apply_overrides, parse_regions
+from archami.config.publish import PublishSettings, apply_overrides, parse_regions
 from archami.errors import ArchamiError
 
 EndpointOpt = Annotated[
@@ -98,9 +98,8 @@ def publish(
     overrides: dict[str, object],
 ) -> None:
     """Upload, register, copy to every region, expose; re-run the same command to resume after a failure."""
-    def log(line: str) -> None:
-        if not as_json:
-            err_console.print(line, highlight=False)
+    def log(line: str) -> None:  # stderr, also with --json: stdout holds only the record
+        err_console.print(line, highlight=False)
 
     _, manifest = load_build(build_dir)
     base, origin = build_settings(manifest, definition, log)
@@ -111,7 +110,7 @@ def publish(
         state_path=state,
         release_id=release_id,
         workers=workers,
-        progress=None if as_json else RichUploadProgress(),
+        progress=RichUploadProgress(),
         log=log,
     )
     if as_json:
@@ -125,6 +124,20 @@ def publish(
     console.print(table)
 
 
+def _since(older_than: str | None, keep_days: int | None, now: datetime) -> datetime | None:
+    if older_than and keep_days is not None:
+        raise ArchamiError("give --keep-days D or --older-than DATE, not both")
+    if keep_days is not None:
+        return now - timedelta(days=keep_days)
+    if not older_than:
+        return None
+    try:
+        cutoff = datetime.fromisoformat(older_than)
+    except ValueError as exc:
+        raise ArchamiError(f"--older-than {older_than!r} is not a date (YYYY-MM-DD)") from exc
+    return cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+
+
 @app.command()
 def prune(
     regions: Annotated[
@@ -133,40 +146,68 @@ def prune(
     keep: Annotated[
         int | None, typer.Option("--keep", help="Keep the newest N releases per variant.", callback=A.positive)
     ] = None,
+    keep_days: Annotated[
+        int | None, typer.Option("--keep-days", min=0, help="Keep releases created in the last D days.")
+    ] = None,
     older_than: Annotated[
-        str | None, typer.Option("--older-than", help="Remove releases registered before DATE (YYYY-MM-DD).")
+        str | None, typer.Option("--older-than", help="Keep releases registered on or after DATE (YYYY-MM-DD).")
+    ] = None,
+    protect_previous: Annotated[
+        int | None, typer.Option("--protect-previous", min=0, help="Releases before the current one that are "
+                                 "never removed (default: the definition's publish.protect_previous, else 2).")
+    ] = None,
+    definition: Annotated[
+        Path | None, typer.Option("--definition", help="Take the family, SSM prefix and protection window from "
+                                  "this definition's \\[publish] table.", callback=A.existing_file)
+    ] = None,
+    releases_dir: Annotated[
+        Path | None, typer.Option("--releases", help="Release records: their current release is never removed, "
+                                  "and what is done is recorded in them and in prune-log.json.",
+                                  callback=A.existing_dir)
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Only this image family (definition name).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     endpoint_url: EndpointOpt = None,
     source_region: Annotated[str | None, typer.Option("--source-region", help="Region listing the others.")] = None,
     ssm_prefix: Annotated[
-        str, typer.Option("--ssm-prefix", help="SSM path of the 'latest' parameters to drop.")
-    ] = DEFAULT_SSM_PREFIX,
+        str | None, typer.Option("--ssm-prefix", help="SSM path of the 'latest' parameters to drop.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deregister old releases' AMIs and delete their snapshots in every region."""
-    cutoff = None
-    if older_than:
-        try:
-            cutoff = datetime.fromisoformat(older_than)
-        except ValueError as exc:
-            raise ArchamiError(f"--older-than {older_than!r} is not a date (YYYY-MM-DD)") from exc
-        cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    """Apply the lifecycle policy: keep the newest N / the last D days, never the current or a protected
+    release; deprecate the old ones kept, deregister the rest and delete all their snapshots."""
+    from archami.cli.prune_output import plan_table, prune_json, run_table
+    from archami.release.policy import PrunePolicy
+    from archami.release.prune_log import current_releases, locked, record_prune
+
+    now = datetime.now(UTC)
+    settings = PublishSettings()
+    if definition is not None:
+        family = load_definition(definition).definition
+        settings, name = family.publish, name or family.name
     given = {"regions": parse_regions(regions), "source_region": source_region, "ssm_prefix": ssm_prefix}
-    where = apply_overrides(
-        PublishSettings(), {k: v for k, v in given.items() if v is not None}, origin="command line"
+    where = apply_overrides(settings, {k: v for k, v in given.items() if v is not None}, origin="command line")
+    window = protect_previous if protect_previous is not None else settings.protect_previous
+    policy = PrunePolicy(
+        keep=keep, keep_since=_since(older_than, keep_days, now),
+        protect_previous=window if settings.deregistration_protection or protect_previous is not None else None,
+        current=frozenset(current_releases(releases_dir, name)) if releases_dir else frozenset(),
     )
-    actions = prune_releases(
-        Clients(AwsSettings(endpoint_url=endpoint_url)), where.regions, source_region=where.source_region,
-        family=name, keep=keep, older_than=cutoff, dry_run=dry_run, ssm_prefix=where.ssm_prefix,
-    )
+    with locked(releases_dir):  # no `archami release` writes these records meanwhile
+        report = prune_releases(
+            Clients(AwsSettings(endpoint_url=endpoint_url)), where.regions, source_region=where.source_region,
+            family=name, policy=policy, dry_run=dry_run, ssm_prefix=where.ssm_prefix, now=now,
+        )
+        log_path = record_prune(releases_dir, report, policy) if releases_dir and report.run else None
     if as_json:
-        print(json.dumps({"dry_run": dry_run, "removed": [a.__dict__ for a in actions]}, indent=2))
-        return
-    table = Table(title=("would remove" if dry_run else "removed") + f": {len(actions)} AMI(s)")
-    for column in ("region", "name", "AMI", "snapshots"):
-        table.add_column(column)
-    for a in actions:
-        table.add_row(a.region, a.name, a.ami_id, " ".join(a.snapshot_ids))
-    console.print(table)
+        print(json.dumps(prune_json(report, policy, log_path), indent=2))
+    else:
+        console.print(plan_table(report))
+        if report.run is not None:
+            console.print(run_table(report.run))
+            for step in report.run.not_implemented:
+                err_console.print(f"{step.region} {step.ami_id}: {step.action} not done: {step.detail}")
+    if report.run is not None and report.run.failed:
+        first = report.run.failed[0]
+        raise ArchamiError(f"{len(report.run.failed)} lifecycle call(s) failed, e.g. {first.action} {first.ami_id} "
+                           f"in {first.region}: {first.detail} {' '.join(first.snapshots_left)}".rstrip())

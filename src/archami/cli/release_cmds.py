@@ -73,6 +73,10 @@ def _outcome_json(outcome: ReleaseOutcome) -> dict[str, object]:
         "resumed": outcome.resumed,
         "record": str(outcome.record_path) if outcome.record_path else None,
         "record_status": outcome.record.status if outcome.record else None,
+        "verification": outcome.record.verification.model_dump(mode="json")
+        if outcome.record and outcome.record.verification else None,
+        "site": str(outcome.site_index) if outcome.site_index else None,
+        "streams": [str(p) for p in outcome.streams],
         "state": outcome.state.model_dump(mode="json"),
     }
 
@@ -104,16 +108,38 @@ def release(
     boot_timeout: Annotated[
         float, typer.Option("--boot-timeout", help="Seconds a boot may take to SSH.", callback=A.seconds)
     ] = 600,
+    accept_unverified: Annotated[
+        list[str] | None, typer.Option(
+            "--accept-unverified", metavar="CHECK,...|moto",
+            help="With --endpoint-url only: checks the endpoint cannot answer, recorded and shown as unverified "
+                 "instead of holding the release back ('moto': every attribute that emulator drops).")
+    ] = None,
+    site_dir: Annotated[
+        Path | None, typer.Option("--site", help="Update this release page once every check is Correct.",
+                                  callback=A.output_dir)
+    ] = None,
+    gnupg_home: Annotated[
+        Path | None, typer.Option("--gnupg-home", help="With --site: sign SITE/streams/ with this home's release key.",
+                                  callback=A.output_dir)
+    ] = None,
+    stream_key: Annotated[
+        str | None, typer.Option("--stream-key", help="Release key in --gnupg-home (id or fingerprint).")
+    ] = None,
     as_json: JsonOpt = False,
     *,
     overrides: dict[str, object],
 ) -> None:
-    """Build, audit, boot-test and publish every variant, then write releases/<id>.json. Re-run to resume."""
+    """Build, audit, boot-test and publish every variant, write releases/<id>.json, verify every region, and
+    only then update the page (--site) and streams. Re-run to resume."""
+    from archami.release.verification import parse_accepted
+
     loaded = load_definition(file)
     options = ReleaseOptions(
         releases_dir=releases_dir, work_dir=work_dir, variants=parse_variant_list(variant) or None,
         publish_overrides=overrides, endpoint_url=endpoint_url, skip_boot=set(parse_variant_list(skip_boot)),
         builds_dir=builds_dir, cache_dir=cache_dir, release_id=release_id, new=new, boot_timeout=boot_timeout,
+        accept_unverified=parse_accepted(accept_unverified or []), site_dir=site_dir, gnupg_home=gnupg_home,
+        signing_key=stream_key,
     )
     outcome = run_release(loaded, options, _log)
     if as_json:
@@ -124,6 +150,15 @@ def release(
             console.print(ami_table(outcome.record))
             console.print(f"release record: {outcome.record_path}")
     rid = outcome.state.release_id
+    if outcome.held_back and outcome.gate is not None:
+        from archami.cli.verify_published import verification_table
+
+        if not as_json:
+            err_console.print(verification_table(outcome.gate.verification, outcome.gate.record.verification))
+        summary = outcome.gate.record.verification
+        problems = summary.problems if summary else []
+        raise ArchamiError(f"release {rid} held back, the page and streams not updated: {len(problems)} check(s) "
+                           f"not Correct: {'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}")
     if outcome.failed:
         failed = ", ".join(p.variant_id for p in outcome.failed)
         what = "partial (recorded)" if outcome.record is not None else "unfinished"
@@ -225,6 +260,7 @@ def demo(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache", help="Package cache (default: the build's).", callback=A.output_dir)
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Release one variant to three regions of a local AWS emulator, build the site and screenshot it."""
     from archami.release.demo import run_demo
@@ -233,6 +269,15 @@ def demo(
     result = run_demo(loaded, out, variant=variant, skip_boot=skip_boot, cache_dir=cache_dir, log=_log)
     outcome = result.outcome
     assert outcome.record is not None  # run_demo raises otherwise
+    if as_json:
+        from archami.cli.output import print_json
+
+        verification = result.verification
+        print_json({**_outcome_json(outcome), "site": str(result.site.index.resolve()),
+                    "screenshots": [str(result.screenshot.resolve()), str(result.phone_screenshot.resolve())],
+                    "streams": str(result.streams.directory.resolve()) if result.streams is not None else None,
+                    "verified": verification.ok if verification is not None else None})
+        return
     console.print(summary_table(outcome))
     console.print(ami_table(outcome.record))
     paths = Table(title="demo outputs", show_header=False)
@@ -254,4 +299,4 @@ def demo(
     if result.verification is not None:
         from archami.cli.verify_published import verification_table
 
-        console.print(verification_table(result.verification))
+        console.print(verification_table(result.verification, outcome.record.verification))

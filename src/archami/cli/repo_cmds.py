@@ -16,6 +16,7 @@ from rich.table import Table
 
 from archami.artifacts import CheckResult
 from archami.cli.app import app, console
+from archami.cli.args import existing_dir
 from archami.distro.arch_conf import MIRROR_ENV
 from archami.errors import ArchamiError
 from archami.pacman.gpg import Gpg, Verifier
@@ -29,7 +30,9 @@ PROJECT_KEY_FILE = Path("packages/ec2-keyring/ec2.gpg")
 # Where examples/arch.toml's `ec2` repository points (file:///var/lib/archami/repo/$repo/$arch).
 REPO_ROOT = Path("/var/lib/archami/repo")
 
-RepoDirArg = Annotated[Path, typer.Argument(help="Repository directory (what pacman's Server points at).")]
+RepoDirArg = Annotated[
+    Path, typer.Argument(help="Repository directory (what pacman's Server points at).", callback=existing_dir)
+]
 KeyOpt = Annotated[str | None, typer.Option("--key", help="Signing key: id, fingerprint or user id.")]
 GnupgOpt = Annotated[
     Path,

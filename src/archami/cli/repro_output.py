@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from archami.cli.app import console, err_console
+from archami.cli.output import progress_console
 from archami.config.load import LoadedDefinition
 from archami.config.variant import Variant
 from archami.image.reprocheck import ReproducibilityReport, check_reproducible
@@ -36,7 +37,7 @@ def report_reproducibility(
 ) -> None:
     reports = []
     for variant in variants:
-        with console.status(f"[bold]{variant.id}[/]: building twice", spinner="dots"):
+        with progress_console(as_json).status(f"[bold]{variant.id}[/]: building twice", spinner="dots"):
             reports.append(check_reproducible(loaded, variant, out, cache))
     if as_json:
         print(json.dumps([_as_dict(r) for r in reports], indent=2))

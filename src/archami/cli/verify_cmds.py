@@ -39,26 +39,32 @@ def stream(
         str | None, typer.Option("--endpoint-url", help="Send every AWS call to this endpoint (a local emulator).")
     ] = None,
     definition: DefinitionOpt = None,
+    accept_unverified: Annotated[list[str] | None, typer.Option(
+        "--accept-unverified", metavar="CHECK,...|moto",
+        help="With --endpoint-url only: checks the endpoint cannot answer, taken as unverified ('moto').")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write streams/<stream>.json and streams/<stream>/releases.json, each with a detached signature."""
-    from archami.release.records import load_records
+    from archami.release.records import published_records
     from archami.release.stream_files import release_key, write_streams
 
-    records = load_records(releases_dir, name)
+    records = published_records(releases_dir, name)  # a release verification held back is not streamed
     families = sorted({r.definition_name for r in records})
     if len(families) > 1:
         raise ArchamiError(f"{releases_dir} holds releases of {', '.join(families)}: choose one with --name")
     if check and records:
         from archami.cli.verify_published import policy_for, verification_table
-        from archami.release.verification import verify_release
+        from archami.release.verification import parse_accepted, summarize, verify_release
 
+        accepted = parse_accepted(accept_unverified or [])
+        if accepted and endpoint_url is None:
+            raise ArchamiError("--accept-unverified is only for an endpoint that is not AWS (--endpoint-url)")
         verification = verify_release(records[0], policy_for(definition, current=True), endpoint_url)
-        if not verification.ok:
+        summary = summarize(verification, accepted, endpoint_url or "AWS")
+        if not summary.publishable:
             err_console.print(verification_table(verification))
-            wrong = sum(c.status != "Correct" for r in verification.reports for c in r.checks)
-            raise ArchamiError(f"release {records[0].release_id}: {wrong} check(s) not Correct in AWS; "
-                               "the streams were not updated")
+            raise ArchamiError(f"release {records[0].release_id}: {len(summary.problems)} check(s) not Correct in "
+                               f"AWS ({summary.problems[0]}); the streams were not updated")
     gpg, fingerprint = release_key(gnupg_home, key)
     with gpg:
         written = write_streams(records, out, gpg, fingerprint)

@@ -21,6 +21,7 @@ from archami.errors import ArchamiError, ConfigError
 
 DEFAULT_SSM_PREFIX = "/archami"
 DEFAULT_DEPRECATE_DAYS = 365
+DEFAULT_PROTECT_PREVIOUS = 2  # releases before the current one that keep deregistration protection
 MAX_DEPRECATE_DAYS = 10 * 365  # EnableImageDeprecation accepts up to 10 years ahead
 
 # The union of botocore's partition patterns (partitions.json `regionRegex`): aws, aws-cn, aws-us-gov,
@@ -245,6 +246,15 @@ class PublishSettings(_Strict):
     tags: Annotated[dict[str, str], AfterValidator(_tags)] = Field(
         default_factory=dict, description="Extra tags on every AMI and snapshot."
     )
+    deregistration_protection: bool = Field(
+        default=True,
+        description="Protect the AMIs of the current release and the protect_previous before it from "
+        "deregistration (no cooldown); released as they age out. `archami prune` never removes them.",
+    )
+    protect_previous: int = Field(
+        default=DEFAULT_PROTECT_PREVIOUS, ge=0, le=100,
+        description="How many releases before the current one keep deregistration protection.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PublishSettings:
@@ -266,6 +276,10 @@ class PublishSettings(_Strict):
         if when <= now:
             raise ArchamiError(f"publish.deprecate (--deprecate): {self.deprecate} is not in the future")
         return when
+
+    def protects(self, position: int) -> bool:
+        """Whether the release `position` places from the newest (0) is inside the protection window."""
+        return self.deregistration_protection and 0 <= position <= self.protect_previous
 
     def check_can_publish(self, root_device: str) -> None:
         """What a variant of this root device needs besides the defaults; ArchamiError naming the key."""

@@ -291,10 +291,18 @@ class Flavour(Strict):
 
     description: Description = Field(default="", description="What the flavour is for (release page).")
     instance_type: InstanceType | None = Field(default=None, description="Suggested instance type (release page).")
-    hostname: Hostname | None = None
-    timezone: Timezone | None = None
-    locale: Locale | None = None
-    kernel: FlavourKernel = Field(default_factory=FlavourKernel)
+    hostname: Hostname | None = Field(
+        default=None, description="Hostname of this flavour's images (default: the definition's)."
+    )
+    timezone: Timezone | None = Field(
+        default=None, description="Time zone of this flavour's images (default: the definition's)."
+    )
+    locale: Locale | None = Field(
+        default=None, description="Locale of this flavour's images (default: the definition's)."
+    )
+    kernel: FlavourKernel = Field(
+        default_factory=FlavourKernel, description="Kernel package and arguments this flavour changes or adds."
+    )
     packages: Packages = Field(default_factory=Packages, description="Packages this flavour adds/removes.")
     services: Services = Field(default_factory=Services, description="Units this flavour enables/disables.")
     files: list[FileSpec] = Field(default_factory=list, description="Files added (or replaced, by path).")
@@ -326,7 +334,9 @@ class ArchitectureSettings(Strict):
     """What differs between one image's architectures (Debian's linux-image-cloud-amd64 and -arm64; Arch Linux
     ARM's own kernel and mirrors). Applied to that architecture's variants before their flavour."""
 
-    kernel: ArchitectureKernel = Field(default_factory=ArchitectureKernel)
+    kernel: ArchitectureKernel = Field(
+        default_factory=ArchitectureKernel, description="Kernel packages and arguments of this architecture."
+    )
     packages: Packages = Field(default_factory=Packages, description="Packages added/removed on this architecture.")
     mirrors: list[MirrorUrl] = Field(
         default_factory=list, description="Package mirrors for this architecture, instead of the definition's."
@@ -334,12 +344,20 @@ class ArchitectureSettings(Strict):
 
 
 class Exclude(Strict):
-    release: ReleaseName | None = None
-    root_device: RootDevice | None = None
-    virtualization: Virtualization | None = None
-    architecture: Architecture | None = None
-    flavour: FlavourRef | None = None
-    kernel: KernelChannel | None = None
+    """One rule of matrix.exclude: the combinations matching every value it names are left out."""
+
+    release: ReleaseName | None = Field(default=None, description="Leave out combinations of this release.")
+    root_device: RootDevice | None = Field(default=None, description="Leave out combinations of this root device.")
+    virtualization: Virtualization | None = Field(
+        default=None, description="Leave out combinations of this virtualization type."
+    )
+    architecture: Architecture | None = Field(
+        default=None, description="Leave out combinations of this architecture."
+    )
+    flavour: FlavourRef | None = Field(
+        default=None, description="Leave out combinations of this flavour ('default': the unflavoured one)."
+    )
+    kernel: KernelChannel | None = Field(default=None, description="Leave out combinations of this kernel channel.")
 
     @model_validator(mode="after")
     def _not_empty(self) -> Exclude:
@@ -350,12 +368,26 @@ class Exclude(Strict):
 
 class Matrix(Strict):
     release: list[ReleaseName] = Field(default_factory=list, description="Releases (default: the top-level release).")
-    root_device: list[RootDevice] = Field(default_factory=_ebs)
-    virtualization: list[Virtualization] = Field(default_factory=_hvm)
-    architecture: list[Architecture] = Field(default_factory=list, description="Default: top-level one.")
-    flavour: list[FlavourRef] = Field(default_factory=lambda: ["default"])
-    kernel: list[KernelChannel] = Field(default_factory=_stable)
-    exclude: list[Exclude] = Field(default_factory=list, description="Combinations left out.")
+    root_device: list[RootDevice] = Field(
+        default_factory=_ebs,
+        description="Root devices: ebs (an EBS snapshot) and/or instance-store (an S3 bundle, Xen instances only).",
+    )
+    virtualization: list[Virtualization] = Field(
+        default_factory=_hvm, description="Virtualization types: hvm and/or paravirtual (Xen PV, pv-grub)."
+    )
+    architecture: list[Architecture] = Field(
+        default_factory=list, description="Architectures (default: the top-level architecture)."
+    )
+    flavour: list[FlavourRef] = Field(
+        default_factory=lambda: ["default"],
+        description="Flavours, by name of a [flavours.NAME] table; 'default' is the unflavoured image.",
+    )
+    kernel: list[KernelChannel] = Field(
+        default_factory=_stable, description="Kernel channels, each naming a package of the kernel table."
+    )
+    exclude: list[Exclude] = Field(
+        default_factory=list, description="Combinations left out: each rule drops those matching all it names."
+    )
 
     @field_validator("release", "root_device", "virtualization", "architecture", "flavour", "kernel")
     @classmethod
@@ -370,32 +402,46 @@ class Definition(Strict):
 
     name: ImageFamily = Field(description="Image family name, used in AMI names: NAME-VARIANT-RELEASEID.")
     description: Description = Field(default="", description="AMI description (at most 255 characters).")
-    distro: Distro
+    distro: Distro = Field(description="Distribution the image is built from.")
     release: ReleaseName = Field(description="Distro release: 'rolling' for Arch, a suite for Debian.")
     package_manager: str | None = Field(default=None, description="Must be the distro's package manager.")
-    architecture: Architecture = "x86_64"
-    init: Literal["systemd", "sysvinit"] = "systemd"
+    architecture: Architecture = Field(
+        default="x86_64", description="CPU architecture of the image (matrix.architecture lists several)."
+    )
+    init: Literal["systemd", "sysvinit"] = Field(
+        default="systemd", description="Init system; only systemd is supported (the first-boot agent is units)."
+    )
     hostname: Hostname = Field(default="localhost", description="Hostname until metadata sets one (RFC 1123, <= 64).")
     timezone: Timezone = Field(default="UTC", description="IANA time zone (checked against the host's zoneinfo).")
     locale: Locale = Field(default="C.UTF-8", description="glibc locale (checked against glibc's SUPPORTED list).")
-    kernel: Kernel
-    packages: Packages = Field(default_factory=Packages)
-    services: Services = Field(default_factory=Services)
-    files: list[FileSpec] = Field(default_factory=list)
-    ssh: Ssh = Field(default_factory=Ssh)
-    network: Network = Field(default_factory=Network)
-    firstboot: FirstBoot = Field(default_factory=FirstBoot)
+    kernel: Kernel = Field(description="Kernel packages per channel and what the boot loader passes them.")
+    packages: Packages = Field(default_factory=Packages, description="Packages added to or removed from the base set.")
+    services: Services = Field(default_factory=Services, description="systemd units enabled, disabled or deferred.")
+    files: list[FileSpec] = Field(
+        default_factory=list, description="Files or symbolic links written into the image ([[files]] tables)."
+    )
+    ssh: Ssh = Field(default_factory=Ssh, description="The SSH server's settings.")
+    network: Network = Field(default_factory=Network, description="How the instance gets its address (DHCP).")
+    firstboot: FirstBoot = Field(
+        default_factory=FirstBoot, description="What runs on an instance's first boot (keys, root growth, mirrors)."
+    )
     repositories: list[Repository] = Field(default_factory=list, description="Extra package repositories.")
     mirrors: list[MirrorUrl] = Field(
         default_factory=list, description="Package mirrors (default: $ARCHAMI_ARCH_MIRROR or the distro's)."
     )
-    disk: Disk = Field(default_factory=Disk)
+    disk: Disk = Field(default_factory=Disk, description="The raw image's size and layout.")
     reproducible: Reproducible = Field(default_factory=Reproducible, description="Pinned time stamps and packages.")
-    flavours: dict[FlavourName, Flavour] = Field(default_factory=dict)
+    flavours: dict[FlavourName, Flavour] = Field(
+        default_factory=dict,
+        description="Named variants of the image ([flavours.NAME]), each overriding any setting; listed in "
+        "matrix.flavour to be built.",
+    )
     architectures: dict[Architecture, ArchitectureSettings] = Field(
         default_factory=dict, description="Per-architecture settings, e.g. [architectures.aarch64] kernel.stable."
     )
-    matrix: Matrix = Field(default_factory=Matrix)
+    matrix: Matrix = Field(
+        default_factory=Matrix, description="The variants built: every combination of its lists, less exclude."
+    )
     publish: PublishSettings = Field(
         default_factory=PublishSettings,
         description="Where and how the AMIs are published; `archami publish`/`release` flags override it.",
@@ -431,6 +477,11 @@ class Definition(Strict):
         rules = distro_rules(info)
         if repositories and rules is not None and rules.repository_name is None:
             raise ValueError(rules.repository_error(repositories[0].name) or "not supported")
+        if rules is not None and rules.repository_key_required:
+            keyless = [r.name for r in repositories if not r.key]
+            if keyless:
+                raise ValueError(f"{keyless[0]!r} needs `key`: {rules.title} repositories are trusted by their own "
+                                 "key only (never trusted=yes)")
         unique([r.name for r in repositories])
         return repositories
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from archami.artifacts import PackageInfo
 from archami.config.spec import ImageSpec
+from archami.distro import debian_repos
 from archami.distro.base import BuildContext, DistroBackend
 from archami.distro.rules import DEBIAN
 from archami.errors import ArchamiError
@@ -74,6 +75,17 @@ def mirrors(spec: ImageSpec) -> list[str]:
     return env.split() if env else []
 
 
+def _repository_inputs(spec: ImageSpec) -> list[dict[str, object]]:
+    """The extra repositories as the root cache sees them (their key by digest); refused here, before the
+    build, when apt could not use them."""
+    if spec.repositories and not mirrors(spec):
+        raise ArchamiError(f"[[repositories]] in a Debian definition need `mirrors` (or ${MIRROR_ENV}) too: "
+                           "mmdebstrap uses its default mirror only when it is given no source at all")
+    debian_repos.check(spec)
+    return [{**r.model_dump(), "key": hashlib.sha256(Path(str(r.key)).read_bytes()).hexdigest()}
+            for r in spec.repositories]
+
+
 class DebianBackend(DistroBackend):
     rules = DEBIAN
 
@@ -87,6 +99,7 @@ class DebianBackend(DistroBackend):
             "packages": bootstrap_packages(spec),
             "removed": sorted(spec.removed),
             "mirrors": mirrors(spec),
+            "repositories": _repository_inputs(spec),
             "dpkg": DPKG_EXCLUDES,
             "hooks": ["merged-usr", "eatmydata", "excludes-file"],
             "apt": APT_OPTIONS,
@@ -96,8 +109,6 @@ class DebianBackend(DistroBackend):
 
     def bootstrap(self, ctx: BuildContext) -> None:
         require("mmdebstrap", "debian-archive-keyring", "unshare")
-        if ctx.spec.repositories:
-            raise ArchamiError("extra repositories are only supported for Arch Linux definitions")
         debs = ctx.cache / "debs" / f"debian-{ctx.spec.variant.release}-{DEB_ARCH[ctx.spec.architecture]}"
         debs.mkdir(parents=True, exist_ok=True)
         packages = bootstrap_packages(ctx.spec)
@@ -131,7 +142,8 @@ class DebianBackend(DistroBackend):
         ]
         # The kernel's postinst would build an initramfs now; regenerate_initramfs builds the real one.
         env = {"INITRD": "No", "TMPDIR": str(ctx.work)}
-        run(args, ctx.log, env=env)
+        with debian_repos.build_sources(ctx.spec) as repository_lines:
+            run([*args, *repository_lines], ctx.log, env=env)
         _prune_superseded_debs(debs, self.installed_packages(ctx.root))
 
     def regenerate_initramfs(self, ctx: BuildContext) -> None:
@@ -196,6 +208,7 @@ class DebianBackend(DistroBackend):
             "// Written by archami: keep instances as small as the image.\n" + "".join(f"{o};\n" for o in APT_OPTIONS)
         )
         (ctx.root / EXCLUDES_FILE).write_text(_excludes_text())
+        debian_repos.configure_for_instances(ctx.root, ctx.spec)
 
     def installed_packages(self, root: Path) -> list[PackageInfo]:
         out = run(

@@ -24,6 +24,9 @@ DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]{1,127}")
 DEBIAN_RELEASE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 # A pacman repository name is a section of pacman.conf and the database file NAME.db: a plain word.
 PACMAN_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,63}")
+# An apt repository's name is its file in sources.list.d, NAME.sources: apt ignores files whose names hold
+# anything but letters, digits, '_', '-' and '.' (sources.list(5)); no '.' so the name is one word.
+APT_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 # pacman's per-repository SigLevel tokens (pacman.conf(5)); those weaker than archami's default are refused.
 PACMAN_WEAKENING_SIGLEVELS = frozenset({
@@ -37,6 +40,13 @@ PACMAN_SIGLEVELS = PACMAN_WEAKENING_SIGLEVELS | {
     "DatabaseRequired", "DatabaseOptional", "DatabaseTrustedOnly",
 }
 PACMAN_DEFAULT_SIGLEVEL = "Required DatabaseOptional"
+
+
+def _apt_siglevel_error(siglevel: str) -> str | None:
+    """apt checks every repository's signature (signed-by); there is no weaker level to ask for."""
+    if siglevel == "Required":
+        return None
+    return f"{siglevel!r}: apt repositories are always signature-checked ('Required', the default)"
 
 
 def _pacman_siglevel_error(siglevel: str) -> str | None:
@@ -106,6 +116,8 @@ class DistroRules:
     package_name_rule: str = ""  # the rule in words, for error messages
     release_name: re.Pattern[str] | None = None
     repository_name: re.Pattern[str] | None = None
+    repository_name_rule: str = "letters, digits, '_', '+', '-'; at most 64"
+    repository_key_required: bool = False  # no way to trust a repository but its own key (apt: signed-by)
     reserved_repository_names: tuple[str, ...] = ()  # the distro's own repositories, and section names
     siglevel_error: Callable[[str], str | None] | None = None
     # The initramfs tool's mark of an optional module ("name?": skipped when the kernel has none), or None.
@@ -129,7 +141,7 @@ class DistroRules:
         if self.repository_name is None:
             return f"extra repositories are not supported for {self.title} definitions"
         if not self.repository_name.fullmatch(name):
-            return f"{name!r} is not a repository name (letters, digits, '_', '+', '-'; at most 64)"
+            return f"{name!r} is not a repository name ({self.repository_name_rule})"
         if name in self.reserved_repository_names:
             return f"{name!r} is the name of one of {self.title}'s own repositories or sections"
         return None
@@ -185,6 +197,10 @@ DEBIAN = DistroRules(
     package_name_rule="lower-case letters, digits and + - ., at least two, starting with a letter or digit "
     "(Debian Policy 5.6.1)",
     release_name=DEBIAN_RELEASE,
+    repository_name=APT_REPOSITORY,
+    repository_name_rule="letters, digits, '_', '-'; at most 64: it names a file in sources.list.d",
+    repository_key_required=True,
+    siglevel_error=_apt_siglevel_error,
 )
 
 ALL_RULES = (ARCH, DEBIAN)

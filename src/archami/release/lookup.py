@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archami.errors import ArchamiError
-from archami.release.records import RegionAmi, load_records
+from archami.release.records import RegionAmi, published_records
 
 # What `archami latest --arch` accepts: archami's names and EC2's (arm64, i386), and Debian's amd64.
 ARCHITECTURE_NAMES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64",
@@ -21,10 +21,12 @@ class Found:
 
 
 def latest_from_records(releases_dir: Path, region: str, variant_id: str, name: str | None = None) -> Found | None:
-    """The AMI of the newest release (of family `name`, or any) that published `variant_id` in `region`."""
-    for record in load_records(releases_dir, name):  # newest first
+    """The AMI of the newest shown release (of family `name`, or any) that published `variant_id` in `region`:
+    not one verification held back, nor an AMI prune removed."""
+    for record in published_records(releases_dir, name):  # newest first
         variant = record.variant(variant_id)
-        if variant is not None and region in variant.regions:
+        if variant is not None and region in variant.regions and \
+                record.removed(region, variant.regions[region].ami_id) is None:
             return Found(record.release_id, record.definition_name, variant.regions[region])
     return None
 

@@ -9,6 +9,10 @@ e.g. a paravirtual kernel pv-grub cannot load) is skipped, before its build when
 it when the kernel does, and the reason is recorded. The release record is written as soon as one variant is
 published: "partial" while another failed (the same command retries only what failed and rewrites the
 record, under the same id), "complete" when every variant is published or skipped.
+
+Then the gate (gate.py): the new release is protected from deregistration, every region re-read, and only a
+release whose checks are all Correct (or accepted as unverified, for an emulator) reaches the page and the
+streams; a held-back one leaves the release open, and the same command verifies it again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archami import __version__
 from archami.artifacts import (
@@ -35,6 +40,7 @@ from archami.config.matrix import MatrixError
 from archami.config.publish import apply_overrides
 from archami.config.spec import ImageSpec
 from archami.errors import ArchamiError, ConfigError
+from archami.release.adopted import passed_boot_reports
 from archami.release.ids import ReleaseId, is_release_id, next_release_id
 from archami.release.records import (
     BootTestResult,
@@ -42,8 +48,10 @@ from archami.release.records import (
     UnreleasedVariant,
     VariantInfo,
     VariantRelease,
+    VerificationSummary,
     column_order,
     load_record,
+    published_records,
     record_path,
     save_record,
 )
@@ -58,6 +66,9 @@ from archami.release.state import (
     unfinished,
 )
 from archami.release.steps import boot_skip_reason, firmwares_for, not_checked_here
+
+if TYPE_CHECKING:
+    from archami.release.gate import GateResult
 
 Log = Callable[[str], None]
 
@@ -78,6 +89,12 @@ class ReleaseOptions:
     new: bool = False  # abandon an unfinished release instead of resuming it
     today: date | None = None
     boot_timeout: float = 600  # seconds to SSH; TCG on a busy 2-core host took 240 s for one boot
+    # Post-publish verification (release/gate.py): checks accepted as unverified (check -> reason; only with
+    # an endpoint_url), and what to update once the release passes: the page, and signed streams below it.
+    accept_unverified: dict[str, str] = field(default_factory=dict)
+    site_dir: Path | None = None
+    gnupg_home: Path | None = None  # with site_dir: write and sign streams/ with this home's release key
+    signing_key: str | None = None
 
 
 @dataclass
@@ -86,6 +103,13 @@ class ReleaseOutcome:
     resumed: bool
     record: ReleaseRecord | None = None
     record_path: Path | None = None
+    gate: GateResult | None = None  # the post-publish verification, once a record was written
+    site_index: Path | None = None  # the page, when it was updated
+    streams: list[Path] = field(default_factory=list)  # the signed streams, when they were updated
+
+    @property
+    def held_back(self) -> bool:
+        return self.gate is not None and not self.gate.publishable
 
     @property
     def failed(self) -> list[VariantProgress]:
@@ -187,6 +211,9 @@ def _step(progress: VariantProgress, name: str, save: Callable[[], None], log: L
 def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = lambda _: None) -> ReleaseOutcome:
     """Run (or resume) a release of `loaded`; returns its state and, once a variant is published, the record
     saved at `<releases_dir>/<id>.json`. Raises nothing for a failed variant: see `outcome.failed`."""
+    if options.accept_unverified and options.endpoint_url is None:
+        raise ArchamiError("--accept-unverified is only for an endpoint that is not AWS (--endpoint-url): "
+                           "AWS answers every check, and each must be Correct")
     options.releases_dir.mkdir(parents=True, exist_ok=True)
     variants = _chosen_variants(loaded, options.variants)
     with release_lock(options.releases_dir):
@@ -211,13 +238,48 @@ def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = la
         finally:
             state.status = "failed" if outcome.failed else "complete"
             if any(p.done for p in state.variants.values()):
-                outcome.record = _record(loaded, state, by_id)
+                outcome.record = _record(loaded, state, by_id, options.releases_dir)
                 outcome.record_path = save_record(options.releases_dir, outcome.record)
                 keep_sboms(options.releases_dir, state.release_id,
                            {vid: Path(p.build_dir) for vid, p in state.variants.items() if p.build_dir and p.done})
                 log(f"release {state.release_id} ({outcome.record.status}) recorded in {outcome.record_path}")
             save_state(options.releases_dir, state)
+        if outcome.record is not None:
+            _gate(loaded, outcome, options, log)
         return outcome
+
+
+def _gate(loaded: LoadedDefinition, outcome: ReleaseOutcome, options: ReleaseOptions, log: Log) -> None:
+    """Verify the published release; only then update the page and the streams."""
+    from archami.release.gate import gate_release  # boto3 only when there is something to verify
+
+    assert outcome.record is not None
+    state = outcome.state
+    log(f"release {state.release_id}: verifying every region")
+    outcome.gate = gate_release(outcome.record, state.publish, options.releases_dir,
+                                endpoint_url=options.endpoint_url, accepted=options.accept_unverified, log=log)
+    outcome.record = outcome.gate.record
+    if outcome.held_back:
+        state.status = "failed"  # the same command verifies again (after the cause is fixed)
+        save_state(options.releases_dir, state)
+        return
+    summary = outcome.gate.record.verification
+    if summary is not None and summary.unverified:
+        log(f"release {state.release_id}: accepted as unverified: {', '.join(summary.unverified_attributes)}")
+    if options.site_dir is not None:
+        from archami.release.site import build_site
+
+        outcome.site_index = build_site(options.releases_dir, options.site_dir, name=loaded.definition.name).index
+        log(f"release page updated: {outcome.site_index}")
+        if options.gnupg_home is not None:
+            from archami.release.stream_files import release_key, write_streams
+
+            gpg, fingerprint = release_key(options.gnupg_home, options.signing_key)
+            with gpg:
+                written = write_streams(published_records(options.releases_dir, loaded.definition.name),
+                                        options.site_dir, gpg, fingerprint)
+            outcome.streams = written.streams
+            log(f"signed streams updated in {written.directory}")
 
 
 def _skip(progress: VariantProgress, reason: str, log: Log, save: Callable[[], None]) -> None:
@@ -311,6 +373,13 @@ def _boot(
         progress.boot = BootTestResult(status="skipped", reason=reason)
         save()
         return
+    adopted = passed_boot_reports(build_dir, list(firmwares_for(variant))) if progress.build_reused else None
+    if adopted is not None:  # booted by the build's own CI job (ci/): the same image, every firmware passed
+        log(f"{variant.id}: boot test passed with the build ({', '.join(r.firmware for r in adopted)}): not repeated")
+        progress.boot = BootTestResult.from_reports(adopted)
+        progress.boot.not_checked = not_checked_here(spec)
+        save()
+        return
     from archami.vm.boot import boot_test
 
     reports: list[TestReport] = []
@@ -353,8 +422,12 @@ def _unreleased(progress: VariantProgress, spec: ImageSpec) -> UnreleasedVariant
     return UnreleasedVariant(variant=info, outcome="failed", step=progress.failed_step, reason=reason)
 
 
-def _record(loaded: LoadedDefinition, state: ReleaseState, by_id: dict[str, ImageSpec]) -> ReleaseRecord:
-    """Every variant's outcome: the published ones with their AMIs, the others with why they are not."""
+def _record(loaded: LoadedDefinition, state: ReleaseState, by_id: dict[str, ImageSpec],
+            releases_dir: Path) -> ReleaseRecord:
+    """Every variant's outcome: the published ones with their AMIs, the others with why they are not.
+    Not verified yet (release/gate.py judges it next); lifecycle events of an earlier attempt are kept."""
+    earlier = record_path(releases_dir, state.release_id)
+    lifecycle = load_record(earlier).lifecycle if earlier.is_file() else []
     variants, not_released = [], []
     for vid, progress in state.variants.items():
         if not progress.done:
@@ -370,4 +443,5 @@ def _record(loaded: LoadedDefinition, state: ReleaseState, by_id: dict[str, Imag
         status="partial" if any(p.failed for p in state.variants.values()) else "complete",
         variants=sorted(variants, key=lambda v: column_order(v.variant)),
         not_released=sorted(not_released, key=lambda u: column_order(u.variant)),
+        verification=VerificationSummary.pending(), lifecycle=lifecycle,
     )

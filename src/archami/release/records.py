@@ -182,6 +182,56 @@ class UnreleasedVariant(BaseModel):
     reason: str
 
 
+class UnverifiedCheck(BaseModel):
+    """A check the endpoint could not answer, accepted by the publisher as unverified (never as Correct)."""
+
+    region: str
+    ami_id: str
+    attribute: str
+    reason: str  # why the endpoint's answer is no evidence (the accepting flag or endpoint profile says)
+    answer: str = ""  # what the endpoint said, if anything
+
+
+class VerificationSummary(BaseModel):
+    """The post-publish verification of a release (release/gate.py): the page and stream show a release only
+    when `publishable`; "held-back" releases stay recorded (their AMIs exist) but are not shown as current."""
+
+    checked_at: str
+    endpoint: str  # "AWS", or the --endpoint-url the checks were sent to
+    status: Literal["verified", "accepted-unverified", "held-back"]
+    counts: dict[str, int] = Field(default_factory=dict)  # Correct/Incorrect/Missing/Unreachable/Unverified
+    unverified: list[UnverifiedCheck] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)  # held back: region, AMI, attribute, expected, actual
+
+    @property
+    def publishable(self) -> bool:
+        return self.status != "held-back"
+
+    @classmethod
+    def pending(cls) -> VerificationSummary:
+        """A record the pipeline has written but not yet verified (e.g. killed in between): held back."""
+        return cls(checked_at="", endpoint="", status="held-back",
+                   problems=["not verified yet: run the same `archami release` again"])
+
+    @property
+    def unverified_attributes(self) -> list[str]:
+        return sorted({u.attribute for u in self.unverified})
+
+
+class LifecycleEvent(BaseModel):
+    """One lifecycle call on one of the release's AMIs: protection on or off, deprecation, removal."""
+
+    at: str
+    action: Literal["protect", "unprotect", "deprecate", "remove", "delete-snapshot"]
+    region: str
+    ami_id: str
+    variant_id: str
+    outcome: Literal["done", "not-implemented", "failed"]
+    detail: str = ""
+    snapshots_deleted: list[str] = Field(default_factory=list)
+    snapshots_left: list[str] = Field(default_factory=list)
+
+
 class ReleaseRecord(BaseModel):
     schema_version: int = RECORD_SCHEMA_VERSION
     release_id: str
@@ -196,6 +246,27 @@ class ReleaseRecord(BaseModel):
     variants: list[VariantRelease]  # the published ones, in column order
     not_released: list[UnreleasedVariant] = Field(default_factory=list)
     fleet_report: str | None = None  # an attached `archami fleet` report, a file beside this record
+    verification: VerificationSummary | None = None  # None: recorded before archami verified releases
+    lifecycle: list[LifecycleEvent] = Field(default_factory=list)  # protection, deprecation, removal, in order
+
+    @property
+    def publishable(self) -> bool:
+        """Shown on the page and in the stream: verified (or recorded before verification existed)."""
+        return self.verification is None or self.verification.publishable
+
+    def removed(self, region: str, ami_id: str) -> LifecycleEvent | None:
+        """The removal of this AMI, when prune deregistered it."""
+        return next((e for e in self.lifecycle if e.action == "remove" and e.outcome == "done"
+                     and e.region == region and e.ami_id == ami_id), None)
+
+    def protection(self, region: str, ami_id: str) -> Literal["enabled", "disabled"] | None:
+        """The AMI's deregistration protection as archami last set it (a call the endpoint did not implement
+        or refused changed nothing), or None: never set."""
+        for event in reversed(self.lifecycle):
+            if (event.action in ("protect", "unprotect") and event.outcome == "done" and event.region == region
+                    and event.ami_id == ami_id):
+                return "enabled" if event.action == "protect" else "disabled"
+        return None
 
     def ordered_variants(self) -> list[VariantRelease]:
         return sorted(self.variants, key=lambda v: column_order(v.variant))
@@ -221,6 +292,11 @@ def save_record(releases_dir: Path, record: ReleaseRecord) -> Path:
 
 def load_record(path: Path) -> ReleaseRecord:
     return read_json(path, ReleaseRecord)
+
+
+def published_records(releases_dir: Path, definition_name: str | None = None) -> list[ReleaseRecord]:
+    """The records the page and the stream show, newest first: every one but those verification held back."""
+    return [r for r in load_records(releases_dir, definition_name) if r.publishable]
 
 
 def load_records(releases_dir: Path, definition_name: str | None = None) -> list[ReleaseRecord]:

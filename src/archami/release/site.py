@@ -13,13 +13,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from archami import __version__
 from archami.errors import ArchamiError
 from archami.release.changelog import Changelog, changelogs
-from archami.release.records import ReleaseRecord, load_records
+from archami.release.records import ReleaseRecord, published_records
 from archami.release.sboms import site_sboms
 from archami.release.table import ReleaseTable, markdown_table, release_table
 
 INDEX_NAME = "index.html"
 JSON_NAME = "releases.json"
 MARKDOWN_NAME = "releases.md"
+PRUNE_LOG_NAME = "prune-log.json"  # release/prune_log.py writes it beside the records
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ def markdown_page(title: str, releases: list[RenderedRelease], logs: list[Change
     for i, item in enumerate(releases):
         parts.append(f"## Release {item.record.release_id}{' (current)' if i == 0 else ''}\n")
         parts.append(item.markdown)
+        summary = item.record.verification
+        if summary is not None and summary.unverified:
+            parts.append(f"Verified at {summary.endpoint} (not AWS); accepted as unverified: "
+                         f"{', '.join(summary.unverified_attributes)}.\n")
     if logs:
         parts.append("## Recent changes and news\n")
         parts.append("".join(f"- **{log.date}** (release {log.release_id}): {' '.join(log.news)}\n" for log in logs))
@@ -102,7 +107,7 @@ def build_site(
     releases in full made a 2.3 MB page: bench/release_site.py); releases.json and releases/<id>.json keep
     every release.
     """
-    records = _family(load_records(releases_dir), name, releases_dir)
+    records = _family(published_records(releases_dir), name, releases_dir)  # held-back releases stay off
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = changelogs(records)
     generated_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -135,6 +140,8 @@ def build_site(
     copies.mkdir(exist_ok=True)
     for record in records:
         shutil.copyfile(releases_dir / f"{record.release_id}.json", copies / f"{record.release_id}.json")
+    if (releases_dir / PRUNE_LOG_NAME).is_file():  # what `archami prune` removed, run by run
+        shutil.copyfile(releases_dir / PRUNE_LOG_NAME, out_dir / PRUNE_LOG_NAME)
     return files
 
 

@@ -3,15 +3,17 @@ verification of all of it (aws/verify.py does the reading)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from archami.aws.clients import AwsSettings, Clients
 from archami.aws.distribute import ssm_parameter_name
 from archami.aws.images import archami_tags
-from archami.aws.verify import ImageExpectation, RegionReport, verify_images
+from archami.aws.verify import CHECKS, ENDPOINT_PROFILES, ImageExpectation, RegionReport, verify_images
 from archami.config.publish import DEFAULT_SSM_PREFIX, PublishSettings
-from archami.release.records import ReleaseRecord, VariantRelease
+from archami.errors import ArchamiError
+from archami.release.records import ReleaseRecord, UnverifiedCheck, VariantRelease, VerificationSummary
 
 EC2_ARCHITECTURE = {"x86_64": "x86_64", "i686": "i386", "aarch64": "arm64"}
 
@@ -29,10 +31,12 @@ class VerifyPolicy:
     extra_tags: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: PublishSettings, *, current: bool) -> VerifyPolicy:
+    def from_settings(cls, settings: PublishSettings, *, current: bool, position: int = 0) -> VerifyPolicy:
+        """`position`: how many releases of the family are newer (0: the newest), for the protection window."""
         deprecate = settings.deprecate
         return cls(
             current=current, ssm_prefix=settings.ssm_prefix,
+            deregistration_protection=settings.protects(position),
             deprecate_after_days=deprecate if isinstance(deprecate, int) else None,
             deprecate_on=deprecate if isinstance(deprecate, date) else None,
             shared_with=tuple(v for entry in settings.share.launch_permissions() for v in entry.values()),
@@ -87,3 +91,47 @@ def verify_release(
     clients = clients or Clients(AwsSettings(endpoint_url=endpoint_url, max_attempts=3))
     reports = verify_images(clients.ec2, clients.ssm, expectations(record, policy))
     return ReleaseVerification(record.release_id, reports)
+
+
+def parse_accepted(values: Iterable[str]) -> dict[str, str]:
+    """`--accept-unverified` values: check names ("boot mode" or boot-mode, comma-separated) or an endpoint
+    profile ("moto": every attribute that emulator cannot give back), as check -> reason recorded."""
+    accepted: dict[str, str] = {}
+    for value in values:
+        for word in (w.strip() for w in value.split(",")):
+            if not word:
+                continue
+            if word in ENDPOINT_PROFILES:
+                accepted.update(ENDPOINT_PROFILES[word])
+                continue
+            name = word.replace("-", " ").replace("_", " ").lower()
+            if name not in CHECKS:
+                known = ", ".join([*ENDPOINT_PROFILES, *(c.replace(" ", "-") for c in CHECKS)])
+                raise ArchamiError(f"--accept-unverified {word!r}: not a check or endpoint profile ({known})")
+            accepted.setdefault(name, "not verifiable at this endpoint (--accept-unverified)")
+    return accepted
+
+
+def summarize(result: ReleaseVerification, accepted: Mapping[str, str], endpoint: str,
+              now: datetime | None = None) -> VerificationSummary:
+    """Judge a verification: Correct counts; an accepted attribute the endpoint answered not at all or
+    otherwise is Unverified (with the reason, never Correct); anything else holds the release back. Pure."""
+    counts: dict[str, int] = {}
+    unverified: list[UnverifiedCheck] = []
+    problems: list[str] = []
+    for report in result.reports:
+        for check in report.checks:
+            status: str = check.status
+            if status in ("Missing", "Incorrect") and check.name in accepted:
+                status = "Unverified"
+                unverified.append(UnverifiedCheck(region=check.region, ami_id=check.ami_id, attribute=check.name,
+                                                  reason=accepted[check.name], answer=check.actual))
+            elif status != "Correct":
+                problems.append(f"{check.region} {check.ami_id} {check.name}: expected {check.expected or '-'}, "
+                                f"actual {check.actual or 'none'} ({status})")
+            counts[status] = counts.get(status, 0) + 1
+    return VerificationSummary(
+        checked_at=(now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"), endpoint=endpoint,
+        status="held-back" if problems else ("accepted-unverified" if unverified else "verified"),
+        counts=dict(sorted(counts.items())), unverified=unverified, problems=problems,
+    )

@@ -24,6 +24,7 @@ from archami.aws.upload import EBS_BLOCK_SIZE, linear_checksum
 from archami.cli import app
 from archami.config.publish import PublishSettings
 from archami.errors import ArchamiError
+from archami.release.policy import PrunePolicy
 
 pytestmark = pytest.mark.integration
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -73,11 +74,12 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
     assert state.done and state.regions["us-east-1"].source
     assert all(r.deprecate_at == "not-implemented" and r.swept for r in state.regions.values())
 
-    dry = prune(clients, REGIONS, keep=1, dry_run=True)
-    assert sorted({a.release_id for a in dry}) == ["2026.11.01", "2026.11.08"]
+    no_window = PrunePolicy(keep=1, protect_previous=None)
+    dry = prune(clients, REGIONS, policy=no_window, dry_run=True)
+    assert sorted({a.release_id for a in dry.plan.to_remove}) == ["2026.11.01", "2026.11.08"]
     assert len(our_images(clients, REGIONS[0])) == 3  # dry run changed nothing
-    removed = prune(clients, REGIONS, keep=1)
-    assert len(removed) == 2 * len(REGIONS)
+    removed = prune(clients, REGIONS, policy=no_window)
+    assert [s.outcome for s in removed.run.steps if s.action == "remove"] == ["done"] * 2 * len(REGIONS)  # type: ignore[union-attr]
     for region in REGIONS:
         left = our_images(clients, region)
         assert [i["ImageId"] for i in left] == [record.regions[region].ami_id]
@@ -85,11 +87,13 @@ def test_publish_to_three_regions_then_prune(tmp_path: Path, clients: Clients, m
         expected = {s for s in [record.regions[region].snapshot_id] if s}
         expected |= {m["Ebs"]["SnapshotId"] for m in left[0]["BlockDeviceMappings"] if "Ebs" in m}
         assert snapshots <= expected | {record.regions[region].snapshot_id}
-    prune(clients, REGIONS, older_than=datetime(2100, 1, 1, tzinfo=UTC))
+    # Even a policy keeping nothing newer than 2100 keeps the current release.
+    everything = PrunePolicy(keep_since=datetime(2100, 1, 1, tzinfo=UTC), protect_previous=None)
+    assert prune(clients, REGIONS, policy=everything).plan.to_remove == []
     for region in REGIONS:
-        assert our_images(clients, region) == []
-        assert snapshot_ids(clients, region) - baseline[region] == set(), region
-        assert latest_ami(region, "bookworm-ebs-hvm-x86_64", family="debian", clients=clients) is None
+        assert [i["ImageId"] for i in our_images(clients, region)] == [record.regions[region].ami_id]
+        assert latest_ami(region, "bookworm-ebs-hvm-x86_64", family="debian", clients=clients) == \
+            record.regions[region].ami_id
 
 
 def test_rerun_is_idempotent(tmp_path: Path, clients: Clients, moto: MotoServer, recorder: RequestRecorder) -> None:
@@ -216,7 +220,8 @@ def test_cli_publish_and_prune(tmp_path: Path, moto: MotoServer) -> None:
     (tmp_path / "empty").mkdir()
     empty = runner.invoke(app, ["publish", str(tmp_path / "empty"), "--endpoint-url", moto.url])
     assert empty.exit_code != 0 and "run `archami build` first" in str(empty.exception)
-    args = ["prune", "--regions", "us-east-1,eu-west-1", "--keep", "1", "--endpoint-url", moto.url, "--json"]
+    args = ["prune", "--regions", "us-east-1,eu-west-1", "--keep", "1", "--protect-previous", "0", "--endpoint-url",
+            moto.url, "--json"]
     dry = runner.invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert sorted(a["release_id"] for a in json.loads(dry.stdout)["removed"]) == ["r1", "r1"]

@@ -131,7 +131,7 @@ def _complete(item: ET.Element, snapshot: str | None) -> None:
     set_field(item, "enaSupport", "true")
     set_field(item, "imdsSupport", "v2.0")
     set_field(item, "deprecationTime", (created + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
-    set_field(item, "deregistrationProtection", "disabled")
+    set_field(item, "deregistrationProtection", "enabled")  # the current release is protected by default
 
 
 def test_moto_answers_prove_what_moto_implements(
@@ -227,7 +227,7 @@ WRONG: dict[str, tuple[str, Any]] = {
     "root device": ("DescribeImages", each_image(_root_device_elsewhere)),
     "deprecation": ("DescribeImages", each_image(_deprecated_too_soon)),
     "deregistration protection": ("DescribeImages",
-                                  each_image(lambda i: set_field(i, "deregistrationProtection", "enabled"))),
+                                  each_image(lambda i: set_field(i, "deregistrationProtection", "disabled"))),
     "tags": ("DescribeImages", each_image(_wrong_release_tag)),
     "launch permission": ("DescribeImageAttribute", _root_elements("launchPermission", _launch_private)),
     "snapshot permission": ("DescribeSnapshotAttribute", _root_elements("createVolumePermission", _snapshot_public)),
@@ -274,6 +274,8 @@ def test_the_stream_is_written_only_when_every_check_is_correct(
     refused = CliRunner().invoke(app, command)
     assert refused.exit_code != 0 and "16 check(s) not Correct" in str(refused.exception)  # 8 per region
     assert not (tmp_path / "site" / "streams").exists()
+    accepted = CliRunner().invoke(app, [*command, "--accept-unverified", "moto", "--json"])  # named, explicitly
+    assert accepted.exit_code == 0, accepted.output
     proxy.ec2_patches["DescribeImages"] = [each_image(_as_aws_answers(release))]
     written = CliRunner().invoke(app, [*command, "--json"])
     assert written.exit_code == 0, written.output

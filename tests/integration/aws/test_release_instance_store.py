@@ -82,7 +82,8 @@ def test_release_with_an_instance_store_variant(tmp_path: Path, moto: MotoServer
     archami = Path(sys.executable).parent / "archami"
     started = time.monotonic()
     result = subprocess.run(
-        [str(archami), "release", str(definition), "--endpoint-url", moto.url, "--skip-boot", variants["ebs"],
+        [str(archami), "release", str(definition), "--endpoint-url", moto.url, "--accept-unverified", "moto",
+         "--skip-boot", variants["ebs"],
          "--releases", str(tmp_path / "releases"), "--work", str(tmp_path / "work"), "--cache", str(CACHE_DIR),
          "--public", "--tag", "run=e2e", "--json"],
         env={**os.environ, **FAKE_CREDENTIALS}, capture_output=True, text=True, timeout=3600, check=False,
