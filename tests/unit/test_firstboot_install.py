@@ -73,7 +73,8 @@ def test_units_ordering() -> None:
     units = Path(install.__file__).parent / "units"
     early = (units / install.EARLY_UNIT).read_text()
     assert "Before=sshd.service ssh.service" in early
-    assert "After=network-online.target" in early and "Wants=network-online.target" in early
+    # Started with the network manager, not once online: it retries until the metadata address answers.
+    assert "After=network.target\n" in early and "Wants=network-online.target" in early
     assert "--phase early" in early
     keyring = (units / install.KEYRING_UNIT).read_text()
     assert "After=archami-firstboot.service" in keyring and "Before=archlinux-keyring-wkd-sync.service" in keyring

@@ -75,6 +75,10 @@ class DistroBackend(ABC):
         """The first-boot agent's distro-specific settings (keyrings to populate, region mirror templates)."""
         return {}
 
+    def tune_boot(self, ctx: BuildContext) -> None:
+        """Leave out of the image the distro's own boot-time work an EC2 instance has no use for."""
+        ctx.log.debug("%s: no distro-specific boot tuning", self.name)
+
     def units_replaced_by_agent(self, spec: ImageSpec) -> tuple[str, ...]:
         """The distro's own units that archami's agent does the work of (masked in the image)."""
         return self.rules.replaced_by_agent if spec.firstboot.agent == "archami" else ()

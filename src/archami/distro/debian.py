@@ -158,7 +158,15 @@ class DebianBackend(DistroBackend):
             f"# Written by archami: no host autodetection, modules from the image definition.\n"
             f"MODULES=list\nCOMPRESS={compress}\n"
         )
-        (conf / "modules").write_text(initramfs_modules_text(modules))
+        # Put in, not loaded: initramfs-tools loads every module of its `modules` file at boot, whether or not
+        # the machine has the hardware (on a Nitro instance, the Xen drivers; under QEMU, ENA's and Xen's), so
+        # the list goes to the hook, and udev loads a driver when its device appears.
+        (conf / "modules").write_text(f"# Written by archami: the definition's modules are in {MODULE_LIST}.\n")
+        (ctx.root / MODULE_LIST.lstrip("/")).write_text(initramfs_modules_text(modules))
+        hook = conf / "hooks" / INITRAMFS_HOOK
+        hook.parent.mkdir(parents=True, exist_ok=True)
+        hook.write_text(INITRAMFS_HOOK_TEXT)
+        hook.chmod(0o755)
         for version in _kernel_versions(ctx.root):
             initrd = ctx.root / f"boot/initrd.img-{version}"
             cached = ctx.cache / "initramfs" / f"initrd.img-{version}-{initramfs_key(ctx, version)[:24]}"
@@ -173,6 +181,23 @@ class DebianBackend(DistroBackend):
                 _store_atomically(initrd, cached)
             # Debian's own tool keeps /vmlinuz and /initrd.img pointing at the newest kernel.
             run_in_root(ctx.root, ["linux-update-symlinks", "install", version, f"/boot/vmlinuz-{version}"], ctx.log)
+
+    def tune_boot(self, ctx: BuildContext) -> None:
+        """Debian's boot-time work an EC2 instance has no use for (figures: bench/boot_debian.py, TCG)."""
+        for unit in UNITS_NOT_STARTED:
+            for link in sorted((ctx.root / "etc/systemd/system").glob(f"*.wants/{unit}")):
+                link.unlink()
+                ctx.log.info("not started at boot: %s", unit)
+        # Debian's ssh.service runs `sshd -t` before sshd itself: a second sshd start (0.3-0.7 s under TCG) on
+        # the way to the first login that checks nothing sshd does not check itself as it starts (a bad
+        # configuration fails the unit either way, with the same message). ExecReload keeps its check.
+        dropin = ctx.root / "etc/systemd/system/ssh.service.d/10-archami-first-login.conf"
+        if (ctx.root / "usr/lib/systemd/system/ssh.service").exists():
+            dropin.parent.mkdir(parents=True, exist_ok=True)
+            # And while the machine boots, sshd (and the pre-login part of each connection, in its cgroup)
+            # gets a larger share of the CPU than the services starting beside it, like the first-boot agent.
+            dropin.write_text("# Written by archami: no second sshd start (its configuration test); more CPU at boot.\n"
+                              "[Service]\nExecStartPre=\nStartupCPUWeight=1000\n")
 
     def configure_package_manager(self, ctx: BuildContext) -> None:
         """Keep the instance's apt and dpkg as lean as the image, under archami's own file names
@@ -228,6 +253,36 @@ def initramfs_modules_text(modules: list[str]) -> str:
 
 
 _MODULE = re.compile(r"[A-Za-z0-9_-]{1,55}")
+
+
+# e2fsprogs' e2scrub_reap removes stale e2scrub snapshots, which exist only on LVM volumes: an image has none.
+UNITS_NOT_STARTED = ("e2scrub_reap.service",)
+
+INITRAMFS_HOOK = "archami"
+MODULE_LIST = "/etc/initramfs-tools/archami-modules"  # kernel.initramfs_modules and the root filesystem's
+# Runs after the packages' hooks (mkinitramfs runs /etc's hooks last).
+INITRAMFS_HOOK_TEXT = """\
+#!/bin/sh
+# Written by archami.
+case "$1" in prereqs) exit 0 ;; esac
+if [ -r @MODULE_LIST@ ]; then
+    . /usr/share/initramfs-tools/hook-functions
+    while read -r module; do
+        case "$module" in ""|"#"*) ;; *) manual_add_modules "$module" ;; esac
+    done < @MODULE_LIST@
+fi
+# udev's hardware database (13 MB, a third of the initramfs) describes USB, input and PCI devices: nothing the
+# initramfs needs to find the root disk, and GRUB and the kernel read and unpack every byte of it.
+rm -f "${DESTDIR}/usr/lib/udev/hwdb.bin"
+# systemd's own rules tag block and network devices for PID 1. initramfs-tools leaves them out, so the udev
+# database it hands to the booted root told systemd of no device: the root and ESP device units waited for
+# udev in the root to process every device again (10-12 s after PID 1 under TCG). Their RUN programs
+# (systemd-sysctl) are not in the initramfs; udev in the root runs them.
+if [ -e /usr/lib/udev/rules.d/99-systemd.rules ]; then
+    mkdir -p "${DESTDIR}/usr/lib/udev/rules.d"
+    grep -v 'RUN+=' /usr/lib/udev/rules.d/99-systemd.rules > "${DESTDIR}/usr/lib/udev/rules.d/99-systemd.rules"
+fi
+""".replace("@MODULE_LIST@", MODULE_LIST)
 
 
 # What an initramfs is made from, besides the packages: configuration the definition's files may touch.

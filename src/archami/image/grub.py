@@ -129,11 +129,13 @@ def _boot_files(boot: BootFiles) -> tuple[str, str | None]:
 
 
 def grub_cfg(
-    title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 1, *, serial: bool = True
+    title: str, boot: BootFiles, root_fs_uuid: str, cmdline: str, timeout: int = 0, *, serial: bool = True
 ) -> str:
     """/boot/grub/grub.cfg: one entry finding root by UUID. With `serial`, GRUB drives the PC serial port
     (COM1) itself beside the console; without (UEFI-only arm64), GRUB uses the firmware's console, which
-    EC2's and QEMU's arm64 UEFI route to the serial port (there is no COM1 to drive there)."""
+    EC2's and QEMU's arm64 UEFI route to the serial port (there is no COM1 to drive there).
+    No menu wait by default (as Debian's cloud images): the one entry boots at once, a second sooner; an
+    instance that does not boot is mended by attaching its volume elsewhere, not at a menu."""
     kernel, initrd_path = _boot_files(boot)
     initrd = f"    initrd {initrd_path}\n" if initrd_path else ""
     terminals = (

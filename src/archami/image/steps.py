@@ -21,8 +21,9 @@ from archami.distro.base import BuildContext, DistroBackend
 from archami.distro.rules import ALL_RULES
 from archami.errors import ArchamiError
 from archami.fsutil import empty_dir
-from archami.image import grub
+from archami.image import boottune, grub
 from archami.image.layout import DiskLayout
+from archami.image.reproducible import EPOCH_ENV
 from archami.image.rootfs import make_symlink, remove, resolve_in_root, write_file
 from archami.runner import run
 from archami.safetext import matching, one_line, token
@@ -318,6 +319,16 @@ def clean_package_manager(env: StepEnv) -> None:
     env.backend.clean(env.ctx)
 
 
+def tune_boot(env: StepEnv) -> None:
+    """No boot-time work an EC2 instance has no use for: a generator that cannot work there, caches rebuilt
+    that the packages already built, and the distro's own such units (image/boottune.py, the backend)."""
+    for name in boottune.mask_generators(env.root):
+        env.ctx.log.info("masked %s", name)
+    epoch = env.ctx.env.get(EPOCH_ENV)
+    boottune.write_update_stamps(env.root, int(epoch) if epoch else None)
+    env.backend.tune_boot(env.ctx)
+
+
 # Nothing that identifies one machine, grants access, or records the build may ship.
 _SECRETS = [
     "etc/ssh/ssh_host_*",
@@ -389,6 +400,7 @@ EC2_STEPS: tuple[Step, ...] = (
     regenerate_initramfs,
     write_boot_config,
     clean_package_manager,
+    tune_boot,
     remove_secrets,
 )
 

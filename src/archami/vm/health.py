@@ -51,6 +51,11 @@ TEXT_CHECKS: tuple[TextCheck, ...] = (
            r"\boperation timed out\b", r"result 'timeout'", r"Timed out starting "),
     _check("no failed dependencies", r"Dependency failed for "),
     _check("no failed starts", r"Failed to (?:start|mount|activate swap) ", r"\[FAILED\]"),
+    # A generator that fails leaves the units it should have made missing, silently: systemd carries on. (Trixie's
+    # systemd-ssh-generator did on every boot without AF_VSOCK, which is why archami's images mask it.) systemd's
+    # words for a generator's end: exec-util's wait_for_terminate_and_check, with the generator's path.
+    _check("no failed generators", r"/(?:system|user)-generators/\S+ (?:failed with exit status|terminated by signal"
+           r"|failed due to unknown reason)"),
     _check("no ordering cycles", r"Ordering cycle found", r"Job \S+ deleted to break ordering cycle"),
     _check("no OOM kills", r"invoked oom-killer", r"Out of memory: Killed process"),
 )
