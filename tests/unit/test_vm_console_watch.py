@@ -34,3 +34,34 @@ def test_emergency_mode_is_fatal_but_unit_names_are_not(tmp_path: Path) -> None:
 
 def test_no_console_yet(tmp_path: Path) -> None:
     assert ConsoleWatch(tmp_path / "missing.log").check() is None
+
+
+FIXTURES = Path(__file__).parent / "boot_health"
+
+
+def test_stages_are_reported_once_as_the_console_shows_them(tmp_path: Path) -> None:
+    healthy = (FIXTURES / "console-trixie-healthy.log").read_bytes()
+    log = tmp_path / "serial.log"
+    cut = healthy.index(b"Press enter")
+    log.write_bytes(healthy[:cut])
+    watch = ConsoleWatch(log)
+    assert watch.check() is None and watch.new_stages() == ["boot loader"]
+    with log.open("ab") as console:
+        console.write(healthy[cut:])
+    assert watch.check() is None
+    # a `quiet` kernel prints neither its banner nor systemd's: those stages are skipped, not invented
+    assert watch.new_stages() == ["login prompt"] and watch.new_stages() == []
+    assert watch.stages == ["boot loader", "login prompt"]
+
+
+def test_the_initramfs_giving_up_on_the_root_is_fatal(tmp_path: Path) -> None:
+    log = tmp_path / "serial.log"
+    log.write_bytes((FIXTURES / "console-emergency.log").read_bytes())
+    assert ConsoleWatch(log).check() == "an initramfs shell: Dropping to a shell!"
+
+
+def test_a_recorded_panic_is_fatal(tmp_path: Path) -> None:
+    log = tmp_path / "serial.log"
+    log.write_bytes((FIXTURES / "console-kernel-panic.log").read_bytes())
+    fatal = ConsoleWatch(log).check()
+    assert fatal is not None and fatal.startswith("a kernel panic: Kernel panic - not syncing")

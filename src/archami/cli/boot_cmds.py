@@ -11,7 +11,7 @@ from rich.table import Table
 from archami.artifacts import IMAGE_NAME, TestReport
 from archami.cli.app import app, console
 from archami.cli.args import output_dir, seconds
-from archami.cli.output import progress_console
+from archami.cli.output import StageLines, progress_console
 from archami.config.sizes import parse_size
 from archami.errors import ArchamiError
 from archami.vm.boot import boot_test
@@ -67,8 +67,9 @@ def boot(
     except ValueError as exc:
         raise ArchamiError(f"--disk-size: {exc}") from exc
     path = resolve_image(image)
-    progress_console(as_json).print(f"booting {path} ({firmware or 'firmware from its boot mode'}) ...")
-    report = boot_test(path, firmware, disk_size=size, keep=keep, timeout=timeout, work_dir=work_dir)
+    with StageLines(progress_console(as_json), f"booting {path}") as stages:
+        report = boot_test(path, firmware, disk_size=size, keep=keep, timeout=timeout, work_dir=work_dir,
+                           progress=stages)
     if as_json:
         print(report.model_dump_json(indent=2))
     else:

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -137,6 +138,7 @@ def boot_test(
     timeout: float | None = None,
     work_dir: Path | None = None,
     report_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda stage: None,
 ) -> TestReport:
     """Boot `image` (never modified: the guest writes to a qcow2 overlay), log in, check, power off.
 
@@ -148,6 +150,7 @@ def boot_test(
     checks. A guest that never accepts the key gives ok=False with the serial log kept.
     The guest's architecture comes from the image's manifest (x86_64 without one); `firmware` defaults to BIOS,
     or UEFI for an image that boots only so, and `timeout` to the architecture's DEFAULT_TIMEOUTS.
+    `progress` hears each stage as it happens (firmware, what the console shows, login, checks, power-off).
     """
     if not image.is_file():
         raise ArchamiError(f"{image}: no such image")
@@ -172,16 +175,19 @@ def boot_test(
     )
     try:
         # A kept disk may be booted again, so it is shut down cleanly; a throwaway overlay is not worth it.
+        progress(f"firmware ({firmware}) starting")
         with running_guest(overlay, firmware, instance, key, work, timeout=timeout, clean_shutdown=keep,
-                           architecture=facts.architecture) as guest:
+                           architecture=facts.architecture, progress=progress) as guest:
             report.accel = guest.accel
             report.boot_to_ssh_seconds = round(guest.boot_seconds, 1)
+            progress("checks: what an AMI user relies on, then boot health")
             report.checks, probed = run_checks(guest, instance, volume, architecture=facts.architecture)
             report.kernel = probed["kernel"].strip()
             report.architecture = probed["machine"].strip()
             report.machine_id = probed["machine_id"].strip()
             report.host_key = guest.host_key()
             report.ok = all(check.ok for check in report.checks)
+            progress(f"{sum(c.ok for c in report.checks)} of {len(report.checks)} checks passed; powering off")
     except BootFailed as exc:
         # What the console says is often why: a panic, an emergency shell, a device that timed out.
         findings = [c for c in health.scan({"console": console_text(exc.serial_log)}) if not c.ok]

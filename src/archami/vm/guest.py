@@ -10,7 +10,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +97,7 @@ def running_guest(
     icount_shift: int | None = None,
     forwards: tuple[tuple[str, int, int], ...] = (),
     architecture: GuestArchitecture = "x86_64",
+    progress: Callable[[str], None] = lambda stage: None,
 ) -> Iterator[Guest]:
     """Boot `disk` (which the caller may let the guest modify: pass an overlay to keep an image pristine),
     serve `imds` to it, wait until `key` logs in, yield the Guest; on leaving, power it off and stop QEMU.
@@ -104,7 +105,7 @@ def running_guest(
     costs time (20-40 s under TCG). `icount_shift` slows the guest's clock (see VmSpec); `forwards` relays more
     guest addresses to loopback services (see VmSpec). Raises BootFailed when SSH login does not work within
     `timeout` seconds. `architecture` is the guest's (aarch64: the virt machine with EDK2, emulated by TCG on
-    an x86_64 host)."""
+    an x86_64 host). `progress` hears each stage of the boot the console shows, then the first login."""
     work_dir.mkdir(parents=True, exist_ok=True)
     serial_log = work_dir / f"serial-{firmware}.log"
     ovmf_vars = None
@@ -126,7 +127,10 @@ def running_guest(
             console = ConsoleWatch(serial_log)
 
             def still_running() -> bool:
-                return vm.alive() and console.check() is None
+                ok = vm.alive() and console.check() is None
+                for stage in console.new_stages():
+                    progress(stage)
+                return ok
 
             try:
                 logged_in = ssh.wait_for_login(
@@ -138,6 +142,7 @@ def running_guest(
                                      serial_log) from exc
                 detail = str(exc) if vm.alive() else f"{exc}; {vm.exit_detail()}"
                 raise BootFailed(f"{firmware} boot of {disk.name} failed: {detail}", serial_log) from exc
+            progress(f"SSH login with the metadata key works ({logged_in - started:.1f}s)")
             guest = Guest(vm, server, key, spec.ssh_port, logged_in - started, serial_log, chosen)
             try:
                 yield guest
