@@ -4,15 +4,18 @@ Uses a metapackage only (no kernel build), served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from kernel_support import debian_archive_mirrors, world_readable_dir
 from repo_support import http_server
 
+from archami.config import load_definition
 from archami.kernel.aptrepo import KEY_FILE, write_apt_repository
 from archami.kernel.debpkg import build_metapackage, read_deb
 from archami.pacman.gpg import Gpg
@@ -61,3 +64,24 @@ def _check(served: Path, tmp_path: Path) -> None:
         refused = _extract(tmp_path / "refused.tar", f"deb [signed-by={good / KEY_FILE}] {url}/foreign/ ./")
         assert refused.returncode != 0
         assert "NO_PUBKEY" in refused.stderr or "not signed" in refused.stderr or "signature" in refused.stderr
+
+
+def test_apt_repo_prints_the_repositories_table_a_debian_definition_loads(tmp_path: Path) -> None:
+    """`archami kernel apt-repo --json`: its `definition` table, pasted into a definition, is accepted."""
+    served = tmp_path / "served"
+    served.mkdir()
+    build_metapackage("archami-test-kernel", "6.1.1-1", ["base-files"], "test\nA test metapackage.", served,
+                      epoch=EPOCH, log=LOG)  # fmt: skip
+    home = tmp_path / "gnupg"
+    with Gpg(home) as gpg:
+        key = gpg.generate_key("archami kernel test <kernel-test@archami.invalid>")
+        archami = [sys.executable, "-m", "archami.cli", "kernel", "apt-repo", str(served), "--gnupghome", str(home),
+                   "--key", key, "--url", "https://kernels.example/debian", "--json"]  # fmt: skip
+        result = subprocess.run(archami, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = json.loads(result.stdout)
+    definition = tmp_path / "d.toml"
+    definition.write_text('name = "t"\ndistro = "debian"\nrelease = "trixie"\nmirrors = ["https://deb.example/debian"]\n'
+                          '[kernel]\nstable = "linux-ec2"\n' + printed["definition"])
+    (repository,) = load_definition(definition).specs[0].repositories
+    assert repository.server == "https://kernels.example/debian/" and Path(str(repository.key)) == served / KEY_FILE

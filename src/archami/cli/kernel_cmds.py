@@ -14,7 +14,7 @@ from rich.table import Table
 from archami.cli.app import app, console
 from archami.cli.args import existing_dir, existing_file
 from archami.cli.output import progress_console
-from archami.kernel.aptrepo import write_apt_repository
+from archami.kernel.aptrepo import KEY_FILE, write_apt_repository
 from archami.kernel.build import DEFAULT_CACHE, KernelRequest, build_kernel
 from archami.kernel.configure import DEFCONFIG, BaseConfig
 from archami.kernel.fragment import default_fragment_path, parse_groups
@@ -95,15 +95,22 @@ def apt_repo(
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Print the packages, key and sources line as JSON.")] = False,
 ) -> None:
-    """Index and sign the .debs in DIRECTORY as a flat apt repository; prints its sources.list line."""
+    """Index and sign the .debs in DIRECTORY as a flat apt repository; prints the `[[repositories]]` table a
+    Debian definition names it with (and its sources.list line)."""
     with Gpg(gnupghome) as gpg:
         repo = write_apt_repository(directory, gpg, existing_signing_key(gpg, key), epoch=source_date_epoch())
+    server = url.rstrip("/") + "/"
+    key_file = str((directory / KEY_FILE).resolve())
+    # json.dumps quotes as TOML basic strings do for these values (paths and URLs already checked).
+    table = f"[[repositories]]\nname = \"linux-ec2\"\nserver = {json.dumps(server)}\nkey = {json.dumps(key_file)}\n"
     if as_json:
         print(json.dumps({"directory": str(directory), "packages": list(repo.packages), "key": repo.key,
+                          "key_file": key_file, "server": server, "definition": table,
                           "source_line": repo.source_line(url)}, indent=2))
         return
     console.print(f"signed {len(repo.packages)} packages ({', '.join(repo.packages)}) with {repo.key}")
-    print(repo.source_line(url))
+    console.print("add to a Debian definition (with `mirrors` for the archive itself):", highlight=False)
+    print(table, end="")
 
 
 @kernel_app.command("fragment")
