@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,6 +21,7 @@ from archami.cli.args import (
     positive,
     seconds,
 )
+from archami.cli.output import StageLines
 from archami.distro.arch_conf import mirrorlist
 from archami.errors import ArchamiError
 from archami.mirrors import (
@@ -104,10 +106,19 @@ def rank_cmd(
     candidates = filter_mirrors(load_status(status), _filter(country, protocol, max_age, completion, max_delay, ip))
     if not candidates:
         raise ArchamiError("no mirror in the status document passed the filter")
-    err_console.print(f"measuring {len(candidates)} mirror(s), {concurrency} at a time, {timeout:g}s deadline")
-    results = measure(
-        candidates, path=path, timeouts=Timeouts(connect=connect_timeout, deadline=timeout), concurrency=concurrency
-    )
+    what = f"measuring {len(candidates)} mirror(s), {concurrency} at a time, {timeout:g}s deadline"
+    with StageLines(err_console, what) as stages:
+        done: list[Measurement] = []
+        lock = threading.Lock()
+
+        def measured(m: Measurement) -> None:  # each mirror as it answers (or fails), counted; from the workers
+            result = f"{m.seconds or 0:.3f}s" if m.ok else f"failed: {m.error}"
+            with lock:
+                done.append(m)
+                stages(f"{len(done)}/{len(candidates)} {m.url} {result}")
+
+        results = measure(candidates, path=path, timeouts=Timeouts(connect=connect_timeout, deadline=timeout),
+                          concurrency=concurrency, on_result=measured)
     ranked = rank(results)
     if measurements is not None:
         report = MeasurementReport(

@@ -191,8 +191,10 @@ class _StepFailed(Exception):
 
 @contextmanager
 def _step(progress: VariantProgress, name: str, save: Callable[[], None], log: Log) -> Iterator[None]:
-    """Time a step, and turn its failure into the variant's recorded error so the other variants go on."""
+    """Time a step, and turn its failure into the variant's recorded error so the other variants go on.
+    Each step says when it starts and how long it took: the release's progress, per variant and stage."""
     started = time.monotonic()
+    log(f"{progress.variant_id}: {name} ...")
     try:
         yield
     except (ArchamiError, OSError) as exc:  # the runner turns every command failure into an ArchamiError
@@ -206,6 +208,7 @@ def _step(progress: VariantProgress, name: str, save: Callable[[], None], log: L
         progress.seconds[name] = round(time.monotonic() - started, 1)
         save()
     progress.error, progress.failed_step = None, None
+    log(f"{progress.variant_id}: {name} done in {progress.seconds[name]:.1f}s")
 
 
 def run_release(loaded: LoadedDefinition, options: ReleaseOptions, log: Log = lambda _: None) -> ReleaseOutcome:
@@ -386,8 +389,12 @@ def _boot(
     with _step(progress, "boot", save, log):
         for firmware in firmwares_for(variant):
             log(f"{variant.id}: boot test ({firmware})")
+
+            def stage(text: str, firmware: str = firmware) -> None:
+                log(f"{variant.id}: boot ({firmware}): {text}")
+
             # boot_test writes boot-test-<firmware>.json (and the serial log on failure) beside the image.
-            reports.append(boot_test(build_dir / IMAGE_NAME, firmware, timeout=options.boot_timeout))
+            reports.append(boot_test(build_dir / IMAGE_NAME, firmware, timeout=options.boot_timeout, progress=stage))
         progress.boot = BootTestResult.from_reports(reports)
         if progress.boot.status != "passed":
             raise ArchamiError(f"boot test failed ({progress.boot.reason or 'see the serial log'})")
