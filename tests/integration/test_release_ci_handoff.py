@@ -68,7 +68,7 @@ def test_release_adopts_the_build_jobs_boot_tests(tmp_path: Path, debian_build: 
     result = subprocess.run(
         [str(ARCHAMI), "release", str(DEFINITION), "--variant", variant, "--regions", "us-east-1",
          "--endpoint-url", endpoint, "--builds", str(tmp_path / "builds"), "--releases", str(tmp_path / "releases"),
-         "--work", str(tmp_path / "work"), "--json"],
+         "--work", str(tmp_path / "work"), "--accept-unverified", "moto", "--json"],
         capture_output=True, text=True, cwd=REPO, timeout=1200, check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
