@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 import time
@@ -31,6 +32,10 @@ from archami.vm.qemu import (
     signals_raise,
 )
 
+_CONNECTION_DROPPED = re.compile(
+    r"kex_exchange_identification|Connection reset by peer|Connection closed by .* port|Connection refused"
+)
+
 
 class BootFailed(ArchamiError):
     """The guest did not become reachable; `serial_log` says why."""
@@ -53,7 +58,15 @@ class Guest:
     def run(
         self, command: str, key: ssh.SshKey | None = None, timeout: float = 60.0
     ) -> TextResult:
-        return ssh.run_ssh(self.ssh_port, (key or self.key).private, command, timeout=timeout)
+        """Run `command` over SSH. A connection sshd dropped before the command ran (ssh's own exit 255 with a
+        connection error, e.g. while the agent reloads sshd for a late host key) is tried again twice; a
+        refused key or the command's own failure is returned as it is."""
+        for attempt in range(3):
+            result = ssh.run_ssh(self.ssh_port, (key or self.key).private, command, timeout=timeout)
+            if result.returncode != 255 or not _CONNECTION_DROPPED.search(result.stderr) or attempt == 2:
+                return result
+            time.sleep(2.0)
+        raise AssertionError("unreachable")
 
     def output(self, command: str, timeout: float = 60.0) -> str:
         """stdout of a command that must succeed."""
