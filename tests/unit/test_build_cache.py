@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from archami.config import parse_definition
 from archami.config.matrix import expand
 from archami.distro.debian import DebianBackend
-from archami.image.cache import KEEP_PER_FAMILY, RootCache, cache_inputs, cache_key
+from archami.image.cache import KEEP_PER_FAMILY, MAX_ROOT_AGE, RootCache, cache_inputs, cache_key
 
 BASE = """
 name = "t"
@@ -107,3 +109,35 @@ def test_old_roots_are_pruned(tmp_path: Path) -> None:
     cache.prune(variant)
     kept = {p.name for p in cache.roots.glob("*.tar")}
     assert kept == {cache.tarball(variant, k).name for k in keys[-KEEP_PER_FAMILY:]}
+
+
+def _backdate(cache: RootCache, tarball: Path, seconds: float) -> None:
+    record = tarball.with_suffix(".json")
+    data = json.loads(record.read_text())
+    data["created"] = time.time() - seconds
+    record.write_text(json.dumps(data))
+
+
+def test_a_root_older_than_a_day_is_not_reused(tmp_path: Path) -> None:
+    """A weekly re-release must ship that week's security updates, whatever the key says."""
+    variant = expand(parse_definition(BASE))[0].variant
+    cache = RootCache(tmp_path / "cache")
+    log = logging.getLogger("t")
+    tarball = cache.store(variant, "k" * 64, {}, _root(tmp_path / "src"), log)
+    _backdate(cache, tarball, MAX_ROOT_AGE - 60)
+    assert cache.lookup(variant, "k" * 64) == tarball
+    cache.restore(tarball, tmp_path / "restored", log)  # a restore marks use for pruning, not freshness
+    _backdate(cache, tarball, MAX_ROOT_AGE + 60)
+    os.utime(tarball)
+    assert cache.lookup(variant, "k" * 64) is None
+    assert cache.lookup(variant, "k" * 64, max_age=MAX_ROOT_AGE * 7) == tarball
+
+
+def test_a_root_without_its_record_is_not_reused(tmp_path: Path) -> None:
+    variant = expand(parse_definition(BASE))[0].variant
+    cache = RootCache(tmp_path / "cache")
+    tarball = cache.store(variant, "k" * 64, {}, _root(tmp_path / "src"), logging.getLogger("t"))
+    tarball.with_suffix(".json").write_text("{not json")
+    assert cache.lookup(variant, "k" * 64) is None
+    tarball.with_suffix(".json").unlink()
+    assert cache.lookup(variant, "k" * 64) is None

@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 from archami.artifacts import PackageInfo
@@ -140,9 +139,9 @@ class ArchBackend(DistroBackend):
     def cache_inputs(self, spec: ImageSpec) -> dict[str, object]:
         """What determines the bootstrapped root (the build's root cache hashes this).
 
-        Arch is rolling: the same package list gives a different root tomorrow, so the UTC date is part of
-        the key and a cached root is reused for one day at most (re-bootstrapping still reuses the package
-        cache, downloading only what changed). Keys are digested so a changed key re-bootstraps.
+        Arch is rolling: the same package list gives a different root tomorrow; the root cache reuses a root
+        for a day at most (image/cache.py MAX_ROOT_AGE) and re-bootstrapping still reuses the package cache,
+        downloading only what changed. Keys are digested so a changed key re-bootstraps.
         """
         mirrors = mirrors_for(spec.mirrors, architecture=spec.architecture)
         if not mirrors:  # the first thing a user must fix, so say it before anything else can fail
@@ -152,7 +151,6 @@ class ArchBackend(DistroBackend):
         keyrings = [p for name in self.keyrings_for(spec) for p in keyring_files(name)]
         return {
             "tool": "pacman",
-            "date": datetime.now(UTC).date().isoformat(),
             "architecture": spec.architecture,
             "packages": self.bootstrap_packages(spec),
             "removed": sorted(spec.removed),

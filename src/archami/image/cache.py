@@ -4,6 +4,11 @@ Bootstrapping (mmdebstrap, pacman) is most of a build's time. What it produces d
 release, architecture, package set, mirrors and the backend's options -- not on sshd settings, files,
 services or the kernel command line. So a config-only change reuses the tarball and re-runs only the
 steps and the disk assembly. The key hashes the backend's `cache_inputs`.
+
+A key cannot show what the archive publishes after the root was made: Debian's security and point
+updates, every Arch package. So a root is reused for `MAX_ROOT_AGE` at most (every distro alike); a
+weekly re-release therefore bootstraps afresh and ships that day's packages, while builds of one day
+share a root (the package caches still spare the downloads of what did not change).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from archami.runner import run
 # Bump when archami changes how it bootstraps in a way the inputs below do not show.
 CACHE_FORMAT = 1
 DEFAULT_CACHE_DIR = Path("/var/cache/archami")
+MAX_ROOT_AGE = 24 * 3600  # seconds; an archive's security updates are published daily
 KEEP_PER_FAMILY = 6  # roots kept per distro/release/arch (least recently used go first)
 _TAR_FLAGS = ["--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"]
 
@@ -55,9 +61,24 @@ class RootCache:
     def tarball(self, variant: Variant, key: str) -> Path:
         return self.roots / f"{variant.distro}-{variant.release}-{variant.architecture}-{key[:20]}.tar"
 
-    def lookup(self, variant: Variant, key: str) -> Path | None:
+    def lookup(self, variant: Variant, key: str, max_age: float = MAX_ROOT_AGE) -> Path | None:
+        """The cached root for `key` if one was bootstrapped less than `max_age` seconds ago."""
         path = self.tarball(variant, key)
-        return path if path.exists() else None
+        created = self.created(path)
+        if created is None or time.time() - created > max_age:
+            return None
+        return path
+
+    def created(self, tarball: Path) -> float | None:
+        """When the root in `tarball` was bootstrapped (None: no such root, or no readable record of it).
+        Not the tarball's mtime: restore() touches that for pruning."""
+        if not tarball.exists():
+            return None
+        try:
+            created = json.loads(tarball.with_suffix(".json").read_text())["created"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return float(created) if isinstance(created, int | float) else None
 
     def restore(self, tarball: Path, root: Path, log: logging.Logger) -> None:
         root.mkdir(parents=True, exist_ok=True)

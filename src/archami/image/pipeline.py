@@ -131,6 +131,10 @@ def _prepare_root(
     inputs = cache_inputs(backend, ctx.spec)
     key = cache_key(inputs)
     cached = None if refresh else cache.lookup(ctx.spec.variant, key)
+    created = cache.created(cache.tarball(ctx.spec.variant, key))
+    if cached is None and created is not None and not refresh:
+        made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(created))
+        ctx.log.info("the cached root for this key was bootstrapped %s, over a day ago: bootstrapping afresh", made)
     restore, bootstrap, store = ROOT_SUBSTAGES
     if cached is not None:
         notify(restore)
