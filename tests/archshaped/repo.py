@@ -11,6 +11,7 @@ hard-link the cached tree into OUT.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -160,6 +161,14 @@ def make(out: Path, cache: Path | None = None) -> ShapedRepository:
     """Build (or reuse from the cache) the shaped repositories into `out`."""
     cache = cache or debs.default_cache()
     cache.mkdir(parents=True, exist_ok=True)
+    # Two test files use the shaped repository and may start together on a cold cache (two pytest workers):
+    # one makes the signing key, fetches and converts while the other waits, then both take the same tree.
+    with (cache / ".make.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _make_locked(out, cache)
+
+
+def _make_locked(out: Path, cache: Path) -> ShapedRepository:
     _, fingerprint = signing_key(cache)
     key = hashlib.sha256(f"{debs.cache_key()}-{code_digest()}-{fingerprint}".encode()).hexdigest()[:16]
     cached = cache / f"repo-{key}"

@@ -20,6 +20,8 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -135,13 +137,16 @@ def build_kernel(request: KernelRequest, out: Path, log: logging.Logger, cache: 
     inputs = build_inputs(request, compiler_version(log))
     key = inputs_key(inputs)
     entry = cache / key[:24]
-    if (entry / RECORD_NAME).is_file():
-        log.info("kernel build %s: unchanged inputs, reusing %s", key[:24], entry)
-        record = _read_record(entry)
-        record.cached = True
-        os.utime(entry)  # recently used
-    else:
-        record = _build_into_cache(request, inputs, key, entry, log)
+    with _build_lock(cache, key, log):
+        # Checked under the lock: a second archami asking for the same kernel waits for the first and
+        # then takes its result (two test workers, `make -j`, two definitions of one release).
+        if (entry / RECORD_NAME).is_file():
+            log.info("kernel build %s: unchanged inputs, reusing %s", key[:24], entry)
+            record = _read_record(entry)
+            record.cached = True
+            os.utime(entry)  # recently used
+        else:
+            record = _build_into_cache(request, inputs, key, entry, log)
     out.mkdir(parents=True, exist_ok=True)
     for name in [*record.files, record.config_file]:
         shutil.copyfile(entry / name, out / name)
@@ -149,6 +154,21 @@ def build_kernel(request: KernelRequest, out: Path, log: logging.Logger, cache: 
     record.directory = str(out)
     (out / RECORD_NAME).write_text(json.dumps(asdict(record), indent=2) + "\n")
     return record
+
+
+@contextmanager
+def _build_lock(cache: Path, key: str, log: logging.Logger) -> Iterator[None]:
+    """One builder per kernel key at a time; the others wait (a compile takes 10-60 min, so waiting is what a
+    second caller wants, as apt and make do). The lock file is never removed: a waiter holds the file it
+    opened, and removing it would let a third process lock a new file of the same name beside the first."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / f".lock-{key[:24]}").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("kernel build %s: another archami is building it, waiting for it to finish", key[:24])
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def _read_record(entry: Path) -> KernelBuild:
@@ -169,13 +189,7 @@ def _build_into_cache(
     # The scratch tree (~2 GB for a distro configuration) lives beside the cache, not in a small /tmp, at
     # a path fixed by the inputs: whatever of the build path reaches the output is the same every time.
     scratch = cache / f".scratch-{key[:24]}"
-    lock = (cache / f".lock-{key[:24]}").open("w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise ArchamiError(f"another archami is building this kernel ({scratch})") from None
-    shutil.rmtree(scratch, ignore_errors=True)  # a build that was killed
+    shutil.rmtree(scratch, ignore_errors=True)  # a build that was killed (the caller holds the lock)
     scratch.mkdir()
     try:
         run(["tar", "-xf", request.source, "-C", scratch], log)
@@ -201,9 +215,6 @@ def _build_into_cache(
         raise
     else:
         shutil.rmtree(scratch, ignore_errors=True)
-    finally:
-        lock.close()
-        (cache / f".lock-{key[:24]}").unlink(missing_ok=True)
     _prune_cache(cache)
     return record
 
