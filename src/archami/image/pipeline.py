@@ -29,7 +29,7 @@ from archami.distro.licences import package_licences
 from archami.errors import ArchamiError
 from archami.foreign import emulated_cpu, ensure_foreign_exec
 from archami.image import disk, reproducible
-from archami.image.cache import DEFAULT_CACHE_DIR, RootCache, cache_inputs, cache_key
+from archami.image.cache import DEFAULT_CACHE_DIR, MAX_ROOT_AGE, RootCache, cache_inputs, cache_key
 from archami.image.grub import find_boot_files
 from archami.image.layout import DiskLayout, plan_layout
 from archami.image.layout import kernel_cmdline as make_cmdline
@@ -131,10 +131,11 @@ def _prepare_root(
     inputs = cache_inputs(backend, ctx.spec)
     key = cache_key(inputs)
     cached = None if refresh else cache.lookup(ctx.spec.variant, key)
-    created = cache.created(cache.tarball(ctx.spec.variant, key))
-    if cached is None and created is not None and not refresh:
+    # Only on a miss: was there a root for this key that lookup passed over for its age?
+    if cached is None and not refresh and (created := cache.created(cache.tarball(ctx.spec.variant, key))):
         made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(created))
-        ctx.log.info("the cached root for this key was bootstrapped %s, over a day ago: bootstrapping afresh", made)
+        ctx.log.info("the cached root for this key was bootstrapped %s, more than %d h ago: bootstrapping afresh",
+                     made, MAX_ROOT_AGE // 3600)
     restore, bootstrap, store = ROOT_SUBSTAGES
     if cached is not None:
         notify(restore)

@@ -182,8 +182,7 @@ def _build_into_cache(
     request: KernelRequest, inputs: dict[str, str], key: str, entry: Path, log: logging.Logger
 ) -> KernelBuild:
     started = time.monotonic()
-    cache = entry.parent
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = entry.parent  # made by _build_lock
     epoch = request.build_epoch()
     env = reproducible_env(epoch, request.pkgrel)
     # The scratch tree (~2 GB for a distro configuration) lives beside the cache, not in a small /tmp, at
